@@ -1,0 +1,107 @@
+"""Gallery: an asynchronous image-sharing site."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+from quart import Quart
+from quart_auth import QuartAuth
+from quart_schema import Info, QuartSchema
+
+from gallery.infra.runtime import Runtime, close_request_db, current_redis
+from gallery.infra.sessions import RedisSessionInterface, SessionUser
+from gallery.settings import Settings
+
+__all__ = ["create_app"]
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> Quart:
+    """Build the application: settings, infrastructure, blueprints, error handlers."""
+    settings = settings or Settings()
+    app = Quart(__name__)
+    configure(app, settings)
+    register_infrastructure(app, settings)
+    register_extensions(app, settings)
+    register_blueprints(app)
+    return app
+
+
+def configure(app: Quart, settings: Settings) -> None:
+    app.secret_key = settings.resolve_secret_key()
+    app.config.update(
+        TESTING=settings.env == "testing",
+        PROPAGATE_EXCEPTIONS=False,
+        MAX_CONTENT_LENGTH=settings.max_upload_bytes,
+        SESSION_COOKIE_NAME="gallery_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.cookie_secure,
+        SEND_FILE_MAX_AGE_DEFAULT=3600,
+    )
+    if settings.is_production and not settings.cookie_secure:
+        message = (
+            "GALLERY_COOKIE_SECURE is false in production: session cookies will travel over "
+            "plain HTTP and can be stolen. Serve the site over HTTPS and set it to true."
+        )
+        log.warning("!" * 20 + " " + message)
+        warnings.warn(message, stacklevel=2)
+    if not settings.cookie_secure:
+        # quart-auth warns on every sign-in over plain HTTP; that is the set-up we chose.
+        warnings.filterwarnings("ignore", "Secure cookies will be ignored on insecure requests")
+
+
+def register_infrastructure(app: Quart, settings: Settings) -> None:
+    runtime = Runtime.from_settings(settings)
+    app.extensions["gallery"] = runtime
+    app.session_interface = RedisSessionInterface(
+        current_redis, ttl_seconds=settings.remember_ttl_seconds
+    )
+
+    @app.before_serving
+    async def start_runtime() -> None:
+        await runtime.start(run_worker=settings.run_worker)
+
+    @app.after_serving
+    async def stop_runtime() -> None:
+        await runtime.stop()
+
+    app.teardown_appcontext(close_request_db)
+
+
+def register_extensions(app: Quart, settings: Settings) -> None:
+    QuartAuth(
+        app,
+        cookie_name="gallery_auth",
+        cookie_secure=bool(settings.cookie_secure),
+        cookie_samesite="Lax",
+        cookie_http_only=True,
+        duration=settings.remember_ttl_seconds,
+        user_class=SessionUser,
+    )
+    QuartSchema(
+        app,
+        openapi_path="/openapi.json",
+        swagger_ui_path=None,
+        redoc_ui_path=None,
+        scalar_ui_path=None,
+        info=Info(title="Gallery API", version="1"),
+    )
+
+
+def register_blueprints(app: Quart) -> None:
+    from gallery.web import api, auth, main
+    from gallery.web.current_user import load_signed_in_user
+    from gallery.web.errors import register_error_handlers
+    from gallery.web.security import init_security
+    from gallery.web.templating import init_templating
+
+    init_security(app)
+    app.before_request(load_signed_in_user)
+    init_templating(app)
+    app.register_blueprint(main.bp)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(api.bp)
+    register_error_handlers(app)

@@ -1,0 +1,1 @@
+"""The outside world (database, Redis, mail, storage), each behind a small interface."""

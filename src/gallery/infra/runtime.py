@@ -1,0 +1,102 @@
+"""The app's connections to the outside world, started and stopped with it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+import redis.asyncio as aioredis
+from quart import current_app, g
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gallery.infra import redis as redis_infra
+from gallery.infra.db import Database
+from gallery.infra.mail import Mailer, OutboxWorker, make_transport
+from gallery.infra.sessions import SignInStore
+from gallery.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """Everything a request, the CLI or the worker needs from the outside world."""
+
+    settings: Settings
+    db: Database
+    mailer: Mailer
+    redis: aioredis.Redis | None = None
+    sign_ins: SignInStore | None = None
+    embedded_redis: redis_infra.EmbeddedRedis | None = None
+    _stop_background: asyncio.Event = field(default_factory=asyncio.Event)
+    _background: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Runtime:
+        return cls(settings=settings, db=Database(str(settings.database_url)), mailer=Mailer(settings))
+
+    async def start(self, *, run_worker: bool) -> None:
+        settings = self.settings
+        if settings.uses_embedded_redis:
+            self.embedded_redis = redis_infra.EmbeddedRedis(settings.instance_dir)
+            await self.embedded_redis.ensure_running()
+            url = self.embedded_redis.url
+        else:
+            url = str(settings.redis_url)
+        self.redis = redis_infra.connect(url)
+        await self.redis.ping()  # fail at start-up, not on the first request
+        self.sign_ins = SignInStore(
+            self.redis, settings.session_ttl_seconds, settings.remember_ttl_seconds
+        )
+        if run_worker:
+            self.start_outbox_worker()
+
+    def outbox_worker(self) -> OutboxWorker:
+        return OutboxWorker(self.db, make_transport(self.settings), self.settings)
+
+    def start_outbox_worker(self) -> None:
+        self._stop_background.clear()
+        task = asyncio.create_task(self.outbox_worker().run(self._stop_background))
+        self._background.append(task)
+
+    async def stop(self) -> None:
+        """Let background jobs finish their round, then close connections."""
+        self._stop_background.set()
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+            self._background.clear()
+        if self.redis is not None:
+            await self.redis.aclose()
+        await self.db.dispose()
+
+
+def current_runtime() -> Runtime:
+    return current_app.extensions["gallery"]
+
+
+def current_redis() -> aioredis.Redis:
+    redis = current_runtime().redis
+    assert redis is not None, "Redis is connected when the app starts serving"
+    return redis
+
+
+def current_sign_ins() -> SignInStore:
+    sign_ins = current_runtime().sign_ins
+    assert sign_ins is not None, "the sign-in store exists once the app serves"
+    return sign_ins
+
+
+async def request_db() -> AsyncSession:
+    """The database session of the current request (opened on first use, closed at teardown)."""
+    session = g.get("_db_session")
+    if session is None:
+        session = current_runtime().db.sessionmaker()
+        g._db_session = session
+    return session
+
+
+async def close_request_db(_exc: BaseException | None = None) -> None:
+    session = g.pop("_db_session", None)
+    if session is not None:
+        await session.close()

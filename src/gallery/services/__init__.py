@@ -1,0 +1,1 @@
+"""What the site does, with no HTTP in it: plain arguments in, plain objects out."""

@@ -1,0 +1,133 @@
+"""Typed settings read from ``GALLERY_*`` environment variables (and ``.env``)."""
+
+from __future__ import annotations
+
+import secrets
+from enum import StrEnum
+from pathlib import Path
+from typing import Self
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TESTING = "testing"
+    PRODUCTION = "production"
+
+
+class ConfigurationError(RuntimeError):
+    """The settings cannot describe a safe, working site."""
+
+
+class Settings(BaseSettings):
+    """Everything configurable about Gallery; see the README's configuration table."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="GALLERY_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    env: Environment = Environment.DEVELOPMENT
+    secret_key: str | None = None
+    instance_dir: Path = Path("instance")
+    database_url: str | None = None
+    redis_url: str | None = None
+
+    smtp_host: str | None = None
+    smtp_port: int | None = None
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    smtp_tls: bool = False
+    smtp_timeout_seconds: float = 30.0
+
+    mail_from: str = "Gallery <no-reply@localhost>"
+    public_url: str = "http://127.0.0.1:8000"
+    media_dir: Path | None = None
+    max_upload_mb: int = Field(default=16, ge=1)
+    cookie_secure: bool | None = None
+
+    # How many reverse proxies (nginx) sit in front and set X-Forwarded-For/-Proto.
+    proxy_hops: int = Field(default=0, ge=0)
+
+    # Background work. The web process runs the mail worker unless told not to
+    # (deployments that run `gallery worker` separately set this to false).
+    run_worker: bool = True
+    worker_poll_seconds: float = Field(default=2.0, gt=0)
+    mail_retry_base_seconds: float = Field(default=30.0, ge=0)
+    mail_retry_max_seconds: float = Field(default=3600.0, ge=0)
+    mail_max_attempts: int = Field(default=12, ge=1)
+
+    # Rate limits are on by default; tests of other behaviour may lift them.
+    rate_limits_enabled: bool = True
+
+    # How long sign-ins last: a browser session without "remember me" (the
+    # record in Redis still expires after this), and with it.
+    session_ttl_seconds: int = 24 * 3600
+    remember_ttl_seconds: int = 30 * 24 * 3600
+
+    @model_validator(mode="after")
+    def _fill_derived_defaults(self) -> Self:
+        self.instance_dir = self.instance_dir.expanduser().resolve()
+        if self.media_dir is None:
+            self.media_dir = self.instance_dir / "media"
+        if self.database_url is None:
+            self.database_url = f"sqlite+aiosqlite:///{self.instance_dir / 'gallery.db'}"
+        if self.cookie_secure is None:
+            self.cookie_secure = self.env is Environment.PRODUCTION
+        self.public_url = self.public_url.rstrip("/")
+        return self
+
+    @property
+    def is_production(self) -> bool:
+        return self.env is Environment.PRODUCTION
+
+    @property
+    def uses_embedded_redis(self) -> bool:
+        return not self.redis_url
+
+    @property
+    def is_sqlite(self) -> bool:
+        return str(self.database_url).startswith("sqlite")
+
+    @property
+    def mail_dir(self) -> Path:
+        return self.instance_dir / "mail"
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.max_upload_mb * 1024 * 1024
+
+    def resolve_secret_key(self) -> str:
+        """The key that signs cookies and tokens.
+
+        Production must be given one; elsewhere a key is generated once and kept
+        in the instance folder so that restarts do not sign everybody out.
+        """
+        if self.secret_key:
+            if self.is_production and len(self.secret_key) < 32:
+                raise ConfigurationError("GALLERY_SECRET_KEY must be at least 32 characters.")
+            return self.secret_key
+        if self.is_production:
+            raise ConfigurationError(
+                "GALLERY_SECRET_KEY is not set: production refuses to start without a real "
+                "secret key (generate one with: python -c 'import secrets; "
+                "print(secrets.token_urlsafe(48))')."
+            )
+        key_file = self.instance_dir / "secret_key"
+        self.instance_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            key = key_file.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            key = ""
+        if not key:
+            key = secrets.token_urlsafe(48)
+            # Created exclusively so two processes starting at once agree on one key.
+            try:
+                with key_file.open("x", encoding="utf-8") as handle:
+                    handle.write(key)
+                key_file.chmod(0o600)
+            except FileExistsError:
+                key = key_file.read_text(encoding="utf-8").strip()
+        return key

@@ -1,0 +1,103 @@
+"""The versioned JSON API (``/api/v1``), described at ``/openapi.json``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from quart import Blueprint, Response, abort
+from quart_schema import document_response, tag
+
+from gallery.infra.runtime import current_sign_ins
+from gallery.models.user import User
+from gallery.web.current_user import require_user, session_user
+from gallery.web.security import csrf_token
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+@dataclass
+class Me:
+    id: int
+    username: str
+    email: str
+    avatar_url: str
+    role: str
+    permissions: int
+    created_at: datetime
+    csrf_token: str
+
+
+@dataclass
+class SessionInfo:
+    id: str
+    created_at: datetime
+    last_seen_at: datetime
+    ip: str
+    user_agent: str
+    remember: bool
+    current: bool
+
+
+@dataclass
+class SessionList:
+    sessions: list[SessionInfo]
+
+
+def avatar_url(user: User) -> str:
+    if user.avatar_key:
+        return f"/media/{user.avatar_key}"
+    return "/static/img/avatar.svg"
+
+
+@bp.get("/me")
+@tag(["account"])
+@document_response(Me)
+async def me() -> Me:
+    """The signed-in user, with the CSRF token that unsafe requests must send."""
+    user = require_user()
+    return Me(
+        id=user.id,
+        username=user.username,
+        email=user.email,
+        avatar_url=avatar_url(user),
+        role=user.role_name,
+        permissions=user.permissions,
+        created_at=user.created_at,
+        csrf_token=csrf_token(),
+    )
+
+
+@bp.get("/sessions")
+@tag(["account"])
+@document_response(SessionList)
+async def list_sessions() -> SessionList:
+    """The user's signed-in sessions, newest first; ``current`` marks this one."""
+    user = require_user()
+    auth = session_user()
+    current_id = auth.sign_in.public_id if auth.sign_in else None
+    sign_ins = await current_sign_ins().list_for_user(user.id)
+    return SessionList(
+        sessions=[
+            SessionInfo(
+                id=s.public_id,
+                created_at=s.created_at,
+                last_seen_at=s.last_seen_at,
+                ip=s.ip,
+                user_agent=s.user_agent,
+                remember=s.remember,
+                current=s.public_id == current_id,
+            )
+            for s in sign_ins
+        ]
+    )
+
+
+@bp.delete("/sessions/<session_id>")
+@tag(["account"])
+async def revoke_session(session_id: str) -> Response:
+    """End one of the user's sessions (a copied cookie stops working at once)."""
+    user = require_user()
+    if not await current_sign_ins().revoke(user.id, session_id):
+        abort(404, "You have no session with that id.")
+    return Response(status=204)

@@ -1,0 +1,259 @@
+"""Account pages: register, activate, sign in and out, password reset and change."""
+
+from __future__ import annotations
+
+from quart import Blueprint, flash, redirect, render_template, request, session, url_for
+from quart.typing import ResponseReturnValue
+from quart_auth import login_user, logout_user
+
+from gallery.infra.runtime import current_redis, current_runtime, current_sign_ins, request_db
+from gallery.infra.sessions import SessionUser
+from gallery.models.user import User
+from gallery.services import accounts
+from gallery.web.current_user import require_user, session_user, signed_in_user
+from gallery.web.forms import (
+    ChangePasswordForm,
+    EmailForm,
+    LoginForm,
+    RegisterForm,
+    ResetPasswordForm,
+    posted_form,
+    show_account_error,
+)
+from gallery.web.security import client_address, rate_limit, safe_next
+
+bp = Blueprint("auth", __name__)
+
+HOUR = 3600
+QUARTER_HOUR = 900
+
+
+async def start_sign_in(user: User, *, remember: bool) -> None:
+    """Sign ``user`` in with a fresh token and a fresh session id (no fixation)."""
+    token = await current_sign_ins().create(
+        user.id,
+        remember=remember,
+        ip=client_address(),
+        user_agent=request.headers.get("User-Agent", ""),
+    )
+    login_user(SessionUser(token), remember=remember)
+    session.regenerate()  # type: ignore[attr-defined]
+
+
+@bp.route("/register", methods=["GET", "POST"])
+async def register() -> ResponseReturnValue:
+    if signed_in_user() is not None:
+        return redirect(url_for("main.index"))
+    form = await posted_form(RegisterForm)
+    if request.method == "POST" and form.validate():
+        await rate_limit(
+            "registrations from your address", f"register:{client_address()}",
+            limit=10, window_seconds=HOUR,
+        )  # fmt: skip
+        try:
+            user = await accounts.register(
+                await request_db(),
+                current_redis(),
+                current_runtime().mailer,
+                username=form.username.data or "",
+                email=form.email.data or "",
+                password=form.password.data or "",
+            )
+        except accounts.AccountError as error:
+            show_account_error(form, error)
+        else:
+            await flash(
+                f"Welcome, {user.username}! We sent a link to {user.email}: "
+                "open it to activate your account, then sign in.",
+                "success",
+            )
+            return redirect(url_for("auth.login"))
+    status = 400 if form.errors else 200
+    return await render_template("auth/register.html", form=form), status
+
+
+@bp.get("/activate/<token>")
+async def activate(token: str) -> ResponseReturnValue:
+    user = await accounts.activate(await request_db(), current_redis(), token)
+    if user is None:
+        await flash(
+            "That activation link is not valid: it was used already or it expired. "
+            "Ask for a new one below.",
+            "danger",
+        )
+        return redirect(url_for("auth.resend_activation"))
+    await flash(f"Your account {user.username} is active. You can sign in now.", "success")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/activate/resend", methods=["GET", "POST"])
+async def resend_activation() -> ResponseReturnValue:
+    form = await posted_form(EmailForm)
+    if request.method == "GET" and request.args.get("email"):
+        form.email.data = request.args["email"][:254]
+    if request.method == "POST" and form.validate():
+        email = form.email.data or ""
+        await rate_limit(
+            "activation mails", f"resend:{client_address()}", limit=10, window_seconds=HOUR
+        )
+        await rate_limit(
+            "activation mails for this address", f"resend:{User.key_for(email)}",
+            limit=3, window_seconds=HOUR,
+        )  # fmt: skip
+        await accounts.resend_activation(
+            await request_db(), current_redis(), current_runtime().mailer, email
+        )
+        await flash(
+            f"If {email} belongs to an account that is not active yet, a new activation "
+            "link is on its way.",
+            "info",
+        )
+        return redirect(url_for("auth.login"))
+    status = 400 if form.errors else 200
+    return await render_template("auth/resend.html", form=form), status
+
+
+@bp.route("/login", methods=["GET", "POST"])
+async def login() -> ResponseReturnValue:
+    next_url = safe_next(request.args.get("next"))
+    if signed_in_user() is not None:
+        return redirect(next_url)
+    form = await posted_form(LoginForm)
+    inactive_email: str | None = None
+    if request.method == "POST" and form.validate():
+        login_text = form.login.data or ""
+        await rate_limit(
+            "sign-in attempts from your address", f"login-ip:{client_address()}",
+            limit=30, window_seconds=QUARTER_HOUR,
+        )  # fmt: skip
+        await rate_limit(
+            "sign-in attempts for this account", f"login-account:{User.key_for(login_text)}",
+            limit=10, window_seconds=QUARTER_HOUR,
+        )  # fmt: skip
+        try:
+            user = await accounts.authenticate(
+                await request_db(), login_text, form.password.data or ""
+            )
+        except accounts.InactiveAccount as error:
+            form.form_errors.append(error.message)
+            inactive_email = error.user.email
+        except accounts.AccountError as error:
+            form.form_errors.append(error.message)
+        else:
+            await start_sign_in(user, remember=bool(form.remember.data))
+            await flash(f"Welcome back, {user.username}.", "success")
+            return redirect(next_url)
+    status = 400 if (form.errors or form.form_errors) else 200
+    return await render_template(
+        "auth/login.html", form=form, next_url=request.args.get("next"), inactive_email=inactive_email
+    ), status
+
+
+@bp.post("/logout")
+async def logout() -> ResponseReturnValue:
+    auth = session_user()
+    if auth.auth_id is not None:
+        await current_sign_ins().delete(auth.auth_id)
+    logout_user()
+    session.clear()
+    session.regenerate()  # type: ignore[attr-defined]
+    await flash("You are signed out.", "info")
+    return redirect(url_for("main.index"))
+
+
+@bp.route("/password/forgot", methods=["GET", "POST"])
+async def forgot_password() -> ResponseReturnValue:
+    form = await posted_form(EmailForm)
+    if request.method == "POST" and form.validate():
+        email = form.email.data or ""
+        await rate_limit(
+            "password reset requests", f"reset:{client_address()}", limit=10, window_seconds=HOUR
+        )
+        await rate_limit(
+            "password reset requests for this address", f"reset:{User.key_for(email)}",
+            limit=3, window_seconds=HOUR,
+        )  # fmt: skip
+        await accounts.request_password_reset(
+            await request_db(), current_redis(), current_runtime().mailer, email
+        )
+        await flash(
+            f"If an account uses {email}, a link to reset its password is on its way. "
+            "It works once, within an hour.",
+            "info",
+        )
+        return redirect(url_for("auth.login"))
+    status = 400 if form.errors else 200
+    return await render_template("auth/forgot.html", form=form), status
+
+
+@bp.route("/password/reset/<token>", methods=["GET", "POST"])
+async def reset_password(token: str) -> ResponseReturnValue:
+    redis = current_redis()
+    if not await accounts.reset_token_is_valid(redis, token):
+        await flash(
+            "That password reset link is not valid: it was used already or it expired. "
+            "Ask for a new one.",
+            "danger",
+        )
+        return redirect(url_for("auth.forgot_password"))
+    form = await posted_form(ResetPasswordForm)
+    if request.method == "POST" and form.validate():
+        try:
+            user = await accounts.reset_password(
+                await request_db(), redis, current_sign_ins(), token, form.password.data or ""
+            )
+        except accounts.AccountError as error:
+            show_account_error(form, error)
+        else:
+            if user is None:
+                await flash("That password reset link was used a moment ago.", "danger")
+                return redirect(url_for("auth.forgot_password"))
+            # Every session of the account ended, this browser's too.
+            auth = session_user()
+            if auth.auth_id is not None:
+                logout_user()
+            session.regenerate()  # type: ignore[attr-defined]
+            await flash("Your password is changed and every session is signed out. Sign in.", "success")
+            return redirect(url_for("auth.login"))
+    status = 400 if form.errors else 200
+    return await render_template("auth/reset.html", form=form, token=token), status
+
+
+@bp.route("/account", methods=["GET", "POST"])
+async def account() -> ResponseReturnValue:
+    """The signed-in user's page: change the password, see and end sessions."""
+    user = require_user()
+    auth = session_user()
+    form = await posted_form(ChangePasswordForm)
+    if request.method == "POST" and form.validate():
+        try:
+            ended = await accounts.change_password(
+                await request_db(),
+                current_sign_ins(),
+                user,
+                current_password=form.current_password.data or "",
+                new_password=form.new_password.data or "",
+                keep_sign_in_token=auth.auth_id,
+            )
+        except accounts.AccountError as error:
+            show_account_error(form, error)
+        else:
+            others = f" {ended} other session{'s' if ended != 1 else ''} signed out." if ended else ""
+            await flash(f"Your password is changed.{others}", "success")
+            return redirect(url_for("auth.account"))
+    sign_ins = await current_sign_ins().list_for_user(user.id)
+    current_id = auth.sign_in.public_id if auth.sign_in else None
+    status = 400 if (form.errors or form.form_errors) else 200
+    return await render_template(
+        "auth/account.html", form=form, sign_ins=sign_ins, current_id=current_id
+    ), status
+
+
+@bp.post("/account/sessions/<public_id>/revoke")
+async def revoke_session(public_id: str) -> ResponseReturnValue:
+    user = require_user()
+    if await current_sign_ins().revoke(user.id, public_id):
+        await flash("That session is signed out.", "success")
+    else:
+        await flash("That session had ended already.", "info")
+    return redirect(url_for("auth.account"))

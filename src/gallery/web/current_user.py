@@ -1,0 +1,47 @@
+"""Who is signed in: resolves quart-auth's token through Redis to a ``User`` row."""
+
+from __future__ import annotations
+
+from typing import cast
+
+from quart_auth import Unauthorized, current_user, logout_user
+
+from gallery.infra.runtime import current_sign_ins, request_db
+from gallery.infra.sessions import SessionUser
+from gallery.models.user import User
+
+
+def session_user() -> SessionUser:
+    return cast(SessionUser, current_user._get_current_object())  # type: ignore[attr-defined]
+
+
+async def load_signed_in_user() -> None:
+    """Before every request: look the sign-in up once and keep it for the request."""
+    auth = session_user()
+    if auth.auth_id is None:
+        return
+    sign_ins = current_sign_ins()
+    sign_in = await sign_ins.get(auth.auth_id)
+    if sign_in is None:
+        logout_user()  # revoked or expired: drop the dead cookie
+        return
+    user = await (await request_db()).get(User, sign_in.user_id)
+    if user is None or not user.is_active:
+        await sign_ins.delete(auth.auth_id)
+        logout_user()
+        return
+    auth.user = user
+    auth.sign_in = sign_in
+    await sign_ins.touch(auth.auth_id, sign_in)
+
+
+def signed_in_user() -> User | None:
+    return session_user().user
+
+
+def require_user() -> User:
+    """The signed-in user, or 401 (JSON) / a redirect to the sign-in page (HTML)."""
+    user = signed_in_user()
+    if user is None:
+        raise Unauthorized()
+    return user

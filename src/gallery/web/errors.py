@@ -1,0 +1,101 @@
+"""Error responses: JSON on JSON routes, a friendly page elsewhere."""
+
+from __future__ import annotations
+
+import logging
+
+from quart import Quart, Response, jsonify, redirect, render_template, request, url_for
+from quart_auth import Unauthorized
+from quart_schema import RequestSchemaValidationError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from gallery.web.security import CSRFError, RateLimited
+
+log = logging.getLogger(__name__)
+
+# Paths whose clients are scripts: their errors are JSON and never redirect.
+JSON_PATH_PREFIXES = ("/api/", "/index/images/", "/profile/images/", "/openapi.json")
+
+ERROR_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    409: "CONFLICT",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    422: "UNPROCESSABLE",
+    429: "RATE_LIMITED",
+    500: "INTERNAL_ERROR",
+}
+
+TITLES = {
+    400: "Bad request",
+    401: "Please sign in",
+    403: "Forbidden",
+    404: "Page not found",
+    405: "Method not allowed",
+    413: "Too large",
+    429: "Slow down",
+    500: "Something went wrong",
+}
+
+
+def wants_json() -> bool:
+    if request.path.startswith(JSON_PATH_PREFIXES):
+        return True
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
+
+
+def json_error(status: int, message: str, code: str | None = None) -> Response:
+    response = jsonify({"error": {"code": code or ERROR_CODES.get(status, "ERROR"), "message": message}})
+    response.status_code = status
+    return response
+
+
+async def render_error(status: int, message: str) -> tuple[str, int]:
+    title = TITLES.get(status, "Error")
+    return await render_template("errors/error.html", status=status, title=title, message=message), status
+
+
+async def handle_http_exception(error: HTTPException) -> Response | tuple[str, int]:
+    status = error.code or 500
+    message = error.description or TITLES.get(status, "Error")
+    if wants_json():
+        code = "CSRF_FAILED" if isinstance(error, CSRFError) else None
+        response = json_error(status, message, code)
+    else:
+        body, status = await render_error(status, message)
+        response = Response(body, status=status, mimetype="text/html")
+    if isinstance(error, RateLimited):
+        response.headers["Retry-After"] = str(error.retry_after)
+    if status == 405 and hasattr(error, "valid_methods") and error.valid_methods:
+        response.headers["Allow"] = ", ".join(error.valid_methods)
+    return response
+
+
+async def handle_unauthorized(_error: Unauthorized) -> Response:
+    if wants_json():
+        return json_error(401, "You need to sign in for this.")
+    target = request.full_path.rstrip("?") if request.method == "GET" else request.referrer
+    return redirect(url_for("auth.login", next=target or "/"))
+
+
+async def handle_schema_error(error: RequestSchemaValidationError) -> Response:
+    return json_error(400, f"The request body is not valid: {error.validation_error}")
+
+
+async def handle_unexpected(error: Exception) -> Response | tuple[str, int]:
+    log.exception("Unhandled error on %s %s", request.method, request.path, exc_info=error)
+    return await handle_http_exception(InternalServerError(
+        "An unexpected error happened on our side. It has been logged; please try again."
+    ))
+
+
+def register_error_handlers(app: Quart) -> None:
+    app.register_error_handler(Unauthorized, handle_unauthorized)
+    app.register_error_handler(RequestSchemaValidationError, handle_schema_error)
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(Exception, handle_unexpected)

@@ -1,0 +1,181 @@
+"""Test fixtures: real databases, a real Redis, a real SMTP server.
+
+Two back-ends, chosen by ``GALLERY_TEST_BACKEND``:
+
+* ``embedded`` (default): SQLite in a temporary instance folder, the embedded
+  Redis server the app starts itself, mail written to ``<instance>/mail``;
+* ``mariadb``: MariaDB (``GALLERY_TEST_DATABASE_URL``, a database the tests
+  create and drop), Redis (``GALLERY_TEST_REDIS_URL``, a database they flush)
+  and an aiosmtpd SMTP server the tests start.
+
+Every test gets empty tables and an empty Redis database, and leaves them empty.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from quart import Quart
+from quart.typing import TestClientProtocol as Client
+from sqlalchemy import delete, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from gallery import create_app
+from gallery.cli import upgrade_schema
+from gallery.infra.db import Database
+from gallery.infra.redis import EmbeddedRedis, connect
+from gallery.infra.runtime import Runtime
+from gallery.models import Base
+from gallery.settings import Settings
+from tests.mailbox import FileMailbox, Mailbox, SmtpMailbox, SmtpServer
+
+BACKEND = os.environ.get("GALLERY_TEST_BACKEND", "embedded")
+MARIADB_URL = os.environ.get(
+    "GALLERY_TEST_DATABASE_URL",
+    "mysql+asyncmy://root@127.0.0.1:3306/gallery_test?charset=utf8mb4",
+)
+REDIS_URL = os.environ.get("GALLERY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-for-production-0123456789"
+
+
+def pytest_report_header() -> str:
+    return f"gallery test backend: {BACKEND}"
+
+
+async def _recreate_mariadb_database(url: str) -> None:
+    parsed = make_url(url)
+    name = parsed.database
+    assert name and re.fullmatch(r"[A-Za-z0-9_]+", name), "test database names are plain words"
+    engine = create_async_engine(parsed.set(database=""))
+    async with engine.begin() as connection:
+        await connection.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
+        await connection.execute(
+            text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+        )
+    await engine.dispose()
+
+
+async def _drop_mariadb_database(url: str) -> None:
+    parsed = make_url(url)
+    engine = create_async_engine(parsed.set(database=""))
+    async with engine.begin() as connection:
+        await connection.execute(text(f"DROP DATABASE IF EXISTS `{parsed.database}`"))
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def instance_root() -> Iterator[Path]:
+    # Short, because the embedded Redis listens on a unix socket in it.
+    root = Path(tempfile.mkdtemp(prefix="gal-", dir="/tmp"))
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def smtp_server() -> Iterator[SmtpServer | None]:
+    """The aiosmtpd server the app's mail goes to on the MariaDB back-end."""
+    if BACKEND != "mariadb":
+        yield None
+        return
+    server = SmtpServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def backend(instance_root: Path, smtp_server: SmtpServer | None) -> Iterator[dict[str, object]]:
+    """The schema at Alembic head, and the Redis server, for the whole session."""
+    if BACKEND == "mariadb":
+        asyncio.run(_recreate_mariadb_database(MARIADB_URL))
+        upgrade_schema(MARIADB_URL)
+        yield {"database_url": MARIADB_URL, "redis_url": REDIS_URL, "smtp": smtp_server}
+        asyncio.run(_drop_mariadb_database(MARIADB_URL))
+    elif BACKEND == "embedded":
+        database_url = f"sqlite+aiosqlite:///{instance_root / 'gallery.db'}"
+        upgrade_schema(database_url)
+        embedded = EmbeddedRedis(instance_root)
+        asyncio.run(embedded.ensure_running())
+        yield {"database_url": database_url, "redis_url": None, "smtp": None}
+        asyncio.run(embedded.stop())
+    else:
+        raise pytest.UsageError(f"unknown GALLERY_TEST_BACKEND {BACKEND!r}")
+
+
+def build_settings(backend: dict[str, object], instance_root: Path, **overrides: object) -> Settings:
+    smtp = backend["smtp"]
+    values: dict[str, object] = {
+        "env": "testing",
+        "secret_key": TEST_SECRET_KEY,
+        "instance_dir": instance_root,
+        "database_url": backend["database_url"],
+        "redis_url": backend["redis_url"],
+        "smtp_host": smtp.host if smtp else None,  # type: ignore[attr-defined]
+        "smtp_port": smtp.port if smtp else None,  # type: ignore[attr-defined]
+        "public_url": "http://gallery.test",
+        "run_worker": False,
+        "mail_retry_base_seconds": 0,
+        "worker_poll_seconds": 0.1,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def settings(backend: dict[str, object], instance_root: Path) -> Settings:
+    return build_settings(backend, instance_root)
+
+
+async def _empty_everything(settings: Settings) -> None:
+    database = Database(str(settings.database_url))
+    async with database.session() as session, session.begin():
+        for table in reversed(Base.metadata.sorted_tables):
+            await session.execute(delete(table))
+    await database.dispose()
+    redis_url = settings.redis_url or EmbeddedRedis(settings.instance_dir).url
+    redis = connect(redis_url)
+    await redis.flushdb()
+    await redis.aclose()
+    shutil.rmtree(settings.mail_dir, ignore_errors=True)
+
+
+@pytest.fixture
+async def clean(settings: Settings) -> AsyncIterator[None]:
+    """Empty tables, Redis and mail folder before and after the test."""
+    await _empty_everything(settings)
+    yield
+    await _empty_everything(settings)
+
+
+@pytest.fixture
+async def app(settings: Settings, clean: None) -> AsyncIterator[Quart]:
+    application = create_app(settings)
+    async with application.test_app():
+        yield application
+
+
+@pytest.fixture
+def runtime(app: Quart) -> Runtime:
+    return app.extensions["gallery"]
+
+
+@pytest.fixture
+def client(app: Quart) -> Client:
+    return app.test_client()
+
+
+@pytest.fixture
+def mailbox(runtime: Runtime, smtp_server: SmtpServer | None) -> Mailbox:
+    """The mail the app sent, delivered by running its outbox worker on demand."""
+    if smtp_server is not None:
+        smtp_server.messages.clear()
+        return SmtpMailbox(runtime, smtp_server)
+    return FileMailbox(runtime)
