@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from logging.config import fileConfig
 
+from alembic import context
 from sqlalchemy.engine import Connection
 
-from alembic import context
 from gallery.infra.db import make_engine
 from gallery.models import Base
 from gallery.settings import Settings

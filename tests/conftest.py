@@ -110,7 +110,9 @@ def backend(instance_root: Path, smtp_server: SmtpServer | None) -> Iterator[dic
         raise pytest.UsageError(f"unknown GALLERY_TEST_BACKEND {BACKEND!r}")
 
 
-def build_settings(backend: dict[str, object], instance_root: Path, **overrides: object) -> Settings:
+def build_settings(
+    backend: dict[str, object], instance_root: Path, **overrides: object
+) -> Settings:
     smtp = backend["smtp"]
     values: dict[str, object] = {
         "env": "testing",

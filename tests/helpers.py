@@ -45,9 +45,13 @@ async def register(
 
 
 async def sign_in(
-    client: Client, login: str = "alice", password: str = "correct horse battery",
-    *, remember: bool = False, next_url: str | None = None,
-) -> Any:  # fmt: skip
+    client: Client,
+    login: str = "alice",
+    password: str = "correct horse battery",
+    *,
+    remember: bool = False,
+    next_url: str | None = None,
+) -> Any:
     data = {"login": login, "password": password}
     if remember:
         data["remember"] = "y"
@@ -64,9 +68,13 @@ async def make_active_user(
     """An activated account made through the service, as registration plus activation would."""
     async with runtime.db.session() as session:
         user = await accounts.register(
-            session, runtime.redis, runtime.mailer,  # type: ignore[arg-type]
-            username=username, email=email, password=password,
-        )  # fmt: skip
+            session,
+            runtime.redis,
+            runtime.mailer,  # type: ignore[arg-type]
+            username=username,
+            email=email,
+            password=password,
+        )
         user.is_active = True
         await session.commit()
         return user.id

@@ -28,7 +28,7 @@ class RecordingHandler:
         self.reply: str | None = None
         self.delay_seconds = 0.0
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.delay_seconds:
             await asyncio.sleep(self.delay_seconds)
         if self.reply:

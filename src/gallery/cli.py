@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 
+from gallery.infra.db import Database
 from gallery.infra.runtime import Runtime
 from gallery.settings import Settings
 
@@ -140,11 +141,15 @@ def create_admin(username: str, email: str, password_stdin: bool) -> None:
         upgrade_schema(str(settings.database_url))
 
     async def run() -> str:
-        async with started_runtime(settings) as runtime, runtime.db.session() as session:
-            user = await accounts.create_admin(
-                session, username=username, email=email, password=password
-            )
-            return user.username
+        database = Database(str(settings.database_url))
+        try:
+            async with database.session() as session:
+                user = await accounts.create_admin(
+                    session, username=username, email=email, password=password
+                )
+                return user.username
+        finally:
+            await database.dispose()
 
     try:
         name = asyncio.run(run())

@@ -25,9 +25,12 @@ async def queue_mail(runtime: Runtime, count: int = 1) -> list[int]:
     async with runtime.db.session() as session:
         messages = [
             runtime.mailer.compose(
-                f"user{n}@example.com", f"Message {n}", "activate", username=f"user{n}",
+                f"user{n}@example.com",
+                f"Message {n}",
+                "activate",
+                username=f"user{n}",
                 link=runtime.mailer.link(f"/activate/token{n}"),
-            )  # fmt: skip
+            )
             for n in range(count)
         ]
         session.add_all(messages)
@@ -57,7 +60,7 @@ async def test_mail_waits_while_smtp_is_down_and_goes_out_once_it_is_up(
     [row] = await outbox(runtime)
     assert row.status == OutboxStatus.PENDING
     assert row.attempts == 1
-    assert row.last_error and "Connect" in row.last_error or "refused" in (row.last_error or "")
+    assert (row.last_error and "Connect" in row.last_error) or "refused" in (row.last_error or "")
     assert row.claim_token is not None
 
     server = SmtpServer(port)
@@ -130,7 +133,9 @@ async def test_worker_gives_up_after_the_last_attempt(runtime: Runtime, settings
     assert (row.status, row.attempts) == (OutboxStatus.FAILED, 2)
 
 
-async def test_two_workers_never_send_one_message_twice(runtime: Runtime, settings: Settings) -> None:
+async def test_two_workers_never_send_one_message_twice(
+    runtime: Runtime, settings: Settings
+) -> None:
     server = SmtpServer()
     server.handler.delay_seconds = 0.005  # keeps both workers busy at the same time
     server.start()
@@ -160,7 +165,10 @@ async def test_two_workers_never_send_one_message_twice(runtime: Runtime, settin
         message_ids = [m["Message-ID"] for m in server.messages]
         assert len(message_ids) == 40
         assert len(set(message_ids)) == 40
-        assert sorted(int(m.split("outbox-")[1].split(".")[0].split("@")[0]) for m in message_ids) == ids
+        assert (
+            sorted(int(m.split("outbox-")[1].split(".")[0].split("@")[0]) for m in message_ids)
+            == ids
+        )
         assert {r.status for r in await outbox(runtime)} == {OutboxStatus.SENT}
     finally:
         server.stop()
@@ -188,10 +196,13 @@ async def test_web_process_worker_delivers_registration_mail_in_background(
     server.start()
     try:
         settings = build_settings(
-            backend, instance_root,  # type: ignore[arg-type]
-            run_worker=True, worker_poll_seconds=0.05,
-            smtp_host=server.host, smtp_port=server.port,
-        )  # fmt: skip
+            backend,
+            instance_root,  # type: ignore[arg-type]
+            run_worker=True,
+            worker_poll_seconds=0.05,
+            smtp_host=server.host,
+            smtp_port=server.port,
+        )
         app: Quart = create_app(settings)
         async with app.test_app():
             response = await register(app.test_client())

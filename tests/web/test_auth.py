@@ -64,7 +64,9 @@ async def test_register_activate_sign_in_and_out(
     assert (await client.get("/api/v1/me")).status_code == 401
 
 
-async def test_activation_link_works_once(client: Client, runtime: Runtime, mailbox: Mailbox) -> None:
+async def test_activation_link_works_once(
+    client: Client, runtime: Runtime, mailbox: Mailbox
+) -> None:
     await register(client)
     path = await activation_path(mailbox, runtime, "alice@example.com")
     assert (await client.get(path)).headers["Location"] == "/login"
@@ -128,7 +130,9 @@ async def test_register_rejects_bad_input_and_creates_nothing(
         assert await session.scalar(select(func.count()).select_from(OutboxMessage)) == 0
 
 
-async def test_usernames_and_emails_are_unique_ignoring_case(client: Client, runtime: Runtime) -> None:
+async def test_usernames_and_emails_are_unique_ignoring_case(
+    client: Client, runtime: Runtime
+) -> None:
     await register(client, "Alice", "Alice@Example.com")
     response = await register(client, "ALICE", "other@example.com")
     assert response.status_code == 400
@@ -154,7 +158,9 @@ async def test_wrong_password_and_unknown_user_get_the_same_answer(
     unknown_user = await sign_in(client, "nobody", "wrong password")
     for response in (wrong_password, unknown_user):
         assert response.status_code == 400
-        assert "Wrong username, e-mail address or password." in await response.get_data(as_text=True)
+        assert "Wrong username, e-mail address or password." in await response.get_data(
+            as_text=True
+        )
     assert (await client.get("/api/v1/me")).status_code == 401
 
 
@@ -212,7 +218,9 @@ async def test_copied_cookie_stops_working_after_sign_out(app: object, runtime: 
 async def test_remember_me_sets_a_lasting_cookie(client: Client, runtime: Runtime) -> None:
     await make_active_user(runtime)
     response = await sign_in(client, remember=True)
-    cookie = next(h for h in response.headers.getlist("Set-Cookie") if h.startswith("gallery_auth="))
+    cookie = next(
+        h for h in response.headers.getlist("Set-Cookie") if h.startswith("gallery_auth=")
+    )
     assert "Max-Age=" in cookie or "Expires=" in cookie
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
 
@@ -222,7 +230,9 @@ async def test_session_cookie_without_remember_is_a_browser_session(
 ) -> None:
     await make_active_user(runtime)
     response = await sign_in(client)
-    cookie = next(h for h in response.headers.getlist("Set-Cookie") if h.startswith("gallery_auth="))
+    cookie = next(
+        h for h in response.headers.getlist("Set-Cookie") if h.startswith("gallery_auth=")
+    )
     assert "Max-Age=" not in cookie and "Expires=" not in cookie
 
 
@@ -283,7 +293,9 @@ async def test_password_reset_changes_password_once_and_ends_all_sessions(
     assert (await stranger.get(path)).headers["Location"] == "/password/forgot"
 
 
-async def test_reset_token_expires_in_an_hour(client: Client, runtime: Runtime, mailbox: Mailbox) -> None:
+async def test_reset_token_expires_in_an_hour(
+    client: Client, runtime: Runtime, mailbox: Mailbox
+) -> None:
     await make_active_user(runtime)
     await post_form(client, "/password/forgot", {"email": "alice@example.com"})
     keys = await runtime.redis.keys("token:reset-password:*")  # type: ignore[union-attr]
@@ -306,16 +318,25 @@ async def test_changing_password_ends_every_other_session(app: object, runtime: 
     await sign_in(laptop)
     await sign_in(phone)
     wrong = await post_form(
-        laptop, "/account",
-        {"current_password": "nope nope", "new_password": "another secret!", "new_password2": "another secret!"},
-    )  # fmt: skip
+        laptop,
+        "/account",
+        {
+            "current_password": "nope nope",
+            "new_password": "another secret!",
+            "new_password2": "another secret!",
+        },
+    )
     assert wrong.status_code == 400
     assert "The current password is wrong." in await wrong.get_data(as_text=True)
     response = await post_form(
-        laptop, "/account",
-        {"current_password": "correct horse battery", "new_password": "another secret!",
-         "new_password2": "another secret!"},
-    )  # fmt: skip
+        laptop,
+        "/account",
+        {
+            "current_password": "correct horse battery",
+            "new_password": "another secret!",
+            "new_password2": "another secret!",
+        },
+    )
     assert response.status_code == 302
     assert (await laptop.get("/api/v1/me")).status_code == 200
     assert (await phone.get("/api/v1/me")).status_code == 401

@@ -11,6 +11,7 @@ workers never send one message twice and a slow SMTP server holds no locks.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import secrets
@@ -55,7 +56,9 @@ class Mailer:
         """An absolute link for a mail, based on ``GALLERY_PUBLIC_URL``."""
         return self.settings.public_url + path
 
-    def compose(self, recipient: str, subject: str, template: str, **context: object) -> OutboxMessage:
+    def compose(
+        self, recipient: str, subject: str, template: str, **context: object
+    ) -> OutboxMessage:
         """An outbox message from ``<template>.txt`` and ``<template>.html``."""
         context = {"subject": subject, "site_url": self.settings.public_url, **context}
         return OutboxMessage(
@@ -104,7 +107,9 @@ class SmtpTransport:
 
     async def send(self, email: EmailMessage) -> None:
         settings = self.settings
-        port = settings.smtp_port or (465 if settings.smtp_tls else 587 if settings.smtp_starttls else 25)
+        port = settings.smtp_port or (
+            465 if settings.smtp_tls else 587 if settings.smtp_starttls else 25
+        )
         try:
             await aiosmtplib.send(
                 email,
@@ -235,12 +240,19 @@ class OutboxWorker:
                 report.failed += 1
             except TemporaryDeliveryError as exc:
                 if message.attempts >= self.settings.mail_max_attempts:
-                    log.error("Mail %s: giving up after %s attempts: %s", message.id, message.attempts, exc)
+                    log.error(
+                        "Mail %s: giving up after %s attempts: %s",
+                        message.id,
+                        message.attempts,
+                        exc,
+                    )
                     values = {"status": OutboxStatus.FAILED.value, "last_error": str(exc)[:500]}
                     report.failed += 1
                 else:
                     delay = self.retry_delay(message.attempts)
-                    log.warning("Mail %s not delivered (%s); retrying in %s", message.id, exc, delay)
+                    log.warning(
+                        "Mail %s not delivered (%s); retrying in %s", message.id, exc, delay
+                    )
                     values = {
                         "next_attempt_at": datetime.now(UTC) + delay,
                         "last_error": str(exc)[:500],
@@ -270,8 +282,6 @@ class OutboxWorker:
                 report = DeliveryReport()
             if report.sent or report.retried or report.failed:
                 continue  # there may be more due right away
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self.settings.worker_poll_seconds)
-            except TimeoutError:
-                pass
         log.info("Mail worker stopped")

@@ -93,19 +93,29 @@ class EmbeddedRedis:
         self.socket_path.unlink(missing_ok=True)
         process = await asyncio.create_subprocess_exec(
             redis_server_binary(),
-            "--daemonize", "yes",
-            "--port", "0",
-            "--unixsocket", str(self.socket_path),
-            "--unixsocketperm", "700",
-            "--dir", str(self.directory),
-            "--pidfile", str(self.directory / "redis.pid"),
-            "--logfile", str(self.directory / "redis.log"),
-            "--appendonly", "yes",
-            "--appendfsync", "everysec",
-            "--save", "300 1",
+            "--daemonize",
+            "yes",
+            "--port",
+            "0",
+            "--unixsocket",
+            str(self.socket_path),
+            "--unixsocketperm",
+            "700",
+            "--dir",
+            str(self.directory),
+            "--pidfile",
+            str(self.directory / "redis.pid"),
+            "--logfile",
+            str(self.directory / "redis.log"),
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "everysec",
+            "--save",
+            "300 1",
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
+        )
         _, stderr = await process.communicate()
         if process.returncode != 0:
             raise RuntimeError(f"embedded redis-server failed to start: {stderr.decode()}")

@@ -34,7 +34,9 @@ class Runtime:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
-        return cls(settings=settings, db=Database(str(settings.database_url)), mailer=Mailer(settings))
+        return cls(
+            settings=settings, db=Database(str(settings.database_url)), mailer=Mailer(settings)
+        )
 
     async def start(self, *, run_worker: bool) -> None:
         settings = self.settings

@@ -276,9 +276,5 @@ class RedisSessionInterface(SessionInterface):
             return
         if session.sid is None:
             session.sid = secrets.token_urlsafe(32)
-            response.set_cookie(
-                name, self._signer(app).sign(session.sid).decode(), **cookie_args
-            )
-        await self.redis.set(
-            self._key(session.sid), json.dumps(dict(session)), ex=self.ttl_seconds
-        )
+            response.set_cookie(name, self._signer(app).sign(session.sid).decode(), **cookie_args)
+        await self.redis.set(self._key(session.sid), json.dumps(dict(session)), ex=self.ttl_seconds)

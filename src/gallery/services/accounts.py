@@ -14,7 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gallery.infra.mail import Mailer
 from gallery.infra.sessions import SignInStore
 from gallery.models.user import Role, User
-from gallery.services.passwords import hash_password, verify_password, waste_time_like_a_verification
+from gallery.services.passwords import (
+    hash_password,
+    verify_password,
+    waste_time_like_a_verification,
+)
 from gallery.services.tokens import TokenPurpose, consume_token, issue_token, peek_token
 
 USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{3,30}$")
@@ -273,9 +277,7 @@ async def change_password(
     return await sign_ins.revoke_all(user.id, keep_token=keep_sign_in_token)
 
 
-async def create_admin(
-    session: AsyncSession, *, username: str, email: str, password: str
-) -> User:
+async def create_admin(session: AsyncSession, *, username: str, email: str, password: str) -> User:
     """An active administrator account (for ``gallery create-admin``)."""
     username = check_username(username)
     email = check_email(email)

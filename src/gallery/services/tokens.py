@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 
 class TokenPurpose(StrEnum):
     ACTIVATE = "activate"
-    RESET_PASSWORD = "reset-password"
+    RESET_PASSWORD = "reset-password"  # noqa: S105 - a purpose, not a password
 
 
 TOKEN_TTL_SECONDS = {

@@ -47,9 +47,11 @@ async def register() -> ResponseReturnValue:
     form = await posted_form(RegisterForm)
     if request.method == "POST" and form.validate():
         await rate_limit(
-            "registrations from your address", f"register:{client_address()}",
-            limit=10, window_seconds=HOUR,
-        )  # fmt: skip
+            "registrations from your address",
+            f"register:{client_address()}",
+            limit=10,
+            window_seconds=HOUR,
+        )
         try:
             user = await accounts.register(
                 await request_db(),
@@ -97,9 +99,11 @@ async def resend_activation() -> ResponseReturnValue:
             "activation mails", f"resend:{client_address()}", limit=10, window_seconds=HOUR
         )
         await rate_limit(
-            "activation mails for this address", f"resend:{User.key_for(email)}",
-            limit=3, window_seconds=HOUR,
-        )  # fmt: skip
+            "activation mails for this address",
+            f"resend:{User.key_for(email)}",
+            limit=3,
+            window_seconds=HOUR,
+        )
         await accounts.resend_activation(
             await request_db(), current_redis(), current_runtime().mailer, email
         )
@@ -123,13 +127,17 @@ async def login() -> ResponseReturnValue:
     if request.method == "POST" and form.validate():
         login_text = form.login.data or ""
         await rate_limit(
-            "sign-in attempts from your address", f"login-ip:{client_address()}",
-            limit=30, window_seconds=QUARTER_HOUR,
-        )  # fmt: skip
+            "sign-in attempts from your address",
+            f"login-ip:{client_address()}",
+            limit=30,
+            window_seconds=QUARTER_HOUR,
+        )
         await rate_limit(
-            "sign-in attempts for this account", f"login-account:{User.key_for(login_text)}",
-            limit=10, window_seconds=QUARTER_HOUR,
-        )  # fmt: skip
+            "sign-in attempts for this account",
+            f"login-account:{User.key_for(login_text)}",
+            limit=10,
+            window_seconds=QUARTER_HOUR,
+        )
         try:
             user = await accounts.authenticate(
                 await request_db(), login_text, form.password.data or ""
@@ -145,7 +153,10 @@ async def login() -> ResponseReturnValue:
             return redirect(next_url)
     status = 400 if (form.errors or form.form_errors) else 200
     return await render_template(
-        "auth/login.html", form=form, next_url=request.args.get("next"), inactive_email=inactive_email
+        "auth/login.html",
+        form=form,
+        next_url=request.args.get("next"),
+        inactive_email=inactive_email,
     ), status
 
 
@@ -170,9 +181,11 @@ async def forgot_password() -> ResponseReturnValue:
             "password reset requests", f"reset:{client_address()}", limit=10, window_seconds=HOUR
         )
         await rate_limit(
-            "password reset requests for this address", f"reset:{User.key_for(email)}",
-            limit=3, window_seconds=HOUR,
-        )  # fmt: skip
+            "password reset requests for this address",
+            f"reset:{User.key_for(email)}",
+            limit=3,
+            window_seconds=HOUR,
+        )
         await accounts.request_password_reset(
             await request_db(), current_redis(), current_runtime().mailer, email
         )
@@ -213,7 +226,9 @@ async def reset_password(token: str) -> ResponseReturnValue:
             if auth.auth_id is not None:
                 logout_user()
             session.regenerate()  # type: ignore[attr-defined]
-            await flash("Your password is changed and every session is signed out. Sign in.", "success")
+            await flash(
+                "Your password is changed and every session is signed out. Sign in.", "success"
+            )
             return redirect(url_for("auth.login"))
     status = 400 if form.errors else 200
     return await render_template("auth/reset.html", form=form, token=token), status
@@ -238,7 +253,9 @@ async def account() -> ResponseReturnValue:
         except accounts.AccountError as error:
             show_account_error(form, error)
         else:
-            others = f" {ended} other session{'s' if ended != 1 else ''} signed out." if ended else ""
+            others = (
+                f" {ended} other session{'s' if ended != 1 else ''} signed out." if ended else ""
+            )
             await flash(f"Your password is changed.{others}", "success")
             return redirect(url_for("auth.account"))
     sign_ins = await current_sign_ins().list_for_user(user.id)

@@ -46,18 +46,25 @@ def wants_json() -> bool:
     if request.path.startswith(JSON_PATH_PREFIXES):
         return True
     best = request.accept_mimetypes.best_match(["text/html", "application/json"])
-    return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
+    return (
+        best == "application/json"
+        and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
+    )
 
 
 def json_error(status: int, message: str, code: str | None = None) -> Response:
-    response = jsonify({"error": {"code": code or ERROR_CODES.get(status, "ERROR"), "message": message}})
+    response = jsonify(
+        {"error": {"code": code or ERROR_CODES.get(status, "ERROR"), "message": message}}
+    )
     response.status_code = status
     return response
 
 
 async def render_error(status: int, message: str) -> tuple[str, int]:
     title = TITLES.get(status, "Error")
-    return await render_template("errors/error.html", status=status, title=title, message=message), status
+    return await render_template(
+        "errors/error.html", status=status, title=title, message=message
+    ), status
 
 
 async def handle_http_exception(error: HTTPException) -> Response | tuple[str, int]:
@@ -89,9 +96,11 @@ async def handle_schema_error(error: RequestSchemaValidationError) -> Response:
 
 async def handle_unexpected(error: Exception) -> Response | tuple[str, int]:
     log.exception("Unhandled error on %s %s", request.method, request.path, exc_info=error)
-    return await handle_http_exception(InternalServerError(
-        "An unexpected error happened on our side. It has been logged; please try again."
-    ))
+    return await handle_http_exception(
+        InternalServerError(
+            "An unexpected error happened on our side. It has been logged; please try again."
+        )
+    )
 
 
 def register_error_handlers(app: Quart) -> None:

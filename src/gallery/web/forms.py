@@ -55,9 +55,7 @@ class RegisterForm(Form):
             ),
         ],
     )
-    email = EmailField(
-        "E-mail", [InputRequired("Enter your e-mail address."), Length(max=254)]
-    )
+    email = EmailField("E-mail", [InputRequired("Enter your e-mail address."), Length(max=254)])
     password = PasswordField("Password", PASSWORD_RULES)
     password2 = PasswordField(
         "Repeat the password",
@@ -76,9 +74,7 @@ class LoginForm(Form):
 
 
 class EmailForm(Form):
-    email = EmailField(
-        "E-mail", [InputRequired("Enter your e-mail address."), Length(max=254)]
-    )
+    email = EmailField("E-mail", [InputRequired("Enter your e-mail address."), Length(max=254)])
 
 
 class ResetPasswordForm(Form):

@@ -1,0 +1,131 @@
+"""The `gallery` command, run as a user would run it (a real subprocess)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from sqlalchemy import select
+
+from gallery.infra.runtime import Runtime
+from gallery.models import OutboxMessage, OutboxStatus, Role, User
+from gallery.settings import Settings
+from tests.conftest import TEST_SECRET_KEY
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def gallery_env(settings: Settings, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GALLERY_")}
+    env.update(
+        GALLERY_ENV="testing",
+        GALLERY_SECRET_KEY=TEST_SECRET_KEY,
+        GALLERY_INSTANCE_DIR=str(settings.instance_dir),
+        GALLERY_DATABASE_URL=str(settings.database_url),
+        GALLERY_PUBLIC_URL=settings.public_url,
+    )
+    if settings.redis_url:
+        env["GALLERY_REDIS_URL"] = settings.redis_url
+    if settings.smtp_host:
+        env["GALLERY_SMTP_HOST"] = settings.smtp_host
+        env["GALLERY_SMTP_PORT"] = str(settings.smtp_port)
+    env.update(extra)
+    return env
+
+
+def gallery(
+    *args: str, env: dict[str, str], stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gallery.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=60,
+        check=False,
+    )
+
+
+async def test_create_admin(runtime: Runtime, settings: Settings) -> None:
+    env = gallery_env(settings)
+    result = await asyncio.to_thread(
+        gallery,
+        "create-admin",
+        "Root",
+        "root@example.com",
+        "--password-stdin",
+        env=env,
+        stdin="an admin password\n",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Administrator Root created." in result.stdout
+    async with runtime.db.session() as session:
+        admin = await session.scalar(select(User).where(User.username_key == "root"))
+    assert admin is not None and admin.is_active and admin.permissions == Role.ADMINISTRATOR
+
+    again = await asyncio.to_thread(
+        gallery,
+        "create-admin",
+        "root",
+        "other@example.com",
+        "--password-stdin",
+        env=env,
+        stdin="an admin password\n",
+    )
+    assert again.returncode == 1
+    assert "That username is taken." in again.stderr
+
+    short = await asyncio.to_thread(
+        gallery,
+        "create-admin",
+        "admin2",
+        "a2@example.com",
+        "--password-stdin",
+        env=env,
+        stdin="short\n",
+    )
+    assert short.returncode == 1
+    assert "at least 8 characters" in short.stderr
+
+
+async def test_worker_process_delivers_the_outbox_and_stops_cleanly(
+    runtime: Runtime, settings: Settings
+) -> None:
+    async with runtime.db.session() as session:
+        session.add(
+            runtime.mailer.compose(
+                "bob@example.com", "Hello", "activate", username="bob", link="http://x/activate/t"
+            )
+        )
+        await session.commit()
+    env = gallery_env(settings, GALLERY_WORKER_POLL_SECONDS="0.1")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gallery.cli", "worker"],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        status = None
+        while time.monotonic() < deadline:
+            async with runtime.db.session() as session:
+                status = await session.scalar(select(OutboxMessage.status))
+            if status == OutboxStatus.SENT:
+                break
+            await asyncio.sleep(0.1)
+        assert status == OutboxStatus.SENT
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = await asyncio.to_thread(process.communicate, timeout=20)
+    assert process.returncode == 0, output
+    assert "Mail worker stopped" in output
