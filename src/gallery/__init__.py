@@ -72,6 +72,8 @@ def register_infrastructure(app: Quart, settings: Settings) -> None:
 
 
 def register_extensions(app: Quart, settings: Settings) -> None:
+    from gallery.web.api import JsonRoutesOpenAPIProvider
+
     QuartAuth(
         app,
         cookie_name="gallery_auth",
@@ -88,6 +90,7 @@ def register_extensions(app: Quart, settings: Settings) -> None:
         redoc_ui_path=None,
         scalar_ui_path=None,
         info=Info(title="Gallery API", version="1"),
+        openapi_provider_class=JsonRoutesOpenAPIProvider,
     )
 
 

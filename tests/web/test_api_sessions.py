@@ -116,3 +116,14 @@ async def test_openapi_document_describes_the_api(app: Quart) -> None:
     document = await (await app.test_client().get("/openapi.json")).get_json()
     assert "/api/v1/me" in document["paths"]
     assert "/api/v1/sessions/{session_id}" in document["paths"]
+
+
+async def test_docs_page_lists_the_api_without_pages(app: Quart) -> None:
+    client = app.test_client()
+    document = await (await client.get("/openapi.json")).get_json()
+    assert all(path.startswith("/api/") for path in document["paths"])
+    page = await client.get("/docs")
+    assert page.status_code == 200
+    body = await page.get_data(as_text=True)
+    assert "/api/v1/sessions/{session_id}" in body
+    assert "<script>" not in body

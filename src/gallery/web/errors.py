@@ -9,12 +9,13 @@ from quart_auth import Unauthorized
 from quart_schema import RequestSchemaValidationError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from gallery.web.api import JSON_ROUTE_PREFIXES
 from gallery.web.security import CSRFError, RateLimited
 
 log = logging.getLogger(__name__)
 
 # Paths whose clients are scripts: their errors are JSON and never redirect.
-JSON_PATH_PREFIXES = ("/api/", "/index/images/", "/profile/images/", "/openapi.json")
+JSON_PATH_PREFIXES = (*JSON_ROUTE_PREFIXES, "/openapi.json")
 
 ERROR_CODES = {
     400: "BAD_REQUEST",

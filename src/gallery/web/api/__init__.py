@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
 from quart import Blueprint, Response, abort
 from quart_schema import document_response, tag
+from quart_schema.openapi import OpenAPIProvider
+from werkzeug.routing import Rule
 
 from gallery.infra.runtime import current_sign_ins
 from gallery.models.user import User
@@ -14,6 +17,16 @@ from gallery.web.current_user import require_user, session_user
 from gallery.web.security import csrf_token
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+# Routes whose clients are scripts; the OpenAPI document describes only these.
+JSON_ROUTE_PREFIXES = ("/api/", "/index/images/", "/profile/images/")
+
+
+class JsonRoutesOpenAPIProvider(OpenAPIProvider):
+    """Leaves the HTML pages out of ``/openapi.json``."""
+
+    def generate_rules(self) -> Iterable[Rule]:
+        return (r for r in super().generate_rules() if r.rule.startswith(JSON_ROUTE_PREFIXES))
 
 
 @dataclass
