@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -129,3 +131,54 @@ async def test_worker_process_delivers_the_outbox_and_stops_cleanly(
         output, _ = await asyncio.to_thread(process.communicate, timeout=20)
     assert process.returncode == 0, output
     assert "Mail worker stopped" in output
+
+
+def test_serve_runs_the_site_and_stops_its_embedded_redis(tmp_path: Path) -> None:
+    """`gallery serve` on the embedded default: schema, Redis, Hypercorn; all gone after SIGTERM."""
+    import httpx
+
+    from gallery.infra.redis import EmbeddedRedis
+    from tests.mailbox import free_port
+
+    instance = Path(tempfile.mkdtemp(prefix="gals-", dir="/tmp"))
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GALLERY_")}
+    env.update(GALLERY_INSTANCE_DIR=str(instance), GALLERY_ENV="development")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gallery.cli",
+            "serve",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+        ],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        status = None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                status = httpx.get(f"http://127.0.0.1:{port}/login", timeout=2).status_code
+                break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        assert status == 200
+        assert (instance / "gallery.db").exists()
+        assert (instance / "redis" / "redis.sock").exists()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+    try:
+        assert process.returncode == 0, output
+        assert not asyncio.run(EmbeddedRedis(instance).is_running())
+    finally:
+        asyncio.run(EmbeddedRedis(instance).stop())
+        shutil.rmtree(instance, ignore_errors=True)

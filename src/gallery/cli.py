@@ -97,10 +97,15 @@ def serve(binds: tuple[str, ...], workers: int | None) -> None:
     command.append("gallery.asgi:app")
     click.echo(f"Serving Gallery on {', '.join(binds) or 'the address in hypercorn.toml'}")
     process = subprocess.Popen(command, env=os.environ.copy())  # noqa: S603
+
+    def forward(signum: int, _frame: object) -> None:
+        # Hypercorn drains in-flight requests on SIGTERM/SIGINT; we wait for
+        # it and then stop the embedded Redis that only we know about.
+        process.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
     try:
-        code = process.wait()
-    except KeyboardInterrupt:
-        process.send_signal(signal.SIGINT)
         code = process.wait()
     finally:
         if embedded is not None:

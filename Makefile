@@ -1,0 +1,62 @@
+# Gallery: everyday commands. Every target works on a fresh clone: the
+# virtualenv in .venv is created and (re)installed on demand.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip --disable-pip-version-check
+PYTEST := $(BIN)/python -m pytest
+PYTEST_ARGS ?=
+LINT_PATHS := src tests alembic
+
+.PHONY: run test test-mariadb lint bench clean chromium
+
+# Serve the app on the embedded back-end (SQLite + embedded Redis): no servers needed.
+run: $(VENV)/.installed
+	$(BIN)/gallery serve
+
+# Run the test suite on the embedded back-end (the default).
+test: $(VENV)/.installed-test chromium
+	$(PYTEST) $(PYTEST_ARGS)
+
+# Run the test suite against MariaDB and Redis (see tests/conftest.py for the URLs).
+test-mariadb: $(VENV)/.installed-test chromium
+	GALLERY_TEST_BACKEND=mariadb $(PYTEST) $(PYTEST_ARGS)
+
+# Check style and formatting (ruff comes with the [test] extras).
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+
+# Run the benchmarks.
+bench: $(VENV)/.installed
+	$(BIN)/python bench/run.py
+
+# Remove the virtualenv, caches and build output (never instance/).
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info test-artifacts \
+	       .pytest_cache .ruff_cache .mypy_cache
+	find src tests alembic bench -name __pycache__ -type d -prune -exec rm -rf {} + 2>/dev/null || true
+
+# Install Debian's Chromium for the browser tests, unless it is already there.
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  sudo=; if [ "$$(id -u)" != 0 ] && command -v sudo >/dev/null; then sudo=sudo; fi; \
+	  echo "Installing chromium with apt-get"; \
+	  $$sudo apt-get update -qq && \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	fi
+
+# The virtualenv itself.
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# The package, reinstalled whenever pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(PIP) install -e .
+	touch $@
+
+# The package with its test tools, reinstalled whenever pyproject.toml changes.
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(PIP) install -e '.[test]'
+	touch $@
