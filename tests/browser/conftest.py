@@ -1,0 +1,284 @@
+"""A real Hypercorn server in a subprocess, on the test session's database and Redis.
+
+The server runs ``gallery.asgi:app`` exactly as production does (several
+worker processes, the mail worker inside them), configured only through
+``GALLERY_*`` environment variables derived from the test settings. On the
+embedded back-end it shares the instance folder of the session, so it finds the
+SQLite file the session migrated and the embedded Redis the session started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import TEST_SECRET_KEY
+from tests.mailbox import SmtpServer, free_port, link_in
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO_ROOT / "test-artifacts"
+
+START_TIMEOUT_SECONDS = 20.0
+STOP_TIMEOUT_SECONDS = 15.0
+MAIL_TIMEOUT_SECONDS = 10.0
+
+# A line of the access log written with ACCESS_LOG_FORMAT: "<pid> GET /path 200".
+ACCESS_LOG_FORMAT = "%(p)s %(m)s %(U)s %(s)s"
+ACCESS_LINE = re.compile(r"<(\d+)> ([A-Z]+) (\S+) (\d{3})$", re.MULTILINE)
+
+
+class GalleryServer:
+    """``python -m hypercorn … gallery.asgi:app``; start, stop, restart on the same port."""
+
+    def __init__(self, env: dict[str, str], port: int, workers: int, log_dir: Path) -> None:
+        self.env = env
+        self.port = port
+        self.workers = workers
+        self.log_dir = log_dir
+        self.url = f"http://127.0.0.1:{port}"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path: Path | None = None
+        self._starts = 0
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "hypercorn",
+            "--bind",
+            f"127.0.0.1:{self.port}",
+            "--workers",
+            str(self.workers),
+            # The access log names the worker process (%(p)s) that served each request.
+            "--access-logfile",
+            "-",
+            "--access-logformat",
+            ACCESS_LOG_FORMAT,
+            "--error-logfile",
+            "-",
+            "gallery.asgi:app",
+        ]
+
+    def output(self) -> str:
+        """Everything the server printed so far (this start and earlier ones)."""
+        return "".join(
+            path.read_text(encoding="utf-8", errors="replace")
+            for path in sorted(self.log_dir.glob("hypercorn-*.log"))
+        )
+
+    def access_log_pids(self, path: str) -> set[int]:
+        """The worker pids that answered requests for ``path``, from the access log."""
+        return {
+            int(found.group(1))
+            for found in ACCESS_LINE.finditer(self.output())
+            if found.group(3) == path
+        }
+
+    async def start(self) -> None:
+        assert self.process is None, "the server is running already"
+        self._starts += 1
+        self.log_path = self.log_dir / f"hypercorn-{self._starts}.log"
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                self.command(),
+                env=self.env,
+                # Not the checkout: the server must not read a developer's .env file.
+                cwd=self.log_dir,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                # Its own process group: a Ctrl-C in the terminal is for pytest, and
+                # teardown can make sure the workers went too.
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        async with httpx.AsyncClient(timeout=2.0) as client:
+            while True:
+                if self.process.poll() is not None:
+                    code = self.process.returncode
+                    self.process = None
+                    pytest.fail(f"hypercorn exited with {code} while starting:\n{self.output()}")
+                try:
+                    response = await client.get(self.url + "/")
+                except httpx.TransportError:
+                    pass
+                else:
+                    if response.status_code == 200:
+                        return
+                if time.monotonic() > deadline:
+                    await self.stop()
+                    pytest.fail(
+                        f"hypercorn did not answer within {START_TIMEOUT_SECONDS:.0f} s:\n"
+                        f"{self.output()}"
+                    )
+                await asyncio.sleep(0.1)
+
+    async def stop(self) -> None:
+        """SIGTERM (Hypercorn shuts its workers down gracefully), then SIGKILL if need be.
+
+        Returns once no process of the server's process group is left.
+        """
+        process, self.process = self.process, None
+        if process is None:
+            return
+        pgid = process.pid  # start_new_session: the group is named after the leader
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.to_thread(process.wait, STOP_TIMEOUT_SECONDS)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pgid, signal.SIGKILL)
+                await asyncio.to_thread(process.wait, 5)
+        # The workers (and multiprocessing's helper) follow the main process out.
+        deadline = time.monotonic() + 5
+        while _group_alive(pgid):
+            if time.monotonic() > deadline:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pgid, signal.SIGKILL)
+                await asyncio.sleep(0.2)
+                assert not _group_alive(pgid), f"processes of group {pgid} survived SIGKILL"
+                break
+            await asyncio.sleep(0.05)
+
+    async def restart(self) -> None:
+        await self.stop()
+        await self.start()
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # pragma: no cover - a process of ours, so not expected
+        return True
+    return True
+
+
+def server_environment(
+    backend: dict[str, object], instance_root: Path, public_url: str
+) -> dict[str, str]:
+    """The process environment without inherited ``GALLERY_*``, plus the test settings."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("GALLERY_")}
+    env.update(
+        {
+            "GALLERY_ENV": "testing",
+            "GALLERY_SECRET_KEY": TEST_SECRET_KEY,
+            "GALLERY_INSTANCE_DIR": str(instance_root),
+            "GALLERY_DATABASE_URL": str(backend["database_url"]),
+            "GALLERY_PUBLIC_URL": public_url,
+            "GALLERY_COOKIE_SECURE": "false",
+            "GALLERY_RUN_WORKER": "true",
+            "GALLERY_WORKER_POLL_SECONDS": "0.2",
+            "GALLERY_MAIL_RETRY_BASE_SECONDS": "0",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    if backend["redis_url"]:
+        env["GALLERY_REDIS_URL"] = str(backend["redis_url"])
+    smtp = backend["smtp"]
+    if isinstance(smtp, SmtpServer):
+        env["GALLERY_SMTP_HOST"] = smtp.host
+        env["GALLERY_SMTP_PORT"] = str(smtp.port)
+    # Otherwise no SMTP: mail is written to <instance>/mail/*.eml.
+    return env
+
+
+ServerFactory = Callable[..., Awaitable[GalleryServer]]
+
+
+@pytest.fixture
+async def start_server(
+    backend: dict[str, object], instance_root: Path, clean: None, tmp_path: Path
+) -> AsyncIterator[ServerFactory]:
+    """Start Hypercorn with ``await start_server(workers=n)``; stopped at teardown.
+
+    Depends on ``clean``, so the tables, Redis and the mail folder are empty
+    before the server starts and after it has stopped.
+    """
+    smtp = backend["smtp"]
+    if isinstance(smtp, SmtpServer):
+        smtp.messages.clear()
+    servers: list[GalleryServer] = []
+
+    async def start(workers: int = 1) -> GalleryServer:
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        server = GalleryServer(
+            server_environment(backend, instance_root, url), port, workers, tmp_path
+        )
+        servers.append(server)
+        await server.start()
+        return server
+
+    yield start
+    for server in servers:
+        await server.stop()
+
+
+@pytest.fixture
+async def server(start_server: ServerFactory) -> GalleryServer:
+    """One Hypercorn server with one worker process."""
+    return await start_server(workers=1)
+
+
+class MailWatcher:
+    """Mail the server sent: the ``.eml`` files of the embedded set-up, or aiosmtpd's."""
+
+    def __init__(self, backend: dict[str, object], instance_root: Path) -> None:
+        smtp = backend["smtp"]
+        self.smtp = smtp if isinstance(smtp, SmtpServer) else None
+        self.mail_dir = instance_root / "mail"
+
+    def all(self) -> list[EmailMessage]:
+        if self.smtp is not None:
+            return list(self.smtp.messages)
+        if not self.mail_dir.exists():
+            return []
+        return [
+            message_from_bytes(path.read_bytes(), policy=policy.default)  # type: ignore[misc]
+            for path in sorted(self.mail_dir.glob("*.eml"))
+        ]
+
+    async def wait_for(self, address: str, timeout: float = MAIL_TIMEOUT_SECONDS) -> EmailMessage:
+        """The newest mail to ``address``, waiting for the server's mail worker to send it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            mails = [m for m in self.all() if address.lower() in str(m["To"]).lower()]
+            if mails:
+                return mails[-1]
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no mail to {address} within {timeout:.0f} s")
+            await asyncio.sleep(0.1)
+
+    async def activation_path(self, address: str, public_url: str) -> str:
+        return link_in(await self.wait_for(address), public_url, "/activate/")
+
+
+@pytest.fixture
+def mails(backend: dict[str, object], instance_root: Path) -> MailWatcher:
+    return MailWatcher(backend, instance_root)
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS

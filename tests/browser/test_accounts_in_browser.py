@@ -1,0 +1,187 @@
+"""A person's first visit, in a real Chromium against a real Hypercorn server."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import (
+    Browser,
+    ConsoleMessage,
+    Error,
+    Page,
+    Response,
+    async_playwright,
+    expect,
+)
+
+from tests.browser.conftest import GalleryServer, MailWatcher
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-quic",
+]
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+
+USERNAME = "alice"
+EMAIL = "alice@example.com"
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM} (make chromium installs Debian's)")
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+async def screenshots(page: Page, folder: Path, name: str) -> None:
+    """``<name>-desktop.png`` and ``<name>-phone.png`` of the page as it is now."""
+    for label, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
+        await page.set_viewport_size(viewport)
+        await page.screenshot(path=folder / f"{name}-{label}.png", full_page=True)
+    await page.set_viewport_size(DESKTOP)
+
+
+async def test_register_activate_sign_in_and_out_in_chromium(
+    server: GalleryServer, mails: MailWatcher, browser: Browser, artifacts: Path
+) -> None:
+    context = await browser.new_context(viewport=DESKTOP, base_url=server.url)
+    context.set_default_timeout(5000)
+    page = await context.new_page()
+    # CSP violations and script failures show up as console errors.
+    # Pages answered with an error status on purpose (a form with errors is a
+    # 400) are logged as "Failed to load resource" too; only those are allowed.
+    errors: list[str] = []
+    refused_documents: set[str] = set()
+    failed_loads: list[str] = []
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type != "error":
+            return
+        url = message.location.get("url", "")
+        if message.text.startswith("Failed to load resource"):
+            failed_loads.append(url)
+        else:
+            errors.append(f"console: {message.text} ({url})")
+
+    def on_response(response: Response) -> None:
+        if response.status < 400:
+            return
+        if response.request.resource_type == "document":
+            refused_documents.add(response.url)
+        else:
+            errors.append(f"{response.status} for {response.url}")
+
+    def on_page_error(error: Error) -> None:
+        errors.append(f"pageerror: {error}")
+
+    page.on("console", on_console)
+    page.on("pageerror", on_page_error)
+    page.on("response", on_response)
+    navbar = page.locator("nav.site-nav")
+    flashes = page.locator(".flash-stack")
+
+    try:
+        response = await page.goto("/")
+        assert response is not None
+        csp = (await response.all_headers()).get("content-security-policy", "")
+        assert "script-src 'self'" in csp, "the pages are served with a strict CSP"
+        await expect(navbar.get_by_role("link", name="Sign in")).to_be_visible()
+        await screenshots(page, artifacts, "home")
+
+        # The scripts run under that CSP: Bootstrap opens the phone's navbar menu.
+        assert await page.evaluate("typeof window.bootstrap") == "object"
+        await page.set_viewport_size(PHONE)
+        await expect(navbar.get_by_role("link", name="Sign in")).to_be_hidden()
+        await navbar.get_by_role("button", name="Toggle navigation").click()
+        await expect(navbar.get_by_role("link", name="Sign in")).to_be_visible()
+        await page.set_viewport_size(DESKTOP)
+
+        # Register.
+        await page.goto("/register")
+        await screenshots(page, artifacts, "register")
+        form = page.locator("main form")
+        await form.locator("[name=username]").fill(USERNAME)
+        await form.locator("[name=email]").fill(EMAIL)
+        await form.locator("[name=password]").fill(PASSWORD)
+        await form.locator("[name=password2]").fill(PASSWORD)
+        await form.get_by_role("button", name="Register").click()
+        await expect(page).to_have_url(re.compile(r"/login$"))
+        await expect(flashes).to_contain_text(f"Welcome, {USERNAME}! We sent a link to {EMAIL}")
+        await screenshots(page, artifacts, "login")
+
+        # Signing in before activating says why it fails.
+        await sign_in(page)
+        await expect(page.locator("main")).to_contain_text("not activated yet")
+        await expect(page.get_by_role("link", name="Send me a new activation link")).to_be_visible()
+        await expect(navbar.get_by_role("link", name="Sign in")).to_be_visible()
+
+        # The server's own mail worker sends the activation mail.
+        path = await mails.activation_path(EMAIL, server.url)
+        await page.goto(path)
+        await expect(page).to_have_url(re.compile(r"/login$"))
+        await expect(flashes).to_contain_text(f"Your account {USERNAME} is active")
+
+        await sign_in(page)
+        await expect(page).to_have_url(server.url + "/")
+        await expect(flashes).to_contain_text(f"Welcome back, {USERNAME}.")
+        account_link = navbar.get_by_role("link", name=re.compile(r"Account"))
+        await expect(account_link).to_contain_text(USERNAME)
+        await expect(navbar.get_by_role("link", name="Sign in")).to_have_count(0)
+
+        # The account page lists this very session.
+        await account_link.click()
+        await expect(page).to_have_url(re.compile(r"/account$"))
+        await expect(page.get_by_role("heading", name=USERNAME, level=1)).to_be_visible()
+        sessions = page.locator(".sign-in-list > li")
+        await expect(sessions).to_have_count(1)
+        await expect(sessions.first).to_contain_text("this device")
+        user_agent = await page.evaluate("navigator.userAgent")
+        await expect(sessions.first.locator(".user-agent")).to_contain_text(user_agent[:40])
+        await expect(sessions.first).to_contain_text("127.0.0.1")
+        await screenshots(page, artifacts, "account")
+
+        # Sign out with the navbar's form.
+        await navbar.get_by_role("button", name="Sign out").click()
+        await expect(page).to_have_url(server.url + "/")
+        await expect(flashes).to_contain_text("You are signed out.")
+        await expect(navbar.get_by_role("link", name="Sign in")).to_be_visible()
+        await expect(navbar.get_by_role("button", name="Sign out")).to_have_count(0)
+        response = await page.goto("/account")
+        assert response is not None
+        assert response.url.startswith(server.url + "/login"), response.url
+    finally:
+        await context.close()
+
+    for url in failed_loads:
+        if url not in refused_documents:
+            errors.append(f"console: Failed to load resource {url}")
+    assert errors == [], "the browser reported errors (a CSP violation?):\n" + "\n".join(errors)
+
+
+async def sign_in(page: Page) -> None:
+    await page.goto("/login")
+    form = page.locator("main form")
+    await form.locator("[name=login]").fill(USERNAME)
+    await form.locator("[name=password]").fill(PASSWORD)
+    await form.get_by_role("button", name="Sign in").click()
+    await page.wait_for_load_state()

@@ -1,0 +1,98 @@
+"""Sign-ins under real Hypercorn: shared by its workers, kept across a restart.
+
+Sessions live in Redis and the secret key is fixed, so whichever worker process
+answers, and whichever server process runs, a signed-in client stays signed in
+until it signs out, and then its old cookies are worthless everywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import httpx
+
+from tests.browser.conftest import GalleryServer, MailWatcher, ServerFactory
+
+META_CSRF = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
+
+USERNAME = "bob"
+EMAIL = "bob@example.com"
+PASSWORD = "correct horse battery"
+
+
+async def csrf_token(client: httpx.AsyncClient, path: str = "/") -> str:
+    response = await client.get(path)
+    assert response.status_code == 200, response.text
+    found = META_CSRF.search(response.text)
+    assert found, f"no csrf meta tag on {path}"
+    return found.group(1)
+
+
+async def post_form(client: httpx.AsyncClient, path: str, data: dict[str, str]) -> httpx.Response:
+    form = {**data, "csrf_token": await csrf_token(client)}
+    return await client.post(path, data=form)
+
+
+async def register_and_activate(
+    client: httpx.AsyncClient, server: GalleryServer, mails: MailWatcher
+) -> None:
+    response = await post_form(
+        client,
+        "/register",
+        {"username": USERNAME, "email": EMAIL, "password": PASSWORD, "password2": PASSWORD},
+    )
+    assert response.status_code == 302, response.text
+    assert response.headers["Location"] == "/login"
+    path = await mails.activation_path(EMAIL, server.url)
+    response = await client.get(path)
+    assert response.status_code == 302
+    assert "is active" in (await client.get("/login")).text
+
+
+async def me(server: GalleryServer, cookies: httpx.Cookies) -> httpx.Response:
+    """GET /api/v1/me on a connection of its own, so any worker may accept it."""
+    async with httpx.AsyncClient(base_url=server.url, cookies=cookies, timeout=5.0) as client:
+        return await client.get("/api/v1/me")
+
+
+async def test_two_workers_and_a_restart_keep_everyone_signed_in(
+    start_server: ServerFactory, mails: MailWatcher
+) -> None:
+    server = await start_server(workers=2)
+    async with httpx.AsyncClient(base_url=server.url, timeout=5.0) as client:
+        await register_and_activate(client, server, mails)
+        response = await post_form(client, "/login", {"login": USERNAME, "password": PASSWORD})
+        assert response.status_code == 302, response.text
+        assert {"gallery_auth", "gallery_session"} <= set(client.cookies.keys())
+
+        # Twenty requests on fresh connections, at once: both workers answer some.
+        responses = await asyncio.gather(*(me(server, client.cookies) for _ in range(20)))
+        assert [r.status_code for r in responses] == [200] * 20
+        assert {r.json()["username"] for r in responses} == {USERNAME}
+        served_by = server.access_log_pids("/api/v1/me")
+        for _ in range(10):  # the kernel picks the accepting worker; give it more chances
+            if len(served_by) >= 2:
+                break
+            await asyncio.gather(*(me(server, client.cookies) for _ in range(10)))
+            await asyncio.sleep(0.2)
+            served_by = server.access_log_pids("/api/v1/me")
+        assert len(served_by) == 2, f"expected both workers to serve, got {served_by}"
+
+        # A restart (a deploy) on the same port signs nobody out.
+        await server.restart()
+        response = await client.get("/api/v1/me")
+        assert response.status_code == 200, response.text
+        assert response.json()["username"] == USERNAME
+
+        # Signing out ends the sign-in, and the old cookies with it.
+        old_cookies = httpx.Cookies(client.cookies)  # a copy
+        response = await post_form(client, "/logout", {})
+        assert response.status_code == 302, response.text
+        assert (await client.get("/api/v1/me")).status_code == 401
+
+    async with httpx.AsyncClient(base_url=server.url, cookies=old_cookies, timeout=5.0) as replay:
+        assert "gallery_auth" in replay.cookies
+        response = await replay.get("/api/v1/me")
+        assert response.status_code == 401, response.text
+        assert response.json()["error"]["code"] == "UNAUTHORIZED"
