@@ -105,6 +105,25 @@ async def _ensure_free(session: AsyncSession, username: str, email: str) -> None
             raise AccountError("An account with that e-mail address exists already.", "email")
 
 
+async def _new_user(
+    session: AsyncSession, username: str, email: str, password: str, *, active: bool, role: int
+) -> User:
+    """A new account added to the session (not yet flushed), once the names are known free."""
+    await _ensure_free(session, username, email)
+    user = User(
+        username=username,
+        username_key=User.key_for(username),
+        email=email,
+        email_key=User.key_for(email),
+        password_hash=await hash_password(password),
+        is_active=active,
+        activated_at=datetime.now(UTC) if active else None,
+        permissions=int(role),
+    )
+    session.add(user)
+    return user
+
+
 async def _queue_activation_mail(
     session: AsyncSession, redis: aioredis.Redis, mailer: Mailer, user: User
 ) -> None:
@@ -133,17 +152,7 @@ async def register(
     username = check_username(username)
     email = check_email(email)
     check_password(password)
-    await _ensure_free(session, username, email)
-    user = User(
-        username=username,
-        username_key=User.key_for(username),
-        email=email,
-        email_key=User.key_for(email),
-        password_hash=await hash_password(password),
-        is_active=False,
-        permissions=int(Role.USER),
-    )
-    session.add(user)
+    user = await _new_user(session, username, email, password, active=False, role=Role.USER)
     try:
         await session.flush()  # the id, for the token
         await _queue_activation_mail(session, redis, mailer, user)
@@ -282,17 +291,6 @@ async def create_admin(session: AsyncSession, *, username: str, email: str, pass
     username = check_username(username)
     email = check_email(email)
     check_password(password)
-    await _ensure_free(session, username, email)
-    user = User(
-        username=username,
-        username_key=User.key_for(username),
-        email=email,
-        email_key=User.key_for(email),
-        password_hash=await hash_password(password),
-        is_active=True,
-        activated_at=datetime.now(UTC),
-        permissions=int(Role.ADMINISTRATOR),
-    )
-    session.add(user)
+    user = await _new_user(session, username, email, password, active=True, role=Role.ADMINISTRATOR)
     await session.commit()
     return user

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from quart import Blueprint, flash, redirect, render_template, request, session, url_for
 from quart.typing import ResponseReturnValue
 from quart_auth import login_user, logout_user
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from gallery.infra.mail import Mailer
 from gallery.infra.runtime import current_redis, current_runtime, current_sign_ins, request_db
 from gallery.infra.sessions import SessionUser
 from gallery.models.user import User
@@ -88,33 +93,46 @@ async def activate(token: str) -> ResponseReturnValue:
     return redirect(url_for("auth.login"))
 
 
-@bp.route("/activate/resend", methods=["GET", "POST"])
-async def resend_activation() -> ResponseReturnValue:
+MailRequest = Callable[[AsyncSession, Redis, Mailer, str], Awaitable[bool]]
+
+
+async def mail_request_page(
+    *, template: str, what: str, limit_key: str, send: MailRequest, confirmation: str
+) -> ResponseReturnValue:
+    """A page that mails a link to an address (activation, reset), rate-limited twice.
+
+    The confirmation reads the same whether or not an account has the address,
+    so the page does not tell strangers who is registered.
+    """
     form = await posted_form(EmailForm)
     if request.method == "GET" and request.args.get("email"):
         form.email.data = request.args["email"][:254]
     if request.method == "POST" and form.validate():
         email = form.email.data or ""
+        await rate_limit(what, f"{limit_key}:{client_address()}", limit=10, window_seconds=HOUR)
         await rate_limit(
-            "activation mails", f"resend:{client_address()}", limit=10, window_seconds=HOUR
-        )
-        await rate_limit(
-            "activation mails for this address",
-            f"resend:{User.key_for(email)}",
+            f"{what} for this address",
+            f"{limit_key}:{User.key_for(email)}",
             limit=3,
             window_seconds=HOUR,
         )
-        await accounts.resend_activation(
-            await request_db(), current_redis(), current_runtime().mailer, email
-        )
-        await flash(
-            f"If {email} belongs to an account that is not active yet, a new activation "
-            "link is on its way.",
-            "info",
-        )
+        await send(await request_db(), current_redis(), current_runtime().mailer, email)
+        await flash(confirmation.format(email=email), "info")
         return redirect(url_for("auth.login"))
     status = 400 if form.errors else 200
-    return await render_template("auth/resend.html", form=form), status
+    return await render_template(template, form=form), status
+
+
+@bp.route("/activate/resend", methods=["GET", "POST"])
+async def resend_activation() -> ResponseReturnValue:
+    return await mail_request_page(
+        template="auth/resend.html",
+        what="activation mails",
+        limit_key="resend",
+        send=accounts.resend_activation,
+        confirmation="If {email} belongs to an account that is not active yet, a new "
+        "activation link is on its way.",
+    )
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -174,29 +192,14 @@ async def logout() -> ResponseReturnValue:
 
 @bp.route("/password/forgot", methods=["GET", "POST"])
 async def forgot_password() -> ResponseReturnValue:
-    form = await posted_form(EmailForm)
-    if request.method == "POST" and form.validate():
-        email = form.email.data or ""
-        await rate_limit(
-            "password reset requests", f"reset:{client_address()}", limit=10, window_seconds=HOUR
-        )
-        await rate_limit(
-            "password reset requests for this address",
-            f"reset:{User.key_for(email)}",
-            limit=3,
-            window_seconds=HOUR,
-        )
-        await accounts.request_password_reset(
-            await request_db(), current_redis(), current_runtime().mailer, email
-        )
-        await flash(
-            f"If an account uses {email}, a link to reset its password is on its way. "
-            "It works once, within an hour.",
-            "info",
-        )
-        return redirect(url_for("auth.login"))
-    status = 400 if form.errors else 200
-    return await render_template("auth/forgot.html", form=form), status
+    return await mail_request_page(
+        template="auth/forgot.html",
+        what="password reset requests",
+        limit_key="reset",
+        send=accounts.request_password_reset,
+        confirmation="If an account uses {email}, a link to reset its password is on its "
+        "way. It works once, within an hour.",
+    )
 
 
 @bp.route("/password/reset/<token>", methods=["GET", "POST"])
