@@ -29,7 +29,23 @@ def create_app(settings: Settings | None = None) -> Quart:
     return app
 
 
+def configure_logging() -> None:
+    """Make Gallery's own INFO lines (started workers, mail in the embedded default) visible.
+
+    Hypercorn configures only its own loggers; when nothing else configured
+    logging, Gallery's would be dropped below WARNING.
+    """
+    logger = logging.getLogger("gallery")
+    if logger.handlers or logging.getLogger().handlers:
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s [%(name)s] %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+
 def configure(app: Quart, settings: Settings) -> None:
+    configure_logging()
     app.secret_key = settings.resolve_secret_key()
     app.config.update(
         TESTING=settings.env == "testing",

@@ -195,11 +195,6 @@ class SessionUser(AuthUser):
     async def is_authenticated(self) -> bool:
         return self.user is not None
 
-    @property
-    def is_signed_in(self) -> bool:
-        """For templates, which cannot await."""
-        return self.user is not None
-
 
 class ServerSideSession(CallbackDict[str, Any], SessionMixin):
     """Quart's session, with its data kept in Redis."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import cast
 
+from quart import request
 from quart_auth import Unauthorized, current_user, logout_user
 
 from gallery.infra.runtime import current_sign_ins, request_db
@@ -18,7 +19,8 @@ def session_user() -> SessionUser:
 async def load_signed_in_user() -> None:
     """Before every request: look the sign-in up once and keep it for the request."""
     auth = session_user()
-    if auth.auth_id is None:
+    # Static files need no user (nginx serves them in production anyway).
+    if auth.auth_id is None or request.endpoint == "static":
         return
     sign_ins = current_sign_ins()
     sign_in = await sign_ins.get(auth.auth_id)
