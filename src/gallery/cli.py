@@ -96,12 +96,22 @@ def serve(binds: tuple[str, ...], workers: int | None) -> None:
         command += ["--workers", str(workers)]
     command.append("gallery.asgi:app")
     click.echo(f"Serving Gallery on {', '.join(binds) or 'the address in hypercorn.toml'}")
-    process = subprocess.Popen(command, env=os.environ.copy())  # noqa: S603
+    # Hypercorn runs in its own session so that Ctrl-C in a terminal reaches
+    # only us: its multi-worker shutdown handler deadlocks when a second signal
+    # arrives while it handles the first, so it must get exactly one.
+    process = subprocess.Popen(command, env=os.environ.copy(), start_new_session=True)  # noqa: S603
+    signals_received = 0
 
     def forward(signum: int, _frame: object) -> None:
-        # Hypercorn drains in-flight requests on SIGTERM/SIGINT; we wait for
-        # it and then stop the embedded Redis that only we know about.
-        process.send_signal(signum)
+        # The first signal asks Hypercorn to drain in-flight requests; a second
+        # one (an impatient Ctrl-C) ends it at once. Either way we then stop
+        # the embedded Redis that only we know about.
+        nonlocal signals_received
+        signals_received += 1
+        if signals_received == 1:
+            process.send_signal(signum)
+        else:
+            os.killpg(process.pid, signal.SIGKILL)  # Hypercorn and its workers
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
