@@ -127,3 +127,24 @@ async def test_docs_page_lists_the_api_without_pages(app: Quart) -> None:
     body = await page.get_data(as_text=True)
     assert "/api/v1/sessions/{session_id}" in body
     assert "<script>" not in body
+
+
+async def test_expired_sign_ins_drop_out_of_the_list(app: Quart, runtime: Runtime) -> None:
+    user_id = await make_active_user(runtime)
+    laptop = app.test_client()
+    phone = app.test_client()
+    await sign_in(laptop)
+    await sign_in(phone)
+    redis = runtime.redis
+    assert redis is not None
+    index = await redis.hgetall(f"user-auth:{user_id}")
+    phone_id = next(
+        s["id"]
+        for s in (await (await phone.get("/api/v1/sessions")).get_json())["sessions"]
+        if s["current"]
+    )
+    await redis.delete(f"auth:{index[phone_id]}")  # as its expiry would
+    sessions = (await (await laptop.get("/api/v1/sessions")).get_json())["sessions"]
+    assert [s["current"] for s in sessions] == [True]
+    assert phone_id not in await redis.hgetall(f"user-auth:{user_id}")
+    assert (await phone.get("/api/v1/me")).status_code == 401

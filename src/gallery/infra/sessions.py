@@ -142,10 +142,13 @@ class SignInStore:
     async def list_for_user(self, user_id: int) -> list[SignIn]:
         """The user's live sign-ins, newest first (expired entries are pruned)."""
         index = await self.redis.hgetall(self._index_key(user_id))
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for digest in index.values():
+                pipe.hgetall(f"auth:{digest}")
+            records = await pipe.execute() if index else []
         sign_ins: list[SignIn] = []
         stale: list[str] = []
-        for public_id, digest in index.items():
-            data = await self.redis.hgetall(f"auth:{digest}")
+        for public_id, data in zip(index, records, strict=True):
             if data and "user_id" in data:
                 sign_ins.append(SignIn.from_hash(data))
             else:
