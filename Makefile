@@ -23,10 +23,11 @@ test: $(VENV)/.installed-test chromium
 test-mariadb: $(VENV)/.installed-test chromium
 	GALLERY_TEST_BACKEND=mariadb $(PYTEST) $(PYTEST_ARGS)
 
-# Check style and formatting (ruff comes with the [test] extras).
+# Check style, formatting and types (ruff and mypy come with the [test] extras).
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/ruff format --check $(LINT_PATHS)
+	$(BIN)/mypy
 
 # Run the benchmarks.
 bench: $(VENV)/.installed

@@ -72,7 +72,7 @@ def configure(app: Quart, settings: Settings) -> None:
 def register_infrastructure(app: Quart, settings: Settings) -> None:
     runtime = Runtime.from_settings(settings)
     app.extensions["gallery"] = runtime
-    app.session_interface = RedisSessionInterface(
+    app.session_interface = RedisSessionInterface(  # type: ignore[assignment]
         current_redis, ttl_seconds=settings.remember_ttl_seconds
     )
 

@@ -18,7 +18,7 @@ import json
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import redis.asyncio as aioredis
 from itsdangerous import BadSignature, Signer
@@ -27,7 +27,8 @@ from quart_auth import Action, AuthUser
 from werkzeug.datastructures import CallbackDict
 
 if TYPE_CHECKING:
-    from quart import Quart, Request, Response
+    from quart import Quart, Response
+    from quart.wrappers import BaseRequestWebsocket
 
     from gallery.models.user import User
 
@@ -110,8 +111,12 @@ class SignInStore:
             await pipe.execute()
         return token
 
+    async def _hash(self, key: str) -> dict[str, str]:
+        # The client decodes responses (decode_responses=True); its stubs cannot know.
+        return cast(dict[str, str], await self.redis.hgetall(key))
+
     async def get(self, token: str) -> SignIn | None:
-        data = await self.redis.hgetall(self._key(token))
+        data = await self._hash(self._key(token))
         if not data or "user_id" not in data:
             return None
         return SignIn.from_hash(data)
@@ -141,7 +146,7 @@ class SignInStore:
 
     async def list_for_user(self, user_id: int) -> list[SignIn]:
         """The user's live sign-ins, newest first (expired entries are pruned)."""
-        index = await self.redis.hgetall(self._index_key(user_id))
+        index = await self._hash(self._index_key(user_id))
         async with self.redis.pipeline(transaction=False) as pipe:
             for digest in index.values():
                 pipe.hgetall(f"auth:{digest}")
@@ -159,7 +164,7 @@ class SignInStore:
 
     async def revoke(self, user_id: int, public_id: str) -> bool:
         """End the user's sign-in with that public id; False if there is none."""
-        digest = await self.redis.hget(self._index_key(user_id), public_id)
+        digest = cast(str | None, await self.redis.hget(self._index_key(user_id), public_id))
         if digest is None:
             return False
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -170,7 +175,7 @@ class SignInStore:
 
     async def revoke_all(self, user_id: int, *, keep_token: str | None = None) -> int:
         """End every sign-in of the user (but ``keep_token``'s); returns how many ended."""
-        index = await self.redis.hgetall(self._index_key(user_id))
+        index = await self._hash(self._index_key(user_id))
         keep = _digest(keep_token) if keep_token else None
         doomed = {public_id: digest for public_id, digest in index.items() if digest != keep}
         if not doomed:
@@ -236,7 +241,7 @@ class RedisSessionInterface(SessionInterface):
     def _key(self, sid: str) -> str:
         return self.KEY_PREFIX + _digest(sid)
 
-    async def open_session(self, app: Quart, request: Request) -> ServerSideSession:
+    async def open_session(self, app: Quart, request: BaseRequestWebsocket) -> ServerSideSession:
         cookie = request.cookies.get(self.get_cookie_name(app))
         if cookie:
             try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from quart import Quart, Response, jsonify, redirect, render_template, request, url_for
+from quart.typing import ResponseReturnValue
 from quart_auth import Unauthorized
 from quart_schema import RequestSchemaValidationError
 from werkzeug.exceptions import HTTPException, InternalServerError
@@ -84,7 +85,7 @@ async def handle_http_exception(error: HTTPException) -> Response | tuple[str, i
     return response
 
 
-async def handle_unauthorized(_error: Unauthorized) -> Response:
+async def handle_unauthorized(_error: Unauthorized) -> ResponseReturnValue:
     if wants_json():
         return json_error(401, "You need to sign in for this.")
     target = request.full_path.rstrip("?") if request.method == "GET" else request.referrer

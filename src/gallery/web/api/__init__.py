@@ -63,7 +63,7 @@ def avatar_url(user: User) -> str:
     return "/static/img/avatar.svg"
 
 
-@bp.get("/me")
+@bp.get("/me")  # type: ignore[type-var]  # quart-schema serialises the dataclass
 @tag(["account"])
 @document_response(Me)
 async def me() -> Me:
@@ -81,7 +81,7 @@ async def me() -> Me:
     )
 
 
-@bp.get("/sessions")
+@bp.get("/sessions")  # type: ignore[type-var]
 @tag(["account"])
 @document_response(SessionList)
 async def list_sessions() -> SessionList:
