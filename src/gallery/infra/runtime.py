@@ -28,7 +28,6 @@ class Runtime:
     mailer: Mailer
     redis: aioredis.Redis | None = None
     sign_ins: SignInStore | None = None
-    embedded_redis: redis_infra.EmbeddedRedis | None = None
     _stop_background: asyncio.Event = field(default_factory=asyncio.Event)
     _background: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -41,9 +40,9 @@ class Runtime:
     async def start(self, *, run_worker: bool) -> None:
         settings = self.settings
         if settings.uses_embedded_redis:
-            self.embedded_redis = redis_infra.EmbeddedRedis(settings.instance_dir)
-            await self.embedded_redis.ensure_running()
-            url = self.embedded_redis.url
+            embedded = redis_infra.EmbeddedRedis(settings.instance_dir)
+            await embedded.ensure_running()
+            url = embedded.url
         else:
             url = str(settings.redis_url)
         self.redis = redis_infra.connect(url)

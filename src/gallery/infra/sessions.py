@@ -101,7 +101,6 @@ class SignInStore:
                     "ip": ip[:64],
                     "user_agent": user_agent[:300],
                     "remember": "1" if remember else "0",
-                    "ttl": str(ttl),
                 },
             )
             pipe.expire(self._key(token), ttl)
