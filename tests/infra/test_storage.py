@@ -1,0 +1,299 @@
+"""``LocalStorage``: keys to files under one folder, written atomically, never outside it."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+
+import pytest
+
+from gallery.infra.storage import (
+    LocalStorage,
+    StoredFileMissing,
+    is_valid_key,
+    make_storage,
+    new_stem,
+)
+
+STEM_SHAPE = re.compile(r"([0-9a-f]{2})/([0-9a-f]{2})/([0-9a-f]{32})")
+INVALID_KEYS = [
+    "../etc/passwd",
+    "/abs",
+    "/etc/passwd",
+    "ab/cd/../../x.jpg",
+    "x.jpg",
+    "",
+    "ab/cd/",
+    "../secret.txt",
+    "ab/cd/" + "0" * 32 + ".jpg/../../../../secret.txt",
+    "AB/CD/" + "A" * 32 + ".jpg",
+    "ab/cd/" + "0" * 31 + ".jpg",
+    "ab\\cd\\" + "0" * 32 + ".jpg",
+    "ab/cd/" + "0" * 32 + ".jpg\n",
+    "ab/cd/" + "0" * 32 + ".jpg\x00",
+    " ab/cd/" + "0" * 32 + ".jpg",
+]
+
+
+def _key(variant: str = "display", extension: str = "jpg") -> str:
+    return f"{new_stem()}_{variant}.{extension}"
+
+
+def _files_under(folder: Path) -> list[Path]:
+    return sorted(path for path in folder.rglob("*") if path.is_file())
+
+
+def _leftover_temporaries(folder: Path) -> list[Path]:
+    return [path for path in folder.rglob("*") if path.name.endswith(".tmp")]
+
+
+def _storage(tmp_path: Path) -> LocalStorage:
+    root = tmp_path / "media"
+    root.mkdir()
+    return LocalStorage(root)
+
+
+async def test_put_then_open_gives_the_same_bytes(tmp_path: Path) -> None:
+    storage = _storage(tmp_path)
+    key = _key()
+    data = bytes(range(256)) * 1000
+
+    await storage.put(key, data)
+
+    assert await storage.open(key) == data
+
+
+async def test_put_writes_the_file_at_root_slash_key_in_shard_folders(tmp_path: Path) -> None:
+    storage = _storage(tmp_path)
+    stem = new_stem()
+    key = f"{stem}_thumb.webp"
+
+    await storage.put(key, b"thumb bytes")
+
+    token = stem.rsplit("/", 1)[1]
+    expected = storage.root / token[:2] / token[2:4] / f"{token}_thumb.webp"
+    assert expected == storage.root / key
+    assert expected.read_bytes() == b"thumb bytes"
+    assert _files_under(tmp_path) == [expected]
+
+
+async def test_put_creates_the_root_folder_when_needed(tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path / "not" / "there" / "yet")
+    key = _key()
+
+    await storage.put(key, b"x")
+
+    assert (tmp_path / "not" / "there" / "yet" / key).read_bytes() == b"x"
+
+
+async def test_put_leaves_no_temporary_file(tmp_path: Path) -> None:
+    storage = _storage(tmp_path)
+    keys = [_key(variant) for variant in ("original", "display", "thumb")]
+
+    for key in keys:
+        await storage.put(key, b"data for " + key.encode())
+
+    assert _leftover_temporaries(tmp_path) == []
+    assert [p.relative_to(storage.root).as_posix() for p in _files_under(tmp_path)] == sorted(keys)
+
+
+async def test_put_of_empty_bytes_stores_an_empty_file(tmp_path: Path) -> None:
+    storage = _storage(tmp_path)
+    key = _key()
+
+    await storage.put(key, b"")
+
+    assert await storage.open(key) == b""
+    assert _leftover_temporaries(tmp_path) == []
+
+
+async def test_put_replaces_an_existing_file_whole(tmp_path: Path) -> None:
+    storage = _storage(tmp_path)
+    key = _key()
+    await storage.put(key, b"old and much longer content" * 100)
+
+    await storage.put(key, b"new")
+
+    assert await storage.open(key) == b"new"
+    assert _leftover_temporaries(tmp_path) == []
+
+
+async def test_failed_rename_leaves_no_temporary_file(tmp_path: Path) -> None:
+    # The temporary file is written, then cannot replace the target (a folder is
+    # in its way): the write fails and the temporary file is cleaned up.
+    storage = _storage(tmp_path)
+    key = _key()
+    in_the_way = storage.root / key
+    in_the_way.mkdir(parents=True)
+
+    with pytest.raises(OSError):
+        await storage.put(key, b"never visible")
+
+    assert in_the_way.is_dir()
+    assert _leftover_temporaries(tmp_path) == []
+    assert _files_under(tmp_path) == []
+
+
+async def test_put_whose_shard_folder_is_a_file_fails_and_writes_nothing(tmp_path: Path) -> None:
+    storage = _storage(tmp_path)
+    key = _key()
+    shard = storage.root / key.split("/")[0]
+    shard.write_bytes(b"a file where a folder should be")
+
+    with pytest.raises(OSError):
+        await storage.put(key, b"never visible")
+
+    assert _files_under(tmp_path) == [shard]
+    assert shard.read_bytes() == b"a file where a folder should be"
+    assert _leftover_temporaries(tmp_path) == []
+
+
+async def test_concurrent_puts_of_one_key_leave_one_whole_version(tmp_path: Path) -> None:
+    storage = _storage(tmp_path)
+    key = _key()
+    versions = [bytes([index]) * 50_000 for index in range(8)]
+
+    await asyncio.gather(*(storage.put(key, data) for data in versions))
+
+    assert await storage.open(key) in versions
+    assert _leftover_temporaries(tmp_path) == []
+    assert _files_under(tmp_path) == [storage.root / key]
+
+
+async def test_concurrent_puts_into_one_shard_folder_all_land(tmp_path: Path) -> None:
+    storage = _storage(tmp_path)
+    stem = new_stem()
+    keys = [f"{stem}_{variant}.jpg" for variant in ("original", "display", "thumb", "extra")]
+
+    await asyncio.gather(*(storage.put(key, key.encode()) for key in keys))
+
+    for key in keys:
+        assert await storage.open(key) == key.encode()
+
+
+async def test_open_of_a_missing_key_raises_stored_file_missing(tmp_path: Path) -> None:
+    storage = _storage(tmp_path)
+
+    with pytest.raises(StoredFileMissing):
+        await storage.open(_key())
+
+
+async def test_open_of_a_key_that_is_a_folder_raises_stored_file_missing(tmp_path: Path) -> None:
+    storage = _storage(tmp_path)
+    key = _key()
+    (storage.root / key).mkdir(parents=True)
+
+    with pytest.raises(StoredFileMissing):
+        await storage.open(key)
+
+
+async def test_open_under_a_shard_that_is_a_file_raises_stored_file_missing(
+    tmp_path: Path,
+) -> None:
+    storage = _storage(tmp_path)
+    key = _key()
+    (storage.root / key.split("/")[0]).write_bytes(b"not a folder")
+
+    with pytest.raises(StoredFileMissing):
+        await storage.open(key)
+
+
+@pytest.mark.parametrize("key", INVALID_KEYS)
+async def test_invalid_key_never_reaches_the_file_system(tmp_path: Path, key: str) -> None:
+    storage = _storage(tmp_path)
+    secret = tmp_path / "secret.txt"
+    secret.write_bytes(b"outside the media folder")
+    before = _files_under(tmp_path)
+
+    assert not is_valid_key(key)
+    with pytest.raises(StoredFileMissing):
+        await storage.open(key)
+    with pytest.raises(StoredFileMissing):
+        await storage.put(key, b"overwrite attempt")
+    await storage.delete(key)  # nothing to delete: not an error
+
+    assert _files_under(tmp_path) == before
+    assert secret.read_bytes() == b"outside the media folder"
+    assert list(storage.root.rglob("*")) == []
+
+
+async def test_absolute_path_to_a_real_file_is_not_a_key(tmp_path: Path) -> None:
+    storage = _storage(tmp_path)
+    secret = tmp_path / "secret.txt"
+    secret.write_bytes(b"outside the media folder")
+
+    with pytest.raises(StoredFileMissing):
+        await storage.open(str(secret))
+    await storage.delete(str(secret))
+
+    assert secret.read_bytes() == b"outside the media folder"
+
+
+async def test_delete_removes_the_file(tmp_path: Path) -> None:
+    storage = _storage(tmp_path)
+    key, other = _key("display"), _key("thumb")
+    await storage.put(key, b"to be deleted")
+    await storage.put(other, b"to be kept")
+
+    await storage.delete(key)
+
+    assert not (storage.root / key).exists()
+    with pytest.raises(StoredFileMissing):
+        await storage.open(key)
+    assert await storage.open(other) == b"to be kept"
+
+
+async def test_deleting_a_missing_key_is_fine(tmp_path: Path) -> None:
+    storage = _storage(tmp_path)
+    key = _key()
+
+    await storage.delete(key)  # never stored
+    await storage.put(key, b"once")
+    await storage.delete(key)
+    await storage.delete(key)  # already gone
+
+    assert _files_under(tmp_path) == []
+
+
+def test_url_is_the_media_path_of_the_key(tmp_path: Path) -> None:
+    key = _key()
+
+    assert LocalStorage(tmp_path).url(key) == f"/media/{key}"
+    assert LocalStorage(tmp_path, url_prefix="https://cdn.example/m/").url(key) == (
+        f"https://cdn.example/m/{key}"
+    )
+
+
+def test_new_stems_are_unique_and_shaped_like_keys() -> None:
+    stems = [new_stem() for _ in range(2000)]
+
+    assert len(set(stems)) == len(stems)
+    for stem in stems:
+        found = STEM_SHAPE.fullmatch(stem)
+        assert found, stem
+        first, second, token = found.groups()
+        assert (first, second) == (token[:2], token[2:4])
+        assert is_valid_key(f"{stem}.jpg")
+        assert is_valid_key(f"{stem}_original.webp")
+    # 128 random bits: the shard folders spread (not all in one).
+    assert len({stem[:5] for stem in stems}) > 1000
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "3f/a2/" + "3fa2" + "0" * 28 + ".jpg",
+        "3f/a2/" + "3fa2" + "0" * 28 + "_display.jpg",
+        "00/ff/" + "9" * 32 + "_thumb.webp",
+    ],
+)
+def test_valid_keys(key: str) -> None:
+    assert is_valid_key(key)
+
+
+def test_make_storage_gives_a_local_storage_on_the_folder(tmp_path: Path) -> None:
+    storage = make_storage(tmp_path)
+
+    assert isinstance(storage, LocalStorage)
+    assert storage.root == tmp_path
