@@ -147,11 +147,13 @@ async def _empty_everything(settings: Settings) -> None:
     await redis.flushdb()
     await redis.aclose()
     shutil.rmtree(settings.mail_dir, ignore_errors=True)
+    if settings.media_dir is not None:
+        shutil.rmtree(settings.media_dir, ignore_errors=True)
 
 
 @pytest.fixture
 async def clean(settings: Settings) -> AsyncIterator[None]:
-    """Empty tables, Redis and mail folder before and after the test."""
+    """Empty tables, Redis, the mail and media folders before and after the test."""
     await _empty_everything(settings)
     yield
     await _empty_everything(settings)

@@ -12,6 +12,7 @@ from quart_schema import Info, QuartSchema
 from gallery.infra.runtime import Runtime, close_request_db, current_redis
 from gallery.infra.sessions import RedisSessionInterface, SessionUser
 from gallery.settings import Settings
+from gallery.web.requests import GalleryRequest
 
 __all__ = ["create_app"]
 
@@ -22,6 +23,7 @@ def create_app(settings: Settings | None = None) -> Quart:
     """Build the application: settings, infrastructure, blueprints, error handlers."""
     settings = settings or Settings()
     app = Quart(__name__)
+    app.request_class = GalleryRequest
     configure(app, settings)
     register_infrastructure(app, settings)
     register_extensions(app, settings)
@@ -111,16 +113,21 @@ def register_extensions(app: Quart, settings: Settings) -> None:
 
 
 def register_blueprints(app: Quart) -> None:
-    from gallery.web import api, auth, main
+    from gallery.web import api, auth, compat, images, main, users
     from gallery.web.current_user import load_signed_in_user
     from gallery.web.errors import register_error_handlers
+    from gallery.web.routing import init_routing
     from gallery.web.security import init_security
     from gallery.web.templating import init_templating
 
+    init_routing(app)
     init_security(app)
     app.before_request(load_signed_in_user)
     init_templating(app)
     app.register_blueprint(main.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(images.bp)
+    app.register_blueprint(users.bp)
+    app.register_blueprint(compat.bp)
     register_error_handlers(app)

@@ -14,6 +14,7 @@ from gallery.infra import redis as redis_infra
 from gallery.infra.db import Database
 from gallery.infra.mail import Mailer, OutboxWorker, make_transport
 from gallery.infra.sessions import SignInStore
+from gallery.infra.storage import Storage, make_storage
 from gallery.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,7 @@ class Runtime:
     settings: Settings
     db: Database
     mailer: Mailer
+    storage: Storage
     redis: aioredis.Redis | None = None
     sign_ins: SignInStore | None = None
     _stop_background: asyncio.Event = field(default_factory=asyncio.Event)
@@ -33,8 +35,12 @@ class Runtime:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
+        assert settings.media_dir is not None, "Settings fills in the media folder"
         return cls(
-            settings=settings, db=Database(str(settings.database_url)), mailer=Mailer(settings)
+            settings=settings,
+            db=Database(str(settings.database_url)),
+            mailer=Mailer(settings),
+            storage=make_storage(settings.media_dir),
         )
 
     async def start(self, *, run_worker: bool) -> None:
@@ -80,6 +86,10 @@ def current_redis() -> aioredis.Redis:
     redis = current_runtime().redis
     assert redis is not None, "Redis is connected when the app starts serving"
     return redis
+
+
+def current_storage() -> Storage:
+    return current_runtime().storage
 
 
 def current_sign_ins() -> SignInStore:

@@ -1,7 +1,18 @@
 """SQLAlchemy models only: importing this package registers every table on ``Base``."""
 
 from gallery.infra.db import Base
+from gallery.models.comment import Comment
+from gallery.models.image import Image
 from gallery.models.mail import OutboxMessage, OutboxStatus
 from gallery.models.user import Permission, Role, User
 
-__all__ = ["Base", "OutboxMessage", "OutboxStatus", "Permission", "Role", "User"]
+__all__ = [
+    "Base",
+    "Comment",
+    "Image",
+    "OutboxMessage",
+    "OutboxStatus",
+    "Permission",
+    "Role",
+    "User",
+]

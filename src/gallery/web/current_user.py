@@ -20,7 +20,7 @@ async def load_signed_in_user() -> None:
     """Before every request: look the sign-in up once and keep it for the request."""
     auth = session_user()
     # Static files need no user (nginx serves them in production anyway).
-    if auth.auth_id is None or request.endpoint == "static":
+    if auth.auth_id is None or request.endpoint in ("static", "images.media"):
         return
     sign_ins = current_sign_ins()
     sign_in = await sign_ins.get(auth.auth_id)

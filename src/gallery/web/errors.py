@@ -10,6 +10,7 @@ from quart_auth import Unauthorized
 from quart_schema import RequestSchemaValidationError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from gallery.services.errors import ServiceError
 from gallery.web.api import JSON_ROUTE_PREFIXES
 from gallery.web.security import CSRFError, RateLimited
 
@@ -39,6 +40,8 @@ TITLES = {
     404: "Page not found",
     405: "Method not allowed",
     413: "Too large",
+    415: "Not an image we accept",
+    422: "Cannot use this file",
     429: "Slow down",
     500: "Something went wrong",
 }
@@ -96,6 +99,13 @@ async def handle_schema_error(error: RequestSchemaValidationError) -> Response:
     return json_error(400, f"The request body is not valid: {error.validation_error}")
 
 
+async def handle_service_error(error: ServiceError) -> Response | tuple[str, int]:
+    """A refusal from a service: its message and status, as JSON or as a page."""
+    if wants_json():
+        return json_error(error.status, error.message)
+    return await render_error(error.status, error.message)
+
+
 async def handle_unexpected(error: Exception) -> Response | tuple[str, int]:
     log.exception("Unhandled error on %s %s", request.method, request.path, exc_info=error)
     return await handle_http_exception(
@@ -108,5 +118,6 @@ async def handle_unexpected(error: Exception) -> Response | tuple[str, int]:
 def register_error_handlers(app: Quart) -> None:
     app.register_error_handler(Unauthorized, handle_unauthorized)
     app.register_error_handler(RequestSchemaValidationError, handle_schema_error)
+    app.register_error_handler(ServiceError, handle_service_error)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(Exception, handle_unexpected)

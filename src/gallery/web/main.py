@@ -2,15 +2,40 @@
 
 from __future__ import annotations
 
-from quart import Blueprint, current_app, render_template
+from dataclasses import asdict
+
+from quart import Blueprint, current_app, render_template, request, url_for
 from quart.typing import ResponseReturnValue
 
+from gallery.infra.runtime import current_storage, request_db
+from gallery.services import feeds
+from gallery.web.api.schemas import image_out
+from gallery.web.current_user import signed_in_user
+
 bp = Blueprint("main", __name__)
+
+HOME_PAGE_SIZE = 12
 
 
 @bp.get("/")
 async def index() -> ResponseReturnValue:
-    return await render_template("main/index.html")
+    """Everyone's latest images; scripts continue from ``next_cursor`` with the JSON feed."""
+    viewer = signed_in_user()
+    page = await feeds.latest(
+        await request_db(),
+        viewer_id=viewer.id if viewer else None,
+        limit=HOME_PAGE_SIZE,
+        cursor=request.args.get("cursor"),
+    )
+    storage = current_storage()
+    return await render_template(
+        "main/index.html",
+        items=[asdict(image_out(card, storage)) for card in page.cards],
+        next_cursor=page.next_cursor,
+        feed_url=url_for("api.feed"),
+        page_size=HOME_PAGE_SIZE,
+        more_url=url_for("main.index", cursor=page.next_cursor) if page.next_cursor else None,
+    )
 
 
 @bp.get("/docs")

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
 
 from quart import Blueprint, Response, abort
 from quart_schema import document_response, tag
 from quart_schema.openapi import OpenAPIProvider
 from werkzeug.routing import Rule
 
-from gallery.infra.runtime import current_sign_ins
-from gallery.models.user import User
+from gallery.infra.runtime import current_sign_ins, current_storage
+from gallery.web.api.schemas import avatar_url, iso_utc
 from gallery.web.current_user import require_user, session_user
 from gallery.web.security import csrf_token
 
@@ -37,15 +36,15 @@ class Me:
     avatar_url: str
     role: str
     permissions: int
-    created_at: datetime
+    created_at: str
     csrf_token: str
 
 
 @dataclass
 class SessionInfo:
     id: str
-    created_at: datetime
-    last_seen_at: datetime
+    created_at: str
+    last_seen_at: str
     ip: str
     user_agent: str
     remember: bool
@@ -55,12 +54,6 @@ class SessionInfo:
 @dataclass
 class SessionList:
     sessions: list[SessionInfo]
-
-
-def avatar_url(user: User) -> str:
-    if user.avatar_key:
-        return f"/media/{user.avatar_key}"
-    return "/static/img/avatar.svg"
 
 
 @bp.get("/me")  # type: ignore[type-var]  # quart-schema serialises the dataclass
@@ -73,10 +66,10 @@ async def me() -> Me:
         id=user.id,
         username=user.username,
         email=user.email,
-        avatar_url=avatar_url(user),
+        avatar_url=avatar_url(user, current_storage()),
         role=user.role_name,
         permissions=user.permissions,
-        created_at=user.created_at,
+        created_at=iso_utc(user.created_at),
         csrf_token=csrf_token(),
     )
 
@@ -94,8 +87,8 @@ async def list_sessions() -> SessionList:
         sessions=[
             SessionInfo(
                 id=s.public_id,
-                created_at=s.created_at,
-                last_seen_at=s.last_seen_at,
+                created_at=iso_utc(s.created_at),
+                last_seen_at=iso_utc(s.last_seen_at),
                 ip=s.ip,
                 user_agent=s.user_agent,
                 remember=s.remember,
@@ -114,3 +107,7 @@ async def revoke_session(session_id: str) -> Response:
     if not await current_sign_ins().revoke(user.id, session_id):
         abort(404, "You have no session with that id.")
     return Response(status=204)
+
+
+# The routes of the other API areas register themselves on ``bp``.
+from gallery.web.api import images as _images  # noqa: E402, F401

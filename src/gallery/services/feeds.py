@@ -1,0 +1,243 @@
+"""Feeds of images: keyset pages for the API, numbered pages for the seed clients.
+
+Every page costs the same few queries whatever its length: one for the images
+with their authors, one for the first comments of all of them (with theirs).
+Nothing is loaded per image.
+
+A feed's *version* lives in Redis and changes after every write that can change
+what a feed shows; polling clients get ``304 Not Modified`` while it stays put,
+without a single database query.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import re
+import secrets
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
+
+from gallery.models.comment import Comment
+from gallery.models.image import Image
+from gallery.services.errors import InvalidInput, NotFoundError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+FIRST_COMMENTS = 2
+
+FEED_VERSION_KEY = "feed:version"
+UNPADDED_BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
+CURSOR_PATTERN = re.compile(r"v1:([1-9][0-9]{0,9})")
+# Ids are 32-bit integer columns; a bigger number in a cursor is not one we issued.
+MAX_ID = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class ImageCard:
+    """An image as feeds show it: author loaded, its first comments, the viewer's like."""
+
+    image: Image
+    first_comments: list[Comment]
+    liked: bool
+
+
+@dataclass(frozen=True)
+class FeedPage:
+    cards: list[ImageCard]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class NumberedPage:
+    cards: list[ImageCard]
+    has_next: bool
+
+
+# -- cursors ---------------------------------------------------------------
+
+
+def encode_cursor(last_id: int) -> str:
+    """An opaque cursor: clients pass it back as they got it."""
+    return base64.urlsafe_b64encode(f"v1:{last_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> int | None:
+    """The id a page continues after; ``InvalidInput`` for anything we did not issue."""
+    if cursor is None or cursor == "":
+        return None
+    found = CURSOR_PATTERN.fullmatch(_unpack(cursor) or "")
+    if found is None or int(found.group(1)) > MAX_ID:
+        raise InvalidInput(
+            "The cursor is not valid: pass next_cursor from the previous page unchanged.",
+            field="cursor",
+        )
+    return int(found.group(1))
+
+
+def _unpack(cursor: str) -> str | None:
+    # Only the unpadded URL-safe alphabet we issue; base64 decoders forgive more.
+    if len(cursor) > 40 or not UNPADDED_BASE64URL.fullmatch(cursor):
+        return None
+    try:
+        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+    except (binascii.Error, UnicodeError, ValueError):
+        return None
+
+
+def check_limit(limit: int | None) -> int:
+    if limit is None:
+        return DEFAULT_LIMIT
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}.", field="limit")
+    return limit
+
+
+# -- pages -----------------------------------------------------------------
+
+
+def _images_with_authors() -> Select[Image]:
+    return select(Image).options(joinedload(Image.author))
+
+
+async def latest(
+    session: AsyncSession, *, viewer_id: int | None, limit: int | None, cursor: str | None
+) -> FeedPage:
+    """Everyone's images, newest first."""
+    return await _keyset_page(session, _images_with_authors(), viewer_id, limit, cursor)
+
+
+async def by_author(
+    session: AsyncSession,
+    author_id: int,
+    *,
+    viewer_id: int | None,
+    limit: int | None,
+    cursor: str | None,
+) -> FeedPage:
+    """One author's images, newest first."""
+    query = _images_with_authors().where(Image.author_id == author_id)
+    return await _keyset_page(session, query, viewer_id, limit, cursor)
+
+
+async def _keyset_page(
+    session: AsyncSession,
+    query: Select[Image],
+    viewer_id: int | None,
+    limit: int | None,
+    cursor: str | None,
+) -> FeedPage:
+    # Keyset on the id: a page continues strictly below the last id seen, so
+    # images uploaded meanwhile never shift or repeat what comes next.
+    size = check_limit(limit)
+    before_id = decode_cursor(cursor)
+    if before_id is not None:
+        query = query.where(Image.id < before_id)
+    rows = list((await session.scalars(query.order_by(Image.id.desc()).limit(size + 1))).all())
+    has_more = len(rows) > size
+    rows = rows[:size]
+    cards = await cards_for(session, rows, viewer_id)
+    return FeedPage(cards=cards, next_cursor=encode_cursor(rows[-1].id) if has_more else None)
+
+
+async def numbered_page(
+    session: AsyncSession,
+    *,
+    page: int,
+    per_page: int,
+    viewer_id: int | None,
+    author_id: int | None = None,
+) -> NumberedPage:
+    """Page ``page`` (from 1) of ``per_page`` images, newest first: the seed clients' paging."""
+    query = _images_with_authors()
+    if author_id is not None:
+        query = query.where(Image.author_id == author_id)
+    query = query.order_by(Image.id.desc()).offset((page - 1) * per_page).limit(per_page + 1)
+    rows = list((await session.scalars(query)).all())
+    cards = await cards_for(session, rows[:per_page], viewer_id)
+    return NumberedPage(cards=cards, has_next=len(rows) > per_page)
+
+
+async def image_card(session: AsyncSession, image_id: int, viewer_id: int | None) -> ImageCard:
+    """One image as the feeds show it; ``NotFoundError`` if there is none."""
+    image = await session.scalar(_images_with_authors().where(Image.id == image_id))
+    if image is None:
+        raise NotFoundError("There is no image with that id (it may have been deleted).")
+    return (await cards_for(session, [image], viewer_id))[0]
+
+
+async def cards_for(
+    session: AsyncSession, images: Sequence[Image], viewer_id: int | None
+) -> list[ImageCard]:
+    """Attach the first comments to each image, with one query for all of them."""
+    if not images:
+        return []
+    first = await _first_comments(session, [image.id for image in images])
+    # Likes arrive with the social features; until then nobody has liked anything.
+    return [ImageCard(image=i, first_comments=first.get(i.id, []), liked=False) for i in images]
+
+
+async def _first_comments(session: AsyncSession, image_ids: list[int]) -> dict[int, list[Comment]]:
+    numbered = (
+        select(
+            Comment.id.label("comment_id"),
+            func.row_number()
+            .over(partition_by=Comment.image_id, order_by=Comment.id)
+            .label("position"),
+        )
+        .where(Comment.image_id.in_(image_ids))
+        .subquery()
+    )
+    query = (
+        select(Comment)
+        .options(joinedload(Comment.author))
+        .join(numbered, numbered.c.comment_id == Comment.id)
+        .where(numbered.c.position <= FIRST_COMMENTS)
+        .order_by(Comment.image_id, Comment.id)
+    )
+    grouped: dict[int, list[Comment]] = defaultdict(list)
+    for comment in (await session.scalars(query)).all():
+        grouped[comment.image_id].append(comment)
+    return grouped
+
+
+# -- versions for conditional requests --------------------------------------
+
+
+async def feed_version(redis: aioredis.Redis) -> str:
+    """The current version of everything feeds show; changes after every such write."""
+    version = await redis.get(FEED_VERSION_KEY)
+    if version is None:
+        # A random start, so that a Redis that lost its data never hands out a
+        # version that old ETags already used.
+        await redis.set(FEED_VERSION_KEY, secrets.randbelow(2**48), nx=True)
+        version = await redis.get(FEED_VERSION_KEY)
+    return str(version)
+
+
+async def bump_feed_version(redis: aioredis.Redis) -> None:
+    """Call after committing a change that feeds show (never before: a poll in
+    between would cache the old data under the new version).
+
+    The change is committed by then, so a Redis failure here must not turn it
+    into an error for the user: it is logged, and the next bump catches up.
+    """
+    try:
+        async with redis.pipeline(transaction=True) as pipe:
+            pipe.set(FEED_VERSION_KEY, secrets.randbelow(2**48), nx=True)
+            pipe.incr(FEED_VERSION_KEY)
+            await pipe.execute()
+    except RedisError:
+        log.exception(
+            "Could not bump the feed version; polls may see stale feeds until the next change"
+        )

@@ -1,0 +1,160 @@
+"""Uploading and deleting images.
+
+An upload is decoded and re-encoded in a thread (``imaging.process``), its
+files written under one random name, and only then is its row committed; if
+anything fails on the way, the files written so far are removed again, so a
+failed upload leaves neither file nor row. A deletion removes the row (its
+comments go with it) first and the files after, so no row ever points at a
+missing file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+
+import redis.asyncio as aioredis
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
+
+from gallery import imaging
+from gallery.infra.storage import Storage, new_stem
+from gallery.models.comment import Comment
+from gallery.models.image import DESCRIPTION_MAX_LENGTH, Image
+from gallery.models.user import Permission, User
+from gallery.services.errors import InvalidInput, NotFoundError, PermissionDenied, Rejected
+from gallery.services.feeds import bump_feed_version
+
+log = logging.getLogger(__name__)
+
+# Decoding a large photo takes a few hundred megabytes for a moment: two at a
+# time per process bounds that memory, and the event loop never waits on it.
+IMAGING_THREADS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="imaging")
+
+
+def check_description(description: str | None) -> str:
+    text = (description or "").strip()
+    if len(text) > DESCRIPTION_MAX_LENGTH:
+        raise InvalidInput(
+            f"The description is too long: at most {DESCRIPTION_MAX_LENGTH} characters.",
+            field="description",
+        )
+    return text
+
+
+def check_can_upload(user: User) -> None:
+    if not user.is_active or not user.can(Permission.UPLOAD):
+        raise PermissionDenied("Your account may not upload images.")
+
+
+async def process_upload(data: bytes) -> imaging.ProcessedImage:
+    """Validate and re-encode an upload off the event loop; ``Rejected`` says why not."""
+    loop = asyncio.get_running_loop()
+    try:
+        return await loop.run_in_executor(IMAGING_THREADS, imaging.process, data)
+    except imaging.ImageRejected as error:
+        raise Rejected(error.message, status=error.status, field="file") from error
+
+
+async def ingest(
+    session: AsyncSession,
+    storage: Storage,
+    redis: aioredis.Redis | None,
+    *,
+    author: User,
+    data: bytes,
+    description: str | None = "",
+) -> Image:
+    """Store an uploaded image for ``author`` and return its committed row.
+
+    Raises ``PermissionDenied``, ``InvalidInput`` or ``Rejected`` (415 not an
+    image, 422 damaged or too many pixels); nothing is stored in that case.
+    """
+    check_can_upload(author)
+    text = check_description(description)
+    processed = await process_upload(data)
+
+    stem = new_stem()
+    variants = {
+        "original": processed.original,
+        "display": processed.display,
+        "thumb": processed.thumb,
+    }
+    keys = {name: f"{stem}_{name}.{variant.extension}" for name, variant in variants.items()}
+    try:
+        await asyncio.gather(*(storage.put(keys[name], v.data) for name, v in variants.items()))
+        image = Image(
+            author_id=author.id,
+            original_key=keys["original"],
+            display_key=keys["display"],
+            thumb_key=keys["thumb"],
+            width=processed.display.width,
+            height=processed.display.height,
+            thumb_size=processed.thumb.width,
+            description=text,
+            comment_count=0,
+            like_count=0,
+            view_count=0,
+        )
+        session.add(image)
+        await session.commit()
+    except BaseException:
+        await session.rollback()
+        await _remove_files(storage, keys.values())
+        raise
+    image.author = author
+    if redis is not None:
+        await bump_feed_version(redis)
+    return image
+
+
+async def get_image(session: AsyncSession, image_id: int) -> Image:
+    """The image with its author; ``NotFoundError`` if there is none."""
+    image = await session.scalar(
+        select(Image).options(joinedload(Image.author)).where(Image.id == image_id)
+    )
+    if image is None:
+        raise NotFoundError("There is no image with that id (it may have been deleted).")
+    return image
+
+
+def may_delete_image(actor: User | None, image: Image) -> bool:
+    return actor is not None and (actor.id == image.author_id or actor.can(Permission.MODERATE))
+
+
+async def delete_image(
+    session: AsyncSession,
+    storage: Storage,
+    redis: aioredis.Redis | None,
+    *,
+    image_id: int,
+    actor: User,
+) -> None:
+    """Delete an image, its comments and its files; owner or moderator only."""
+    image = await session.get(Image, image_id)
+    if image is None:
+        raise NotFoundError("There is no image with that id (it may have been deleted).")
+    if not may_delete_image(actor, image):
+        raise PermissionDenied("Only the owner or a moderator can delete this image.")
+    keys = image.storage_keys
+    # Explicitly, not only by ON DELETE CASCADE: SQLite honours that only with
+    # its foreign-key pragma on, and the outcome must not depend on it.
+    await session.execute(delete(Comment).where(Comment.image_id == image_id))
+    await session.delete(image)
+    await session.commit()
+    await _remove_files(storage, keys)
+    if redis is not None:
+        await bump_feed_version(redis)
+
+
+async def _remove_files(storage: Storage, keys: Iterable[str]) -> None:
+    for key in keys:
+        try:
+            await storage.delete(key)
+        except OSError:
+            # The row is already gone; a file that cannot be removed now is
+            # logged with its key so that it can be cleaned up by hand.
+            log.exception("Could not remove stored file %s", key)

@@ -1,0 +1,48 @@
+"""Public profiles: finding a user by name and what their profile counts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gallery.models.image import Image
+from gallery.models.user import User
+from gallery.services.errors import NotFoundError
+
+
+@dataclass(frozen=True)
+class Profile:
+    user: User
+    image_count: int
+
+
+async def find_by_username(session: AsyncSession, username: str) -> User:
+    """The activated user called ``username`` (any case); ``NotFoundError`` otherwise.
+
+    Accounts that were never activated have no public profile.
+    """
+    user = await session.scalar(
+        select(User).where(User.username_key == User.key_for(username), User.is_active)
+    )
+    if user is None:
+        raise NotFoundError(f"There is no user called {username!r}.")
+    return user
+
+
+async def profile(session: AsyncSession, username: str) -> Profile:
+    """A user's public profile with its counts."""
+    user = await find_by_username(session, username)
+    image_count = await session.scalar(
+        select(func.count()).select_from(Image).where(Image.author_id == user.id)
+    )
+    return Profile(user=user, image_count=image_count or 0)
+
+
+async def find_by_id(session: AsyncSession, user_id: int) -> User:
+    """The activated user with that id; ``NotFoundError`` otherwise."""
+    user = await session.get(User, user_id)
+    if user is None or not user.is_active:
+        raise NotFoundError("There is no user with that id.")
+    return user

@@ -1,0 +1,216 @@
+"""Image pages: upload, the image with its comments, deletion, and /media files."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass
+
+from quart import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from quart.typing import ResponseReturnValue
+
+from gallery.infra.runtime import current_redis, current_runtime, current_storage, request_db
+from gallery.infra.storage import StoredFileMissing, is_valid_key
+from gallery.models.comment import COMMENT_MAX_LENGTH
+from gallery.models.image import DESCRIPTION_MAX_LENGTH
+from gallery.models.user import Permission
+from gallery.services import comments, feeds, images
+from gallery.services.errors import InvalidInput, ServiceError
+from gallery.web.api.images import UPLOADS_PER_HOUR, create_comment
+from gallery.web.api.schemas import comment_out, image_out
+from gallery.web.current_user import require_user, signed_in_user
+from gallery.web.security import RateLimited, rate_limit
+
+bp = Blueprint("images", __name__)
+
+MAX_FILES_PER_UPLOAD = 20
+COMMENTS_PER_PAGE = 50
+MEDIA_TYPES = {"jpg": "image/jpeg", "webp": "image/webp", "png": "image/png", "gif": "image/gif"}
+
+
+@dataclass
+class UploadResult:
+    filename: str
+    ok: bool
+    message: str
+    url: str | None = None
+
+
+async def render_upload(
+    *,
+    results: list[UploadResult] | None = None,
+    description: str = "",
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+) -> ResponseReturnValue:
+    settings = current_runtime().settings
+    body = await render_template(
+        "images/upload.html",
+        results=[asdict(r) for r in results or []],
+        description=description,
+        errors=errors or {},
+        max_upload_mb=settings.max_upload_mb,
+        max_files=MAX_FILES_PER_UPLOAD,
+        description_max_length=DESCRIPTION_MAX_LENGTH,
+    )
+    return body, status
+
+
+@bp.get("/upload")
+async def upload() -> ResponseReturnValue:
+    images.check_can_upload(require_user())
+    return await render_upload()
+
+
+@bp.post("/upload")
+async def upload_files() -> ResponseReturnValue:
+    """Store each chosen file on its own: one bad file does not sink the others."""
+    user = require_user()
+    images.check_can_upload(user)
+    form = await request.form
+    description = form.get("description", "")
+    chosen = [f for f in (await request.files).getlist("file") if f.filename]
+    if not chosen:
+        return await render_upload(
+            description=description, errors={"file": "Choose at least one image."}, status=400
+        )
+    if len(chosen) > MAX_FILES_PER_UPLOAD:
+        message = f"Choose at most {MAX_FILES_PER_UPLOAD} images at a time."
+        return await render_upload(description=description, errors={"file": message}, status=400)
+    try:
+        images.check_description(description)
+    except InvalidInput as error:
+        return await render_upload(
+            description=description, errors={"description": error.message}, status=400
+        )
+
+    runtime = current_runtime()
+    session = await request_db()
+    results: list[UploadResult] = []
+    failure_status = 0
+    for upload_file in chosen:
+        # Shown back to the user only (escaped); never used as a file name.
+        filename = upload_file.filename[:120] if upload_file.filename else "file"
+        try:
+            await rate_limit(
+                "uploads", f"upload:{user.id}", limit=UPLOADS_PER_HOUR, window_seconds=3600
+            )
+            image = await images.ingest(
+                session,
+                runtime.storage,
+                current_redis(),
+                author=user,
+                data=upload_file.read(),
+                description=description,
+            )
+        except ServiceError as error:
+            failure_status = failure_status or error.status
+            results.append(UploadResult(filename, ok=False, message=error.message))
+        except RateLimited as error:
+            failure_status = failure_status or 429
+            results.append(UploadResult(filename, ok=False, message=str(error.description)))
+        else:
+            url = url_for("images.detail", image_id=image.id)
+            results.append(UploadResult(filename, ok=True, message="Uploaded.", url=url))
+
+    stored = sum(result.ok for result in results)
+    if stored == len(results):
+        noun = "photo" if stored == 1 else "photos"
+        await flash(f"Uploaded {stored} {noun}.", "success")
+        return redirect(url_for("main.index"), 303)
+    # Some or all failed: say which and why; keep the description for another try.
+    return await render_upload(
+        results=results, description=description, status=200 if stored else failure_status
+    )
+
+
+@bp.get("/images/<int:image_id>")
+async def detail(image_id: int) -> ResponseReturnValue:
+    session = await request_db()
+    storage = current_storage()
+    viewer = signed_in_user()
+    card = await feeds.image_card(session, image_id, viewer.id if viewer else None)
+    page = await comments.list_comments(
+        session, image_id, limit=COMMENTS_PER_PAGE, cursor=request.args.get("comments")
+    )
+    more_comments_url = (
+        url_for("images.detail", image_id=image_id, comments=page.next_cursor) + "#comments"
+        if page.next_cursor
+        else None
+    )
+    return await render_template(
+        "images/detail.html",
+        item=asdict(image_out(card, storage)),
+        original_url=storage.url(card.image.original_key),
+        comments=[asdict(comment_out(c, storage)) for c in page.comments],
+        comments_next_cursor=page.next_cursor,
+        more_comments_url=more_comments_url,
+        comments_api_url=url_for("api.list_comments", image_id=image_id),
+        can_delete=images.may_delete_image(viewer, card.image),
+        viewer_moderates=bool(viewer and viewer.can(Permission.MODERATE)),
+        comment_max_length=COMMENT_MAX_LENGTH,
+    )
+
+
+@bp.post("/images/<int:image_id>/delete")
+async def delete(image_id: int) -> ResponseReturnValue:
+    user = require_user()
+    session = await request_db()
+    image = await images.get_image(session, image_id)
+    own = image.author_id == user.id
+    await images.delete_image(
+        session, current_storage(), current_redis(), image_id=image_id, actor=user
+    )
+    await flash("The photo was deleted.", "success")
+    target = url_for("users.profile", username=user.username) if own else url_for("main.index")
+    return redirect(target, 303)
+
+
+@bp.post("/images/<int:image_id>/comments")
+async def post_comment(image_id: int) -> ResponseReturnValue:
+    """The comment form without JavaScript: post, then back to the comment."""
+    require_user()
+    content = (await request.form).get("content")
+    try:
+        comment = await create_comment(image_id, content)
+    except InvalidInput as error:
+        await flash(error.message, "danger")
+        return redirect(url_for("images.detail", image_id=image_id) + "#comment-form", 303)
+    target = url_for("images.detail", image_id=image_id) + f"#comment-{comment.id}"
+    return redirect(target, 303)
+
+
+@bp.post("/comments/<int:comment_id>/delete")
+async def delete_comment(comment_id: int) -> ResponseReturnValue:
+    user = require_user()
+    image_id = await comments.delete_comment(
+        await request_db(), current_redis(), comment_id=comment_id, actor=user
+    )
+    await flash("The comment was deleted.", "success")
+    return redirect(url_for("images.detail", image_id=image_id) + "#comments", 303)
+
+
+@bp.get("/media/<path:key>")
+async def media(key: str) -> ResponseReturnValue:
+    """Stored files (nginx serves the same folder in production).
+
+    Only keys of the shape we generate are looked up, so no path leaves the
+    media folder; names are random and never reused, so browsers may cache
+    them for a year.
+    """
+    if not is_valid_key(key):
+        abort(404)
+    content_type = MEDIA_TYPES.get(key.rsplit(".", 1)[-1])
+    if content_type is None:
+        abort(404)
+    etag = hashlib.sha256(key.encode()).hexdigest()[:32]
+    if request.if_none_match.contains(etag):
+        response = Response(status=304)
+    else:
+        try:
+            data = await current_storage().open(key)  # blocking-ok: a coroutine; reads in a thread
+        except StoredFileMissing:
+            abort(404)
+        response = Response(data, mimetype=content_type)
+    response.set_etag(etag)
+    response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+    return response

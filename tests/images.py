@@ -1,0 +1,131 @@
+"""Image bytes and uploads for tests: real files from ../shared/images and Pillow-made ones."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+from PIL import Image as PILImage
+from quart.typing import TestClientProtocol as Client
+from werkzeug.datastructures import FileStorage
+
+from gallery.infra.runtime import Runtime
+from gallery.models.image import Image
+from gallery.models.user import User
+from gallery.services import comments, images
+
+SHARED_IMAGES = Path(__file__).resolve().parents[2] / "shared" / "images"
+
+
+def shared_image(name: str) -> bytes:
+    path = SHARED_IMAGES / name
+    assert path.is_file(), f"the shared test image {path} is missing"
+    return path.read_bytes()
+
+
+def jpeg_bytes(
+    width: int = 640, height: int = 480, colour: tuple[int, int, int] = (30, 90, 160)
+) -> bytes:
+    buffer = io.BytesIO()
+    PILImage.new("RGB", (width, height), colour).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+def upload_file(
+    data: bytes, filename: str = "photo.jpg", content_type: str = "image/jpeg"
+) -> FileStorage:
+    return FileStorage(io.BytesIO(data), filename=filename, content_type=content_type)
+
+
+async def api_upload(
+    client: Client,
+    token: str,
+    data: bytes | None = None,
+    *,
+    filename: str = "photo.jpg",
+    description: str = "",
+) -> Any:
+    """POST /api/v1/images as a script would."""
+    return await client.post(
+        "/api/v1/images",
+        files={"file": upload_file(data if data is not None else jpeg_bytes(), filename)},
+        form={"description": description},
+        headers={"X-CSRF-Token": token},
+    )
+
+
+async def store_image(runtime: Runtime, user_id: int, description: str = "", **size: int) -> int:
+    """An image stored through the service, as an upload would; returns its id."""
+    async with runtime.db.session() as session:
+        author = await session.get(User, user_id)
+        assert author is not None
+        image: Image = await images.ingest(
+            session,
+            runtime.storage,
+            runtime.redis,
+            author=author,
+            data=jpeg_bytes(**size),
+            description=description,
+        )
+        return image.id
+
+
+def stored_files(runtime: Runtime) -> list[Path]:
+    media = runtime.settings.media_dir
+    assert media is not None
+    return sorted(p for p in media.rglob("*") if p.is_file()) if media.exists() else []
+
+
+async def add_image_rows(runtime: Runtime, user_id: int, count: int) -> list[int]:
+    """Image rows without files, for feed tests that only look at the rows (fast)."""
+    async with runtime.db.session() as session:
+        rows = [
+            Image(
+                author_id=user_id,
+                original_key=f"00/00/{index:032x}_original.jpg",
+                display_key=f"00/00/{index:032x}_display.jpg",
+                thumb_key=f"00/00/{index:032x}_thumb.jpg",
+                width=800,
+                height=600,
+                thumb_size=400,
+                description=f"row {index}",
+            )
+            for index in range(count)
+        ]
+        session.add_all(rows)
+        await session.commit()
+        return [row.id for row in rows]
+
+
+async def add_comment_rows(runtime: Runtime, image_id: int, author_id: int, count: int) -> None:
+    async with runtime.db.session() as session:
+        for index in range(count):
+            author = await session.get(User, author_id)
+            assert author is not None
+            await comments.add_comment(
+                session, None, image_id=image_id, author=author, content=f"comment {index}"
+            )
+
+
+def multipart(fields: dict[str, str], files: list[tuple[str, str, bytes]]) -> tuple[bytes, str]:
+    """A multipart/form-data body with repeated file fields (Quart's test client
+    takes a dict of files, so one field name can carry only one file there)."""
+    boundary = "gallery-test-boundary-7d3f"
+    parts: list[bytes] = []
+    for name, value in fields.items():
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode()
+            + value.encode()
+            + b"\r\n"
+        )
+    for name, filename, data in files:
+        parts.append(
+            f"--{boundary}\r\nContent-Disposition: form-data; "
+            f'name="{name}"; filename="{filename}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n".encode()
+            + data
+            + b"\r\n"
+        )
+    body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
