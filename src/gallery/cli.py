@@ -1,4 +1,4 @@
-"""The ``gallery`` command: serve, worker, create-admin."""
+"""The ``gallery`` command: serve, worker, create-admin, forge, import."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
+from sqlalchemy import select
 
 from gallery.infra.db import Database
 from gallery.infra.runtime import Runtime
@@ -171,6 +173,298 @@ def create_admin(username: str, email: str, password_stdin: bool) -> None:
     except accounts.AccountError as error:
         raise click.ClickException(error.message) from error
     click.echo(f"Administrator {name} created.")
+
+
+@asynccontextmanager
+async def command_runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    """``started_runtime`` for a one-shot command.
+
+    An embedded Redis server that this command had to start is stopped again at
+    the end (as ``serve`` does); one that was already running is left alone.
+    """
+    embedded = None
+    if settings.uses_embedded_redis:
+        from gallery.infra.redis import EmbeddedRedis
+
+        embedded = EmbeddedRedis(settings.instance_dir)
+        if not await embedded.ensure_running():
+            embedded = None
+    try:
+        async with started_runtime(settings) as runtime:
+            yield runtime
+    finally:
+        if embedded is not None:
+            await embedded.stop()
+
+
+@contextmanager
+def progressbar(label: str, total: int) -> Iterator[Callable[[int], None]]:
+    """A labelled click progress bar, as the progress reporter services take."""
+    with click.progressbar(length=total, label=label) as bar:
+        yield bar.update
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+@main.command("forge")
+@click.option(
+    "--users", type=click.IntRange(min=0), default=12, show_default=True, help="Users to create."
+)
+@click.option(
+    "--images",
+    type=click.IntRange(min=0),
+    default=300,
+    show_default=True,
+    help="Images to draw and upload.",
+)
+@click.option(
+    "--comments",
+    type=click.IntRange(min=0),
+    default=600,
+    show_default=True,
+    help="Comments to post on random images.",
+)
+@click.option("--seed", type=int, default=None, help="Seed the random choices (reproducible).")
+@click.option(
+    "--password",
+    default="gallery-forge",  # forge.DEFAULT_PASSWORD (the module is imported when used)
+    show_default=True,
+    help="The password all forged users sign in with.",
+)
+def forge_command(users: int, images: int, comments: int, seed: int | None, password: str) -> None:
+    """Fill the database with fake users, generated images and comments.
+
+    Users are activated at once, have e-mail addresses at example.com and share
+    one password. Images are photo-like scenes drawn on the spot, uploaded
+    through the same pipeline as real uploads, by random forged users; comments
+    are posted by random forged users on random forged images. With --users 0
+    existing users post them; with --images 0 comments go on existing images.
+    (Likes and follows are not forged yet.)
+    """
+    from gallery.services import forge
+    from gallery.services.accounts import AccountError, check_password
+    from gallery.services.errors import ServiceError
+
+    try:
+        check_password(password)
+    except AccountError as error:
+        raise click.BadParameter(error.message, param_hint="'--password'") from error
+    settings = Settings()
+    if settings.is_sqlite:
+        upgrade_schema(str(settings.database_url))
+
+    async def run() -> forge.ForgeReport:
+        async with command_runtime(settings) as runtime:
+            return await forge.forge(
+                runtime.db,
+                runtime.storage,
+                runtime.redis,
+                users=users,
+                images=images,
+                comments=comments,
+                seed=seed,
+                password=password,
+                progress=progressbar,
+            )
+
+    try:
+        report = asyncio.run(run())
+    except ServiceError as error:
+        raise click.ClickException(error.message) from error
+    if report.usernames:
+        shown = ", ".join(report.usernames[:12])
+        more = len(report.usernames) - 12
+        click.echo(f"Users: {shown}" + (f" and {more} more" if more > 0 else ""))
+        click.echo(f"Forged users sign in with password {report.password}")
+    click.echo(
+        f"Forged {plural(len(report.usernames), 'user')}, {plural(report.images, 'image')}, "
+        f"{plural(report.comments, 'comment')} in {report.seconds:.1f} s."
+    )
+
+
+@dataclass(frozen=True)
+class ImportEntry:
+    """A file found under the import folder, or why it is skipped without reading it."""
+
+    name: str  # relative to the folder, for messages
+    path: Path
+    size: int = 0
+    skip_reason: str | None = None
+
+
+def find_import_files(root: Path) -> list[ImportEntry]:
+    """Every file under ``root``, in name order, for ``gallery import`` (blocking: a thread).
+
+    Hidden files and folders are left out. Symbolic links are followed only
+    when they point inside ``root``, and then only to files (a linked folder's
+    files are imported from where they really are); each file is listed once.
+    """
+    base = root.resolve()
+    found: list[tuple[str, Path]] = []
+    for folder, folders, files in os.walk(base):  # does not enter linked folders
+        folders[:] = [name for name in folders if not name.startswith(".")]
+        here = Path(folder)
+        linked_folders = [name for name in folders if (here / name).is_symlink()]
+        for name in files + linked_folders:
+            if not name.startswith("."):
+                found.append(((here / name).relative_to(base).as_posix(), here / name))
+    found.sort(key=lambda item: item[0].split("/"))
+    # A link to a file that is also found directly is not imported a second time.
+    real_files = {path for _, path in found if not path.is_symlink()}
+    entries: list[ImportEntry] = []
+    seen: set[Path] = set()
+    for label, path in found:
+        target = path.resolve()
+        if path.is_symlink():
+            if not target.is_relative_to(base):
+                entries.append(ImportEntry(label, path, skip_reason="a link to outside the folder"))
+                continue
+            if target in real_files or target.is_dir():
+                continue  # found where it really is
+        if target in seen:
+            continue
+        seen.add(target)
+        try:
+            stat = target.stat()
+        except OSError as error:
+            entries.append(ImportEntry(label, path, skip_reason=_os_reason(error)))
+            continue
+        if not target.is_file():
+            entries.append(ImportEntry(label, path, skip_reason="not a regular file"))
+            continue
+        entries.append(ImportEntry(label, path, size=stat.st_size))
+    return entries
+
+
+def _os_reason(error: OSError) -> str:
+    return f"cannot be read: {error.strerror or error}"
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
+@main.command("import")
+@click.argument(
+    "directory",
+    metavar="DIR",
+    type=click.Path(exists=True, file_okay=False, dir_okay=True, path_type=Path),
+)
+@click.option("--user", "username", required=True, help="The activated user who uploads them.")
+@click.option("--description", default="", help="A description for every imported image.")
+def import_command(directory: Path, username: str, description: str) -> None:
+    """Import every image file under DIR for a user, with a progress bar.
+
+    DIR is walked recursively in name order; hidden files and folders are left
+    out, and symbolic links are followed only when they point inside DIR (each
+    file is imported once). Each file goes through the same pipeline as an
+    upload; files that are not images we accept, are damaged, or are larger
+    than the upload limit are skipped and listed with the reason at the end.
+
+    Exit status: 0 when at least one file was imported (even if others were
+    skipped); 1 when nothing was imported (no files under DIR, or every file
+    skipped); 2 for a usage error, such as an unknown or inactive user.
+    """
+    from gallery.services import images
+    from gallery.services.errors import ServiceError
+
+    try:
+        text = images.check_description(description)
+    except ServiceError as error:
+        raise click.BadParameter(error.message, param_hint="'--description'") from error
+    settings = Settings()
+    if settings.is_sqlite:
+        upgrade_schema(str(settings.database_url))
+    limit = settings.max_upload_bytes
+
+    async def run() -> tuple[int, list[ImportEntry], list[tuple[str, str]]]:
+        async with command_runtime(settings) as runtime:
+            user_id = await import_user_id(runtime, username)
+            entries = await asyncio.to_thread(find_import_files, directory)
+            skipped: list[tuple[str, str]] = []
+            imported = 0
+            if not entries:
+                return imported, entries, skipped
+            with click.progressbar(
+                length=len(entries), label="Importing", item_show_func=lambda name: name
+            ) as bar:
+                for entry in entries:
+                    reason = entry.skip_reason
+                    if reason is None:
+                        reason = await import_one(runtime, user_id, entry, text, limit)
+                    if reason is None:
+                        imported += 1
+                    else:
+                        skipped.append((entry.name, reason))
+                    bar.update(1, entry.name)
+            return imported, entries, skipped
+
+    imported, entries, skipped = asyncio.run(run())
+    if not entries:
+        raise click.ClickException(f"There are no files to import under {directory}.")
+    summary = f"Imported {imported} of {plural(len(entries), 'file')}"
+    if skipped:
+        click.echo(f"{summary}; skipped {len(skipped)}:")
+        for name, reason in skipped:
+            click.echo(f"  {name}: {reason}")
+    else:
+        click.echo(f"{summary}.")
+    if imported == 0:
+        sys.exit(1)
+
+
+async def import_user_id(runtime: Runtime, username: str) -> int:
+    """The id of the user ``gallery import`` uploads as; a usage error if they cannot."""
+    from gallery.models.user import Permission, User
+
+    async with runtime.db.session() as session:
+        user = await session.scalar(select(User).where(User.username_key == User.key_for(username)))
+    if user is None:
+        problem = f"there is no user called {username!r}."
+    elif not user.is_active:
+        problem = f"{user.username} has not activated their account."
+    elif not user.can(Permission.UPLOAD):
+        problem = f"{user.username} may not upload images."
+    else:
+        return user.id
+    raise click.BadParameter(problem, param_hint="'--user'")
+
+
+async def import_one(
+    runtime: Runtime, user_id: int, entry: ImportEntry, description: str, limit: int
+) -> str | None:
+    """Ingest one file for ``gallery import``; None if it was stored, else why not."""
+    from gallery.models.user import User
+    from gallery.services import images
+    from gallery.services.errors import ServiceError
+
+    too_big = f"larger than the upload limit of {_megabytes(limit)}"
+    if entry.size > limit:
+        return f"{too_big} ({_megabytes(entry.size)})"
+    try:
+        data = await asyncio.to_thread(entry.path.read_bytes)
+    except OSError as error:
+        return _os_reason(error)
+    if len(data) > limit:  # it grew since the folder was listed
+        return f"{too_big} ({_megabytes(len(data))})"
+    async with runtime.db.session() as session:
+        author = await session.get(User, user_id)
+        if author is None:
+            return "the user was deleted during the import"
+        try:
+            await images.ingest(
+                session,
+                runtime.storage,
+                runtime.redis,
+                author=author,
+                data=data,
+                description=description,
+            )
+        except ServiceError as error:
+            return error.message
+    return None
 
 
 if __name__ == "__main__":
