@@ -1,0 +1,433 @@
+/* Gallery: comments in place on the image page.
+ *
+ * Markup (templates/images/detail.html and the comment_item macro of _images.html):
+ *   <section id="comments" data-comments data-comments-url data-next-cursor
+ *            data-viewer-id data-image-author-id data-viewer-moderates
+ *            data-delete-url="/comments/{id}/delete" data-api-delete-url="/api/v1/comments/{id}"
+ *            data-profile-url="/u/{username}">
+ *     <ol data-comment-list> <li class="comment" id="comment-1" data-comment-id="1">…</li> </ol>
+ *     <p data-comments-empty hidden>…</p>
+ *     <p data-comments-more-wrap><a data-comments-more href="?comments=…">Load more comments</a></p>
+ *     <div data-comments-status role="alert"></div>
+ *     <form id="comment-form">… <textarea name="content"> … <div data-comment-error role="alert"></div></form>
+ *   </section>
+ *   The counter: [data-comment-count] .count-value
+ *
+ * Posting, deleting and "load more" go through the JSON API; every form and
+ * link still works without JavaScript. User text only ever goes through
+ * textContent (no innerHTML).
+ */
+(function () {
+  "use strict";
+
+  var MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+  // ---- dates (the same as feed.js) ----
+
+  function parseIso(iso) {
+    var time = Date.parse(String(iso).replace(/(\.\d{3})\d+/, "$1"));
+    return isNaN(time) ? null : time;
+  }
+
+  function humanDate(iso) {
+    iso = String(iso || "");
+    var month = parseInt(iso.slice(5, 7), 10);
+    if (!(month >= 1 && month <= 12)) {
+      return iso;
+    }
+    return parseInt(iso.slice(8, 10), 10) + " " + MONTHS[month - 1] + " " + iso.slice(0, 4);
+  }
+
+  function plural(count, word) {
+    return count + " " + word + (count === 1 ? "" : "s");
+  }
+
+  function relativeDate(iso, now) {
+    var then = parseIso(iso);
+    if (then === null) {
+      return null;
+    }
+    var seconds = Math.floor((now - then) / 1000);
+    if (seconds < 60) {
+      return "just now";
+    }
+    var minutes = Math.floor(seconds / 60);
+    if (minutes < 60) {
+      return plural(minutes, "minute") + " ago";
+    }
+    var hours = Math.floor(minutes / 60);
+    if (hours < 24) {
+      return plural(hours, "hour") + " ago";
+    }
+    var days = Math.floor(hours / 24);
+    if (days === 1) {
+      return "yesterday";
+    }
+    if (days < 7) {
+      return days + " days ago";
+    }
+    return null;
+  }
+
+  function refreshTimes(root) {
+    var now = Date.now();
+    (root || document).querySelectorAll("time[data-relative]").forEach(function (time) {
+      var iso = time.getAttribute("datetime");
+      time.textContent = relativeDate(iso, now) || humanDate(iso);
+      var then = parseIso(iso);
+      if (then !== null && !time.hasAttribute("title")) {
+        time.setAttribute("title", new Date(then).toLocaleString());
+      }
+    });
+  }
+
+  // ---- helpers ----
+
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) {
+      node.className = className;
+    }
+    if (text !== undefined && text !== null) {
+      node.textContent = String(text);
+    }
+    return node;
+  }
+
+  function csrfToken() {
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.getAttribute("content") : "";
+  }
+
+  // fetch → parsed JSON (or null for 204); rejects with an Error carrying the API's message.
+  function request(url, options, fallback) {
+    options.credentials = "same-origin";
+    options.headers = options.headers || {};
+    options.headers.Accept = "application/json";
+    return fetch(url, options).then(function (response) {
+      if (response.status === 204) {
+        return null;
+      }
+      return response.json().catch(function () {
+        return null;
+      }).then(function (data) {
+        if (!response.ok) {
+          var message = data && data.error && data.error.message;
+          throw new Error(message || fallback + " (error " + response.status + ").");
+        }
+        return data;
+      });
+    }, function () {
+      throw new Error(fallback + ": the connection failed. Try again.");
+    });
+  }
+
+  function setUp(section) {
+    var list = section.querySelector("[data-comment-list]");
+    var emptyNote = section.querySelector("[data-comments-empty]");
+    var status = section.querySelector("[data-comments-status]");
+    var moreLink = section.querySelector("[data-comments-more]");
+    var form = document.getElementById("comment-form");
+    var commentsUrl = section.getAttribute("data-comments-url");
+    var cursor = section.getAttribute("data-next-cursor") || null;
+    var viewerId = parseInt(section.getAttribute("data-viewer-id") || "", 10);
+    var imageAuthorId = parseInt(section.getAttribute("data-image-author-id") || "", 10);
+    var moderates = section.getAttribute("data-viewer-moderates") === "true";
+    var deleteTemplate = section.getAttribute("data-delete-url") || "/comments/{id}/delete";
+    var apiDeleteTemplate = section.getAttribute("data-api-delete-url") || "/api/v1/comments/{id}";
+    var profileTemplate = section.getAttribute("data-profile-url") || "/u/{username}";
+
+    if (!list || !commentsUrl) {
+      return;
+    }
+
+    // A quiet live region for "posted" / "deleted" (errors go to role=alert boxes).
+    var announcer = el("div", "visually-hidden");
+    announcer.setAttribute("aria-live", "polite");
+    section.appendChild(announcer);
+
+    function announce(message) {
+      announcer.textContent = "";
+      window.setTimeout(function () {
+        announcer.textContent = message;
+      }, 50);
+    }
+
+    function showStatus(message) {
+      if (status) {
+        status.textContent = message || "";
+      }
+    }
+
+    function profileUrl(username) {
+      return profileTemplate.replace("{username}", encodeURIComponent(username));
+    }
+
+    // The comment_item macro, in DOM calls.
+    function renderComment(comment) {
+      var authorUrl = profileUrl(comment.author.username);
+      var li = el("li", "comment");
+      li.id = "comment-" + comment.id;
+      li.setAttribute("data-comment-id", String(comment.id));
+
+      var avatarLink = el("a", "comment-avatar");
+      avatarLink.setAttribute("href", authorUrl);
+      avatarLink.setAttribute("tabindex", "-1");
+      avatarLink.setAttribute("aria-hidden", "true");
+      var avatar = el("img", "avatar avatar-sm");
+      avatar.setAttribute("src", comment.author.avatar_url);
+      avatar.setAttribute("alt", "");
+      avatar.setAttribute("width", "32");
+      avatar.setAttribute("height", "32");
+      avatarLink.appendChild(avatar);
+      li.appendChild(avatarLink);
+
+      var main = el("div", "comment-main");
+      var meta = el("div", "comment-meta");
+      var author = el("a", "comment-author", comment.author.username);
+      author.setAttribute("href", authorUrl);
+      meta.appendChild(author);
+      var time = el("time", "comment-time", humanDate(comment.created_at));
+      time.setAttribute("datetime", comment.created_at);
+      time.setAttribute("data-relative", "");
+      meta.appendChild(time);
+
+      var authorId = comment.author.id;
+      if (viewerId && (viewerId === authorId || viewerId === imageAuthorId || moderates)) {
+        var deleteForm = el("form", "comment-delete-form");
+        deleteForm.setAttribute("method", "post");
+        deleteForm.setAttribute("action", deleteTemplate.replace("{id}", String(comment.id)));
+        deleteForm.setAttribute("data-confirm", "Delete this comment?");
+        var token = el("input");
+        token.setAttribute("type", "hidden");
+        token.setAttribute("name", "csrf_token");
+        token.setAttribute("value", csrfToken());
+        deleteForm.appendChild(token);
+        var button = el("button", "comment-delete", "Delete");
+        button.setAttribute("type", "submit");
+        button.setAttribute("aria-label", "Delete comment by " + comment.author.username);
+        deleteForm.appendChild(button);
+        meta.appendChild(deleteForm);
+      }
+      main.appendChild(meta);
+      main.appendChild(el("p", "comment-text", comment.content));
+      li.appendChild(main);
+      refreshTimes(li);
+      return li;
+    }
+
+    function bumpCount(delta) {
+      document.querySelectorAll("[data-comment-count]").forEach(function (counter) {
+        var value = counter.querySelector(".count-value");
+        if (!value) {
+          return;
+        }
+        var count = Math.max(0, (parseInt(value.textContent, 10) || 0) + delta);
+        value.textContent = String(count);
+        var noun = counter.querySelector(".visually-hidden");
+        if (noun) {
+          noun.textContent = count === 1 ? " comment" : " comments";
+        }
+      });
+    }
+
+    function updateEmptyNote() {
+      if (emptyNote) {
+        emptyNote.hidden = list.children.length > 0;
+      }
+    }
+
+    // ---- posting ----
+    if (form) {
+      var textarea = form.querySelector('textarea[name="content"]');
+      var submit = form.querySelector('button[type="submit"]');
+      var formError = form.querySelector("[data-comment-error]");
+      var posting = false;
+
+      var showFormError = function (message) {
+        if (formError) {
+          formError.textContent = message || "";
+        }
+        if (textarea) {
+          textarea.classList.toggle("is-invalid", Boolean(message));
+          if (message) {
+            textarea.setAttribute("aria-invalid", "true");
+          } else {
+            textarea.removeAttribute("aria-invalid");
+          }
+        }
+      };
+
+      form.addEventListener("submit", function (event) {
+        event.preventDefault();
+        if (posting || !textarea) {
+          return;
+        }
+        var content = textarea.value;
+        if (!content.trim()) {
+          showFormError("Write something first.");
+          textarea.focus();
+          return;
+        }
+        posting = true;
+        showFormError("");
+        submit.disabled = true;
+        form.setAttribute("aria-busy", "true");
+        request(commentsUrl, {
+          method: "POST",
+          headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken() },
+          body: JSON.stringify({ content: content })
+        }, "Could not post the comment").then(function (comment) {
+          var li = renderComment(comment);
+          li.classList.add("comment-new");
+          list.appendChild(li);
+          updateEmptyNote();
+          bumpCount(1);
+          textarea.value = "";
+          li.scrollIntoView({ block: "nearest" });
+          textarea.focus();
+          announce("Your comment was posted.");
+        }).catch(function (error) {
+          showFormError(error.message);
+          textarea.focus();
+        }).then(function () {
+          posting = false;
+          submit.disabled = false;
+          form.removeAttribute("aria-busy");
+        });
+      });
+
+      if (textarea) {
+        // Ctrl/Cmd+Enter posts, as in most comment boxes.
+        textarea.addEventListener("keydown", function (event) {
+          if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+            event.preventDefault();
+            if (form.requestSubmit) {
+              form.requestSubmit();
+            } else {
+              form.dispatchEvent(new Event("submit", { cancelable: true }));
+            }
+          }
+        });
+        textarea.addEventListener("input", function () {
+          if (formError && formError.textContent) {
+            showFormError("");
+          }
+        });
+      }
+    }
+
+    // ---- deleting ----
+    // Handled here (before app.js's document-wide data-confirm handler, which
+    // then never sees the event), so the question is asked exactly once.
+    section.addEventListener("submit", function (event) {
+      var deleteForm = event.target;
+      if (!(deleteForm instanceof HTMLFormElement) || !deleteForm.classList.contains("comment-delete-form")) {
+        return;
+      }
+      event.preventDefault();
+      event.stopPropagation();
+      var li = deleteForm.closest("li.comment");
+      var button = deleteForm.querySelector("button");
+      if (!li || (button && button.disabled)) {
+        return;
+      }
+      var question = deleteForm.getAttribute("data-confirm");
+      if (question && !window.confirm(question)) {
+        return;
+      }
+      var id = li.getAttribute("data-comment-id");
+      if (button) {
+        button.disabled = true;
+      }
+      showStatus("");
+      request(apiDeleteTemplate.replace("{id}", id), {
+        method: "DELETE",
+        headers: { "X-CSRF-Token": csrfToken() }
+      }, "Could not delete the comment").then(function () {
+        // Keep the keyboard somewhere sensible: the next comment, else the previous, else the box.
+        var next = li.nextElementSibling || li.previousElementSibling;
+        var focusTarget = next ? next.querySelector(".comment-author") : null;
+        li.remove();
+        bumpCount(-1);
+        updateEmptyNote();
+        var textarea = form ? form.querySelector("textarea") : null;
+        (focusTarget || textarea || section).focus();
+        announce("The comment was deleted.");
+      }).catch(function (error) {
+        if (button) {
+          button.disabled = false;
+        }
+        showStatus(error.message);
+      });
+    });
+
+    // ---- loading more ----
+    if (moreLink && cursor) {
+      var loadingMore = false;
+      moreLink.addEventListener("click", function (event) {
+        if (event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) {
+          return;
+        }
+        event.preventDefault();
+        if (loadingMore || !cursor) {
+          return;
+        }
+        loadingMore = true;
+        moreLink.setAttribute("aria-disabled", "true");
+        section.setAttribute("aria-busy", "true");
+        showStatus("");
+        var url = new URL(commentsUrl, window.location.href);
+        url.searchParams.set("cursor", cursor);
+        request(url.toString(), { method: "GET" }, "Could not load more comments").then(function (data) {
+          var first = null;
+          (data.items || []).forEach(function (comment) {
+            if (document.getElementById("comment-" + comment.id)) {
+              return;
+            }
+            var li = renderComment(comment);
+            first = first || li;
+            list.appendChild(li);
+          });
+          updateEmptyNote();
+          cursor = data.next_cursor || null;
+          section.setAttribute("data-next-cursor", cursor || "");
+          if (cursor) {
+            var next = new URL(moreLink.getAttribute("href"), window.location.href);
+            next.searchParams.set("comments", cursor);
+            moreLink.setAttribute("href", next.pathname + next.search + next.hash);
+          } else {
+            var wrap = moreLink.closest("[data-comments-more-wrap]") || moreLink;
+            wrap.remove();
+          }
+          if (first) {
+            var author = first.querySelector(".comment-author");
+            if (author) {
+              author.focus();
+            }
+          }
+        }).catch(function (error) {
+          showStatus(error.message);
+        }).then(function () {
+          loadingMore = false;
+          moreLink.removeAttribute("aria-disabled");
+          section.removeAttribute("aria-busy");
+        });
+      });
+    }
+  }
+
+  function start() {
+    refreshTimes(document);
+    document.querySelectorAll("[data-comments]").forEach(setUp);
+    window.setInterval(function () {
+      refreshTimes(document);
+    }, 60000);
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
+  }
+})();

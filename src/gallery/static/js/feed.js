@@ -1,0 +1,454 @@
+/* Gallery: infinite scroll for the photo grids (home cards, profile tiles).
+ *
+ * Markup (templates/_images.html):
+ *   <section data-feed data-layout="cards|tiles" data-feed-url data-next-cursor
+ *            data-page-size data-image-url="/images/{id}" data-profile-url="/u/{username}">
+ *     <div data-feed-items> ...[data-image-id]... </div>
+ *     <div data-feed-sentinel><a data-feed-more href="?cursor=...">More photos</a></div>
+ *     <div data-feed-status aria-live="polite"></div>
+ *     <p data-feed-end hidden>You've reached the end.</p>
+ *   </section>
+ *
+ * Cards and tiles are built here exactly as the Jinja macros build them; user
+ * text only ever goes through textContent / attributes (no innerHTML).
+ * Without JavaScript the "More photos" link pages through ?cursor=.
+ */
+(function () {
+  "use strict";
+
+  var SVG_NS = "http://www.w3.org/2000/svg";
+  var HEART = "M20.8 4.6a5.5 5.5 0 0 0-7.8 0L12 5.7l-1-1.1a5.5 5.5 0 0 0-7.8 7.8l1 1.1L12 21l7.8-7.5 1-1.1a5.5 5.5 0 0 0 0-7.8z";
+  var BUBBLE = "M21 12a8 8 0 0 1-11.6 7.1L4 20l1-4.6A8 8 0 1 1 21 12z";
+  var MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+  // ---- dates (same text as the _images.html human_date macro, then relative) ----
+
+  function parseIso(iso) {
+    // Trim microseconds to milliseconds: the one ISO form every engine parses.
+    var time = Date.parse(String(iso).replace(/(\.\d{3})\d+/, "$1"));
+    return isNaN(time) ? null : time;
+  }
+
+  function humanDate(iso) {
+    iso = String(iso || "");
+    var month = parseInt(iso.slice(5, 7), 10);
+    if (!(month >= 1 && month <= 12)) {
+      return iso;
+    }
+    return parseInt(iso.slice(8, 10), 10) + " " + MONTHS[month - 1] + " " + iso.slice(0, 4);
+  }
+
+  function plural(count, word) {
+    return count + " " + word + (count === 1 ? "" : "s");
+  }
+
+  function relativeDate(iso, now) {
+    var then = parseIso(iso);
+    if (then === null) {
+      return null;
+    }
+    var seconds = Math.floor((now - then) / 1000);
+    if (seconds < 60) {
+      return "just now";
+    }
+    var minutes = Math.floor(seconds / 60);
+    if (minutes < 60) {
+      return plural(minutes, "minute") + " ago";
+    }
+    var hours = Math.floor(minutes / 60);
+    if (hours < 24) {
+      return plural(hours, "hour") + " ago";
+    }
+    var days = Math.floor(hours / 24);
+    if (days === 1) {
+      return "yesterday";
+    }
+    if (days < 7) {
+      return days + " days ago";
+    }
+    return null;
+  }
+
+  // <time data-relative datetime="..."> within root: "3 hours ago" for the last week.
+  function refreshTimes(root) {
+    var now = Date.now();
+    (root || document).querySelectorAll("time[data-relative]").forEach(function (time) {
+      var iso = time.getAttribute("datetime");
+      var relative = relativeDate(iso, now);
+      time.textContent = relative || humanDate(iso);
+      var then = parseIso(iso);
+      if (then !== null && !time.hasAttribute("title")) {
+        time.setAttribute("title", new Date(then).toLocaleString());
+      }
+    });
+  }
+
+  // ---- DOM building ----
+
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) {
+      node.className = className;
+    }
+    if (text !== undefined && text !== null) {
+      node.textContent = String(text);
+    }
+    return node;
+  }
+
+  function link(className, href, text) {
+    var node = el("a", className, text);
+    node.setAttribute("href", href);
+    return node;
+  }
+
+  function icon(pathData) {
+    var svg = document.createElementNS(SVG_NS, "svg");
+    var attributes = {
+      "class": "icon", width: "20", height: "20", viewBox: "0 0 24 24", fill: "none",
+      stroke: "currentColor", "stroke-width": "2", "stroke-linecap": "round",
+      "stroke-linejoin": "round", "aria-hidden": "true", focusable: "false"
+    };
+    Object.keys(attributes).forEach(function (name) {
+      svg.setAttribute(name, attributes[name]);
+    });
+    var path = document.createElementNS(SVG_NS, "path");
+    path.setAttribute("d", pathData);
+    svg.appendChild(path);
+    return svg;
+  }
+
+  function timeTag(iso, className) {
+    var time = el("time", className || null, humanDate(iso));
+    time.setAttribute("datetime", iso);
+    time.setAttribute("data-relative", "");
+    return time;
+  }
+
+  function avatar(url) {
+    var img = el("img", "avatar avatar-sm");
+    img.setAttribute("src", url);
+    img.setAttribute("alt", "");
+    img.setAttribute("width", "32");
+    img.setAttribute("height", "32");
+    return img;
+  }
+
+  // Jinja's truncate(80, killwords=false, end="…", leeway=0).
+  function truncateWords(text, length) {
+    if (text.length <= length) {
+      return text;
+    }
+    var cut = text.slice(0, length - 1);
+    var space = cut.lastIndexOf(" ");
+    if (space !== -1) {
+      cut = cut.slice(0, space);
+    }
+    return cut + "…";
+  }
+
+  function imageAlt(item) {
+    var words = String(item.description || "").split(/\s+/).filter(Boolean).join(" ");
+    var alt = "Photo by " + item.author.username;
+    return words ? alt + ": " + truncateWords(words, 80) : alt;
+  }
+
+  function likeCount(item) {
+    var node = el("span", "like-count" + (item.liked ? " is-liked" : ""));
+    node.setAttribute("data-like-count", "");
+    node.appendChild(icon(HEART));
+    node.appendChild(el("span", "count-value", item.like_count));
+    node.appendChild(el("span", "visually-hidden", item.like_count === 1 ? " like" : " likes"));
+    return node;
+  }
+
+  function commentCount(item, href) {
+    var node = link("comment-count", href);
+    node.setAttribute("data-comment-count", "");
+    node.appendChild(icon(BUBBLE));
+    node.appendChild(el("span", "count-value", item.comment_count));
+    node.appendChild(el("span", "visually-hidden", item.comment_count === 1 ? " comment" : " comments"));
+    return node;
+  }
+
+  function renderCard(item, urls) {
+    var imageUrl = urls.image(item.id);
+    var card = el("article", "photo-card");
+    card.setAttribute("data-image-id", String(item.id));
+
+    var head = el("div", "photo-card-head");
+    var author = link("photo-card-author", urls.profile(item.author.username));
+    author.appendChild(avatar(item.author.avatar_url));
+    author.appendChild(el("span", "photo-card-username", item.author.username));
+    head.appendChild(author);
+    head.appendChild(timeTag(item.created_at, "photo-card-date"));
+    card.appendChild(head);
+
+    var media = link("photo-card-media", imageUrl);
+    var img = el("img", "photo-card-img");
+    img.setAttribute("src", item.url);
+    img.setAttribute("width", String(item.width));
+    img.setAttribute("height", String(item.height));
+    img.setAttribute("loading", "lazy");
+    img.setAttribute("decoding", "async");
+    img.setAttribute("alt", imageAlt(item));
+    media.appendChild(img);
+    card.appendChild(media);
+
+    var body = el("div", "photo-card-body");
+    var stats = el("div", "photo-stats");
+    stats.appendChild(likeCount(item));
+    stats.appendChild(commentCount(item, imageUrl + "#comments"));
+    body.appendChild(stats);
+    if (item.description) {
+      body.appendChild(el("p", "photo-card-desc", item.description));
+    }
+    var comments = item.comments || [];
+    if (comments.length) {
+      var list = el("ul", "photo-card-comments");
+      comments.forEach(function (comment) {
+        var li = el("li");
+        li.appendChild(link("photo-card-comment-author", urls.profile(comment.author.username),
+          comment.author.username));
+        li.appendChild(document.createTextNode(" "));
+        li.appendChild(el("span", "photo-card-comment-text", comment.content));
+        list.appendChild(li);
+      });
+      body.appendChild(list);
+    }
+    if (item.comment_count > comments.length) {
+      body.appendChild(link("photo-card-all-comments", imageUrl + "#comments",
+        "View all " + item.comment_count + " comments"));
+    }
+    card.appendChild(body);
+    return card;
+  }
+
+  function renderTile(item, urls) {
+    var tile = link("photo-tile", urls.image(item.id));
+    tile.setAttribute("data-image-id", String(item.id));
+    var img = el("img", "photo-tile-img");
+    img.setAttribute("src", item.thumb_url);
+    img.setAttribute("width", "400");
+    img.setAttribute("height", "400");
+    img.setAttribute("loading", "lazy");
+    img.setAttribute("decoding", "async");
+    img.setAttribute("alt", imageAlt(item));
+    tile.appendChild(img);
+    var overlay = el("span", "photo-tile-overlay");
+    overlay.setAttribute("aria-hidden", "true");
+    var likes = el("span", "photo-tile-stat");
+    likes.appendChild(icon(HEART));
+    likes.appendChild(document.createTextNode(String(item.like_count)));
+    var comments = el("span", "photo-tile-stat");
+    comments.appendChild(icon(BUBBLE));
+    comments.appendChild(document.createTextNode(String(item.comment_count)));
+    overlay.appendChild(likes);
+    overlay.appendChild(comments);
+    tile.appendChild(overlay);
+    return tile;
+  }
+
+  // ---- the feed ----
+
+  function errorMessage(data, status) {
+    if (data && data.error && data.error.message) {
+      return data.error.message;
+    }
+    return "Could not load more photos (error " + status + ").";
+  }
+
+  function setUpFeed(root) {
+    var grid = root.querySelector("[data-feed-items]");
+    var sentinel = root.querySelector("[data-feed-sentinel]");
+    var moreLink = root.querySelector("[data-feed-more]");
+    var status = root.querySelector("[data-feed-status]");
+    var end = root.querySelector("[data-feed-end]");
+    var feedUrl = root.getAttribute("data-feed-url");
+    var cursor = root.getAttribute("data-next-cursor") || null;
+    var pageSize = root.getAttribute("data-page-size") || "";
+    var render = root.getAttribute("data-layout") === "tiles" ? renderTile : renderCard;
+    var imageTemplate = root.getAttribute("data-image-url") || "/images/{id}";
+    var profileTemplate = root.getAttribute("data-profile-url") || "/u/{username}";
+    var urls = {
+      image: function (id) {
+        return imageTemplate.replace("{id}", encodeURIComponent(String(id)));
+      },
+      profile: function (username) {
+        return profileTemplate.replace("{username}", encodeURIComponent(username));
+      }
+    };
+    var loading = false;
+    var failed = false;
+    var observer = null;
+    var spinner = null;
+
+    if (!grid || !sentinel || !feedUrl || !cursor) {
+      return;
+    }
+
+    function setStatus(message, withRetry) {
+      status.textContent = "";
+      if (!message) {
+        return;
+      }
+      status.appendChild(el("span", "text-danger", message + " "));
+      if (withRetry) {
+        var retry = el("button", "btn btn-link btn-sm p-0 align-baseline", "Try again");
+        retry.type = "button";
+        retry.setAttribute("data-feed-retry", "");
+        retry.addEventListener("click", function () {
+          failed = false;
+          setStatus("");
+          load(true);
+        });
+        status.appendChild(retry);
+      }
+    }
+
+    function showSpinner(on) {
+      if (on && !spinner) {
+        spinner = el("div", "spinner-border spinner-border-sm text-secondary");
+        spinner.setAttribute("aria-hidden", "true");
+        sentinel.appendChild(spinner);
+      } else if (!on && spinner) {
+        spinner.remove();
+        spinner = null;
+      }
+      if (moreLink) {
+        moreLink.hidden = on;
+      }
+    }
+
+    function finish() {
+      if (observer) {
+        observer.disconnect();
+        observer = null;
+      }
+      sentinel.remove();
+      if (end) {
+        end.hidden = false;
+      }
+    }
+
+    function updateMoreLink() {
+      if (!moreLink) {
+        return;
+      }
+      // Keep the no-JS link pointing at the page after what is shown.
+      var url = new URL(moreLink.getAttribute("href"), window.location.href);
+      url.searchParams.set("cursor", cursor);
+      moreLink.setAttribute("href", url.pathname + url.search + url.hash);
+    }
+
+    function append(items) {
+      var fragment = document.createDocumentFragment();
+      var added = [];
+      items.forEach(function (item) {
+        if (grid.querySelector('[data-image-id="' + Number(item.id) + '"]')) {
+          return;  // already shown
+        }
+        var node = render(item, urls);
+        added.push(node);
+        fragment.appendChild(node);
+      });
+      refreshTimes(fragment);
+      grid.appendChild(fragment);
+      return added;
+    }
+
+    function load(fromClick) {
+      if (loading || failed || !cursor) {
+        return;
+      }
+      loading = true;
+      root.setAttribute("aria-busy", "true");
+      showSpinner(true);
+      var url = new URL(feedUrl, window.location.href);
+      url.searchParams.set("cursor", cursor);
+      if (pageSize) {
+        url.searchParams.set("limit", pageSize);
+      }
+      fetch(url.toString(), {
+        credentials: "same-origin",
+        headers: { Accept: "application/json" }
+      }).then(function (response) {
+        return response.json().catch(function () {
+          return null;
+        }).then(function (data) {
+          if (!response.ok || !data || !Array.isArray(data.items)) {
+            throw new Error(errorMessage(data, response.status));
+          }
+          return data;
+        });
+      }, function () {
+        throw new Error("Could not load more photos: the connection failed.");
+      }).then(function (data) {
+        var added = append(data.items);
+        cursor = data.next_cursor || null;
+        root.setAttribute("data-next-cursor", cursor || "");
+        if (fromClick && added.length) {
+          // A keyboard user asked for more: take them to the first new photo.
+          var target = added[0].matches("a") ? added[0] : added[0].querySelector("a");
+          if (target) {
+            target.focus();
+          }
+        }
+        if (cursor) {
+          updateMoreLink();
+        } else {
+          finish();
+        }
+      }).catch(function (error) {
+        failed = true;
+        setStatus(error.message, true);
+      }).then(function () {
+        loading = false;
+        root.removeAttribute("aria-busy");
+        if (cursor) {
+          showSpinner(false);
+          if (observer && !failed) {
+            // Re-arm: if the sentinel is still in view (short page), load on.
+            observer.unobserve(sentinel);
+            observer.observe(sentinel);
+          }
+        }
+      });
+    }
+
+    if (moreLink) {
+      moreLink.addEventListener("click", function (event) {
+        if (event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) {
+          return;  // new tab or window: let the browser open the page
+        }
+        event.preventDefault();
+        failed = false;
+        setStatus("");
+        load(true);
+      });
+    }
+
+    if ("IntersectionObserver" in window) {
+      observer = new IntersectionObserver(function (entries) {
+        if (entries.some(function (entry) { return entry.isIntersecting; })) {
+          load(false);
+        }
+      }, { rootMargin: "600px 0px" });
+      observer.observe(sentinel);
+    }
+  }
+
+  function start() {
+    refreshTimes(document);
+    document.querySelectorAll("[data-feed]").forEach(setUpFeed);
+    window.setInterval(function () {
+      refreshTimes(document);
+    }, 60000);
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
+  }
+})();
