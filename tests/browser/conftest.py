@@ -24,6 +24,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
+from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import Response as PageResponse
 
 from tests.conftest import TEST_SECRET_KEY
 from tests.mailbox import SmtpServer, free_port, link_in
@@ -282,3 +285,98 @@ def mails(backend: dict[str, object], instance_root: Path) -> MailWatcher:
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+# -- the browser --------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-quic",
+]
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    """Debian's Chromium, headless. Missing Chromium fails (``make chromium`` installs it)."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"no Chromium at {CHROMIUM}: run `make chromium` (apt-get install chromium)")
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+async def screenshots(page: Page, folder: Path, name: str) -> None:
+    """``<name>-desktop.png`` and ``<name>-phone.png`` of the page as it is now."""
+    for label, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
+        await page.set_viewport_size(viewport)
+        await page.screenshot(path=folder / f"{name}-{label}.png", full_page=True)
+    await page.set_viewport_size(DESKTOP)
+
+
+class BrowserErrors:
+    """Collects what the browser reports as errors on a page.
+
+    CSP violations and script failures show up as console errors. Pages
+    answered with an error status on purpose (a form with errors is a 400) are
+    logged as "Failed to load resource" too; only those are allowed.
+    """
+
+    def __init__(self, page: Page) -> None:
+        self.errors: list[str] = []
+        self.refused_documents: set[str] = set()
+        self.failed_loads: list[str] = []
+        self.expected: list[tuple[int, str]] = []
+        page.on("console", self._on_console)
+        page.on("pageerror", self._on_page_error)
+        page.on("response", self._on_response)
+
+    def _on_console(self, message: ConsoleMessage) -> None:
+        if message.type != "error":
+            return
+        url = message.location.get("url", "")
+        if message.text.startswith("Failed to load resource"):
+            self.failed_loads.append(url)
+        else:
+            self.errors.append(f"console: {message.text} ({url})")
+
+    def expect_refusal(self, status: int, path: str) -> None:
+        """A request the test makes fail on purpose (a script's call answered 400, say)."""
+        self.expected.append((status, path))
+
+    def _is_expected(self, url: str, status: int | None = None) -> bool:
+        return any(
+            url.endswith(path) and status in (None, expected) for expected, path in self.expected
+        )
+
+    def _on_response(self, response: PageResponse) -> None:
+        if response.status < 400 or self._is_expected(response.url, response.status):
+            return
+        if response.request.resource_type == "document":
+            self.refused_documents.add(response.url)
+        else:
+            self.errors.append(f"{response.status} for {response.url}")
+
+    def _on_page_error(self, error: PlaywrightError) -> None:
+        self.errors.append(f"pageerror: {error}")
+
+    def assert_none(self) -> None:
+        errors = list(self.errors)
+        errors += [
+            f"console: Failed to load resource {url}"
+            for url in self.failed_loads
+            if url not in self.refused_documents and not self._is_expected(url)
+        ]
+        assert errors == [], "the browser reported errors (a CSP violation?):\n" + "\n".join(errors)

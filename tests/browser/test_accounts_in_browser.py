@@ -3,62 +3,25 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import (
-    Browser,
-    ConsoleMessage,
-    Error,
-    Page,
-    Response,
-    async_playwright,
-    expect,
+from playwright.async_api import Browser, Page, expect
+
+from tests.browser.conftest import (
+    DESKTOP,
+    PHONE,
+    BrowserErrors,
+    GalleryServer,
+    MailWatcher,
+    screenshots,
 )
 
-from tests.browser.conftest import GalleryServer, MailWatcher
-
 pytestmark = pytest.mark.browser
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-    "--disable-quic",
-]
-DESKTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 390, "height": 844}
 
 USERNAME = "alice"
 EMAIL = "alice@example.com"
 PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (make chromium installs Debian's)")
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield browser
-        finally:
-            await browser.close()
-
-
-async def screenshots(page: Page, folder: Path, name: str) -> None:
-    """``<name>-desktop.png`` and ``<name>-phone.png`` of the page as it is now."""
-    for label, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
-        await page.set_viewport_size(viewport)
-        await page.screenshot(path=folder / f"{name}-{label}.png", full_page=True)
-    await page.set_viewport_size(DESKTOP)
 
 
 async def test_register_activate_sign_in_and_out_in_chromium(
@@ -67,36 +30,7 @@ async def test_register_activate_sign_in_and_out_in_chromium(
     context = await browser.new_context(viewport=DESKTOP, base_url=server.url)
     context.set_default_timeout(5000)
     page = await context.new_page()
-    # CSP violations and script failures show up as console errors.
-    # Pages answered with an error status on purpose (a form with errors is a
-    # 400) are logged as "Failed to load resource" too; only those are allowed.
-    errors: list[str] = []
-    refused_documents: set[str] = set()
-    failed_loads: list[str] = []
-
-    def on_console(message: ConsoleMessage) -> None:
-        if message.type != "error":
-            return
-        url = message.location.get("url", "")
-        if message.text.startswith("Failed to load resource"):
-            failed_loads.append(url)
-        else:
-            errors.append(f"console: {message.text} ({url})")
-
-    def on_response(response: Response) -> None:
-        if response.status < 400:
-            return
-        if response.request.resource_type == "document":
-            refused_documents.add(response.url)
-        else:
-            errors.append(f"{response.status} for {response.url}")
-
-    def on_page_error(error: Error) -> None:
-        errors.append(f"pageerror: {error}")
-
-    page.on("console", on_console)
-    page.on("pageerror", on_page_error)
-    page.on("response", on_response)
+    watcher = BrowserErrors(page)
     navbar = page.locator("nav.site-nav")
     flashes = page.locator(".flash-stack")
 
@@ -172,10 +106,7 @@ async def test_register_activate_sign_in_and_out_in_chromium(
     finally:
         await context.close()
 
-    for url in failed_loads:
-        if url not in refused_documents:
-            errors.append(f"console: Failed to load resource {url}")
-    assert errors == [], "the browser reported errors (a CSP violation?):\n" + "\n".join(errors)
+    watcher.assert_none()
 
 
 async def sign_in(page: Page) -> None:
