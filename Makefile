@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 PYTEST := $(BIN)/python -m pytest
 PYTEST_ARGS ?=
-LINT_PATHS := src tests alembic
+LINT_PATHS := src tests alembic bench
 
 .PHONY: run test test-mariadb lint bench clean chromium
 

@@ -4,8 +4,9 @@ Usage: python bench/run.py [--requests N] [--concurrency C] [--workers W]
 
 It starts Gallery on the embedded default in a temporary instance folder (or on
 whatever GALLERY_DATABASE_URL / GALLERY_REDIS_URL say), registers and activates
-a user, signs in, then measures throughput and latency of a few hot paths and
-the server's memory. Bounded in requests and time; talks only to 127.0.0.1.
+a user, forges photos and comments (``gallery forge``), signs in, then
+measures throughput and latency of a few hot paths and the server's memory.
+Bounded in requests and time; talks only to 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -54,7 +55,12 @@ def rss_mib(pid: int) -> float:
 
 
 async def measure(
-    client: httpx.AsyncClient, name: str, path: str, requests: int, concurrency: int
+    client: httpx.AsyncClient,
+    name: str,
+    path: str,
+    requests: int,
+    concurrency: int,
+    headers: dict[str, str] | None = None,
 ) -> str:
     latencies: list[float] = []
     statuses: dict[int, int] = {}
@@ -69,7 +75,7 @@ async def measure(
             except asyncio.QueueEmpty:
                 return
             started = time.perf_counter()
-            response = await client.get(path)
+            response = await client.get(path, headers=headers)
             latencies.append(time.perf_counter() - started)
             statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
 
@@ -94,10 +100,17 @@ async def run(args: argparse.Namespace) -> None:
     env.update(
         GALLERY_PUBLIC_URL=base, GALLERY_ENV="development", GALLERY_WORKER_POLL_SECONDS="0.2"
     )
-    # The schema first (what `gallery serve` does on the embedded default).
+    # The schema first (what `gallery serve` does on the embedded default),
+    # then photos to browse: forged through the real upload pipeline.
     subprocess.run(
         [sys.executable, "-m", "alembic", "upgrade", "head"], cwd=REPO, env=env, check=True
     )
+    gallery = Path(sys.executable).with_name("gallery")
+    subprocess.run(
+        [str(gallery), "forge", "--users", "8", "--images", str(args.images),
+         "--comments", str(args.images * 2), "--seed", "1"],
+        cwd=REPO, env=env, check=True, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
     server = subprocess.Popen(
         [sys.executable, "-m", "hypercorn", "--bind", f"127.0.0.1:{port}",
          "--workers", str(args.workers), "gallery.asgi:app"],
@@ -141,8 +154,37 @@ async def run(args: argparse.Namespace) -> None:
                     client, "JSON: my sessions", "/api/v1/sessions", args.requests, args.concurrency
                 ),
             ]
+            feed = await client.get("/api/v1/feed?limit=20")
+            first_image = feed.json()["items"][0]["id"]
+            anonymous = httpx.AsyncClient(base_url=base, timeout=30)
+            async with anonymous:
+                rows += [
+                    await measure(
+                        client, "JSON feed, 20 images (signed in)", "/api/v1/feed?limit=20",
+                        args.requests, args.concurrency,
+                    ),
+                    await measure(
+                        anonymous, "JSON feed, 20 images (anonymous)", "/api/v1/feed?limit=20",
+                        args.requests, args.concurrency,
+                    ),
+                    await measure(
+                        anonymous, "JSON feed poll, ETag matches → 304", "/api/v1/feed?limit=20",
+                        args.requests, args.concurrency,
+                        headers={"If-None-Match": (await anonymous.get(
+                            "/api/v1/feed?limit=20")).headers["ETag"]},
+                    ),
+                    await measure(
+                        anonymous, "seed feed, 20 images", "/index/images/2/20/",
+                        args.requests, args.concurrency,
+                    ),
+                    await measure(
+                        anonymous, "image page", f"/images/{first_image}",
+                        args.requests, args.concurrency,
+                    ),
+                ]  # fmt: skip
             memory = rss_mib(server.pid)
-        print(f"Gallery benchmark: {args.requests} requests per row, {args.concurrency} concurrent, "
+        print(f"Gallery benchmark: {args.requests} requests per row, "
+              f"{args.concurrency} concurrent, "
               f"{args.workers} Hypercorn worker(s), {os.cpu_count()} cores")  # fmt: skip
         print()
         print("| what | path | requests/s | p50 ms | p95 ms | statuses |")
@@ -170,6 +212,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--images", type=int, default=100, help="photos to forge first")
     asyncio.run(run(parser.parse_args()))
 
 
