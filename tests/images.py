@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,28 @@ from gallery.models.image import Image
 from gallery.models.user import User
 from gallery.services import comments, images
 
-SHARED_IMAGES = Path(__file__).resolve().parents[2] / "shared" / "images"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def find_shared_images() -> Path:
+    """The real-world test images of ``../shared/images`` (Pillow's own test files).
+
+    ``GALLERY_TEST_IMAGES`` names the folder explicitly; otherwise it is the
+    ``shared/images`` folder next to this checkout (or next to any folder above
+    it, for clones made elsewhere), then ``/work/shared/images``.
+    """
+    explicit = os.environ.get("GALLERY_TEST_IMAGES")
+    if explicit:
+        return Path(explicit)
+    candidates = [parent / "shared" / "images" for parent in REPO_ROOT.parents]
+    candidates.append(Path("/work/shared/images"))
+    for candidate in candidates:
+        if (candidate / "README.md").is_file():
+            return candidate
+    return candidates[0]
+
+
+SHARED_IMAGES = find_shared_images()
 
 
 def shared_image(name: str) -> bytes:

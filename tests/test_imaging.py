@@ -31,8 +31,9 @@ from gallery.imaging import (
     UnsupportedImage,
     process,
 )
+from tests.images import SHARED_IMAGES
 
-IMAGES = Path(__file__).resolve().parents[1].parent / "shared" / "images"
+IMAGES = SHARED_IMAGES
 
 # Pillow's own complaints about the quirky files; ``gallery.imaging`` silences the
 # bomb warning process-wide, but pytest resets warning filters for every test.
