@@ -16,85 +16,16 @@
 (function () {
   "use strict";
 
+  var shared = window.Gallery;
+  var el = shared.el;
+  var humanDate = shared.humanDate;
+  var refreshTimes = shared.refreshTimes;
+
   var SVG_NS = "http://www.w3.org/2000/svg";
   var HEART = "M20.8 4.6a5.5 5.5 0 0 0-7.8 0L12 5.7l-1-1.1a5.5 5.5 0 0 0-7.8 7.8l1 1.1L12 21l7.8-7.5 1-1.1a5.5 5.5 0 0 0 0-7.8z";
   var BUBBLE = "M21 12a8 8 0 0 1-11.6 7.1L4 20l1-4.6A8 8 0 1 1 21 12z";
-  var MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-
-  // ---- dates (same text as the _images.html human_date macro, then relative) ----
-
-  function parseIso(iso) {
-    // Trim microseconds to milliseconds: the one ISO form every engine parses.
-    var time = Date.parse(String(iso).replace(/(\.\d{3})\d+/, "$1"));
-    return isNaN(time) ? null : time;
-  }
-
-  function humanDate(iso) {
-    iso = String(iso || "");
-    var month = parseInt(iso.slice(5, 7), 10);
-    if (!(month >= 1 && month <= 12)) {
-      return iso;
-    }
-    return parseInt(iso.slice(8, 10), 10) + " " + MONTHS[month - 1] + " " + iso.slice(0, 4);
-  }
-
-  function plural(count, word) {
-    return count + " " + word + (count === 1 ? "" : "s");
-  }
-
-  function relativeDate(iso, now) {
-    var then = parseIso(iso);
-    if (then === null) {
-      return null;
-    }
-    var seconds = Math.floor((now - then) / 1000);
-    if (seconds < 60) {
-      return "just now";
-    }
-    var minutes = Math.floor(seconds / 60);
-    if (minutes < 60) {
-      return plural(minutes, "minute") + " ago";
-    }
-    var hours = Math.floor(minutes / 60);
-    if (hours < 24) {
-      return plural(hours, "hour") + " ago";
-    }
-    var days = Math.floor(hours / 24);
-    if (days === 1) {
-      return "yesterday";
-    }
-    if (days < 7) {
-      return days + " days ago";
-    }
-    return null;
-  }
-
-  // <time data-relative datetime="..."> within root: "3 hours ago" for the last week.
-  function refreshTimes(root) {
-    var now = Date.now();
-    (root || document).querySelectorAll("time[data-relative]").forEach(function (time) {
-      var iso = time.getAttribute("datetime");
-      var relative = relativeDate(iso, now);
-      time.textContent = relative || humanDate(iso);
-      var then = parseIso(iso);
-      if (then !== null && !time.hasAttribute("title")) {
-        time.setAttribute("title", new Date(then).toLocaleString());
-      }
-    });
-  }
 
   // ---- DOM building ----
-
-  function el(tag, className, text) {
-    var node = document.createElement(tag);
-    if (className) {
-      node.className = className;
-    }
-    if (text !== undefined && text !== null) {
-      node.textContent = String(text);
-    }
-    return node;
-  }
 
   function link(className, href, text) {
     var node = el("a", className, text);

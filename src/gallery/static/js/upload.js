@@ -12,19 +12,10 @@
 (function () {
   "use strict";
 
+  var el = window.Gallery.el;
+
   var TYPES = ["image/jpeg", "image/png", "image/gif", "image/webp"];
   var MAX_PREVIEWS = 60;
-
-  function el(tag, className, text) {
-    var node = document.createElement(tag);
-    if (className) {
-      node.className = className;
-    }
-    if (text !== undefined && text !== null) {
-      node.textContent = String(text);
-    }
-    return node;
-  }
 
   function megabytes(bytes) {
     var mb = bytes / (1024 * 1024);
