@@ -4,15 +4,22 @@ from gallery.infra.db import Base
 from gallery.models.comment import Comment
 from gallery.models.image import Image
 from gallery.models.mail import OutboxMessage, OutboxStatus
+from gallery.models.social import Follow, Like, Notification, NotificationKind, Tag, image_tags
 from gallery.models.user import Permission, Role, User
 
 __all__ = [
     "Base",
     "Comment",
+    "Follow",
     "Image",
+    "Like",
+    "Notification",
+    "NotificationKind",
     "OutboxMessage",
     "OutboxStatus",
     "Permission",
     "Role",
+    "Tag",
     "User",
+    "image_tags",
 ]
