@@ -113,7 +113,7 @@ def register_extensions(app: Quart, settings: Settings) -> None:
 
 
 def register_blueprints(app: Quart) -> None:
-    from gallery.web import api, auth, compat, images, main, users
+    from gallery.web import api, auth, compat, discover, images, main, social, users
     from gallery.web.current_user import load_signed_in_user
     from gallery.web.errors import register_error_handlers
     from gallery.web.routing import init_routing
@@ -130,4 +130,6 @@ def register_blueprints(app: Quart) -> None:
     app.register_blueprint(images.bp)
     app.register_blueprint(users.bp)
     app.register_blueprint(compat.bp)
+    app.register_blueprint(social.bp)
+    app.register_blueprint(discover.bp)
     register_error_handlers(app)

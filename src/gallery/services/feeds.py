@@ -114,7 +114,7 @@ async def latest(
     session: AsyncSession, *, viewer_id: int | None, limit: int | None, cursor: str | None
 ) -> FeedPage:
     """Everyone's images, newest first."""
-    return await _keyset_page(session, _images_with_authors(), viewer_id, limit, cursor)
+    return await keyset_page(session, _images_with_authors(), viewer_id, limit, cursor)
 
 
 async def by_author(
@@ -127,16 +127,17 @@ async def by_author(
 ) -> FeedPage:
     """One author's images, newest first."""
     query = _images_with_authors().where(Image.author_id == author_id)
-    return await _keyset_page(session, query, viewer_id, limit, cursor)
+    return await keyset_page(session, query, viewer_id, limit, cursor)
 
 
-async def _keyset_page(
+async def keyset_page(
     session: AsyncSession,
     query: Select[Image],
     viewer_id: int | None,
     limit: int | None,
     cursor: str | None,
 ) -> FeedPage:
+    """A newest-first page of ``query`` (images with their authors), continuing after ``cursor``."""
     # Keyset on the id: a page continues strictly below the last id seen, so
     # images uploaded meanwhile never shift or repeat what comes next.
     size = check_limit(limit)

@@ -24,6 +24,7 @@ from gallery import imaging
 from gallery.infra.storage import Storage, new_stem
 from gallery.models.comment import Comment
 from gallery.models.image import DESCRIPTION_MAX_LENGTH, Image
+from gallery.models.social import Like, Notification, image_tags
 from gallery.models.user import Permission, User
 from gallery.services.errors import InvalidInput, NotFoundError, PermissionDenied, Rejected
 from gallery.services.feeds import bump_feed_version
@@ -133,7 +134,7 @@ async def delete_image(
     image_id: int,
     actor: User,
 ) -> None:
-    """Delete an image, its comments and its files; owner or moderator only."""
+    """Delete an image with its comments, likes, tags, notices and files (owner or moderator)."""
     image = await session.get(Image, image_id)
     if image is None:
         raise NotFoundError("There is no image with that id (it may have been deleted).")
@@ -142,7 +143,13 @@ async def delete_image(
     keys = image.storage_keys
     # Explicitly, not only by ON DELETE CASCADE: SQLite honours that only with
     # its foreign-key pragma on, and the outcome must not depend on it.
-    await session.execute(delete(Comment).where(Comment.image_id == image_id))
+    for dependent in (
+        delete(Notification).where(Notification.image_id == image_id),
+        delete(Comment).where(Comment.image_id == image_id),
+        delete(Like).where(Like.image_id == image_id),
+        delete(image_tags).where(image_tags.c.image_id == image_id),
+    ):
+        await session.execute(dependent)
     await session.delete(image)
     await session.commit()
     await _remove_files(storage, keys)

@@ -19,16 +19,22 @@ from gallery.services.feeds import feed_version
 from gallery.web.current_user import signed_in_user
 
 
-async def current_etag() -> str:
+async def current_etag(version: str | None = None) -> str:
     viewer = signed_in_user()
-    version = await feed_version(current_redis())
+    if version is None:
+        version = await feed_version(current_redis())
     material = f"{version}|{request.full_path}|{viewer.id if viewer else '-'}"
     return hashlib.sha256(material.encode()).hexdigest()[:32]
 
 
-async def conditional_json(build: Callable[[], Awaitable[Any]]) -> Response:
-    """``build()``'s dataclass as JSON with an ETag, or 304 if the client has it."""
-    etag = await current_etag()
+async def conditional_json(
+    build: Callable[[], Awaitable[Any]], *, version: str | None = None
+) -> Response:
+    """``build()``'s dataclass as JSON with an ETag, or 304 if the client has it.
+
+    ``version`` stands for what the body depends on; by default the feed version.
+    """
+    etag = await current_etag(version)
     if request.if_none_match.contains(etag):
         response = Response(status=304)
     else:

@@ -84,7 +84,16 @@
     return meta ? meta.getAttribute("content") : "";
   }
 
+  // A description as nodes: text, with its #hashtags as links to the tag pages
+  // (the hashtag feature fills this in; until then, plain text).
+  function descriptionNodes(text) {
+    var fragment = document.createDocumentFragment();
+    fragment.appendChild(document.createTextNode(String(text || "")));
+    return fragment;
+  }
+
   window.Gallery = {
+    descriptionNodes: descriptionNodes,
     el: el,
     csrfToken: csrfToken,
     humanDate: humanDate,

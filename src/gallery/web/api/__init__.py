@@ -110,4 +110,7 @@ async def revoke_session(session_id: str) -> Response:
 
 
 # The routes of the other API areas register themselves on ``bp``.
+from gallery.web.api import discover as _discover  # noqa: E402, F401
 from gallery.web.api import images as _images  # noqa: E402, F401
+from gallery.web.api import ranking as _ranking  # noqa: E402, F401
+from gallery.web.api import social as _social  # noqa: E402, F401

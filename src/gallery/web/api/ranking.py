@@ -1,0 +1,5 @@
+"""The hot feed in the JSON API."""
+
+from __future__ import annotations
+
+from gallery.web.api import bp  # noqa: F401

@@ -1,0 +1,5 @@
+"""Likes, follows, the following feed and notifications in the JSON API."""
+
+from __future__ import annotations
+
+from gallery.web.api import bp  # noqa: F401
