@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
 from gallery.infra.runtime import Runtime
@@ -83,3 +84,12 @@ async def make_active_user(
 async def activation_path(mailbox: Mailbox, runtime: Runtime, email: str) -> str:
     mail = await mailbox.last_to(email)
     return link_in(mail, runtime.settings.public_url, "/activate/")
+
+
+async def signed_in(app: Quart, runtime: Runtime, username: str = "alice") -> tuple[Client, str]:
+    """A client signed in as a fresh active user, and its CSRF token."""
+    await make_active_user(runtime, username, f"{username}@example.com")
+    client = app.test_client()
+    response = await sign_in(client, username)
+    assert response.status_code == 302
+    return client, await csrf_token(client)

@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from gallery.infra.runtime import Runtime
-from gallery.models import Comment, Image, User
+from gallery.models import Comment, Follow, Image, Like, User
 from gallery.settings import Settings
 from tests.helpers import make_active_user
 from tests.test_cli import gallery, gallery_env
@@ -39,6 +39,10 @@ async def test_forge_command(runtime: Runtime, settings: Settings) -> None:
         "3",
         "--comments",
         "2",
+        "--likes",
+        "4",
+        "--follows",
+        "9",
         "--seed",
         "4",
         env=gallery_env(settings),
@@ -47,7 +51,8 @@ async def test_forge_command(runtime: Runtime, settings: Settings) -> None:
     lines = result.stdout.splitlines()
     assert "Forging images" in result.stdout and "Forging comments" in result.stdout
     assert "Forged users sign in with password gallery-forge" in lines
-    assert lines[-1].startswith("Forged 2 users, 3 images, 2 comments in ")
+    # Two users can follow each other only twice, whatever was asked.
+    assert lines[-1].startswith("Forged 2 users, 3 images, 2 comments, 4 likes, 2 follows in ")
 
     async with runtime.db.session() as session:
         users = list(await session.scalars(select(User)))
@@ -58,6 +63,9 @@ async def test_forge_command(runtime: Runtime, settings: Settings) -> None:
     assert {image.author_id for image in images} <= {user.id for user in users}
     assert sum(image.comment_count for image in images) == 2
     assert await count(runtime, Comment) == 2
+    assert sum(image.like_count for image in images) == 4
+    assert await count(runtime, Like) == 4
+    assert await count(runtime, Follow) == 2
     assert_files_exist(settings, images)
 
 

@@ -11,6 +11,7 @@ from quart_schema import Info, QuartSchema
 
 from gallery.infra.runtime import Runtime, close_request_db, current_redis
 from gallery.infra.sessions import RedisSessionInterface, SessionUser
+from gallery.jobs import BACKGROUND_JOBS
 from gallery.settings import Settings
 from gallery.web.requests import GalleryRequest
 
@@ -72,7 +73,7 @@ def configure(app: Quart, settings: Settings) -> None:
 
 
 def register_infrastructure(app: Quart, settings: Settings) -> None:
-    runtime = Runtime.from_settings(settings)
+    runtime = Runtime.from_settings(settings, BACKGROUND_JOBS)
     app.extensions["gallery"] = runtime
     app.session_interface = RedisSessionInterface(  # type: ignore[assignment]
         current_redis, ttl_seconds=settings.remember_ttl_seconds

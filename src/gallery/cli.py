@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from gallery.infra.db import Database
 from gallery.infra.runtime import Runtime
+from gallery.jobs import BACKGROUND_JOBS
 from gallery.settings import Settings
 
 log = logging.getLogger("gallery")
@@ -54,7 +55,7 @@ def upgrade_schema(database_url: str) -> None:
 
 @asynccontextmanager
 async def started_runtime(settings: Settings) -> AsyncIterator[Runtime]:
-    runtime = Runtime.from_settings(settings)
+    runtime = Runtime.from_settings(settings, BACKGROUND_JOBS)
     await runtime.start(run_worker=False)
     try:
         yield runtime
@@ -127,7 +128,7 @@ def serve(binds: tuple[str, ...], workers: int | None) -> None:
 
 @main.command()
 def worker() -> None:
-    """Run the background jobs (mail outbox) in this process until stopped."""
+    """Run the background jobs (mail outbox, view counts) in this process until stopped."""
     settings = Settings()
 
     async def run() -> None:
@@ -136,7 +137,7 @@ def worker() -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         async with started_runtime(settings) as runtime:
-            await runtime.outbox_worker().run(stop)
+            await runtime.run_background_jobs(stop)
 
     asyncio.run(run())
 
@@ -226,6 +227,20 @@ def plural(count: int, noun: str) -> str:
     show_default=True,
     help="Comments to post on random images.",
 )
+@click.option(
+    "--likes",
+    type=click.IntRange(min=0),
+    default=1500,
+    show_default=True,
+    help="Likes of random images (distinct pairs).",
+)
+@click.option(
+    "--follows",
+    type=click.IntRange(min=0),
+    default=40,
+    show_default=True,
+    help="Follows between forged users (distinct pairs).",
+)
 @click.option("--seed", type=int, default=None, help="Seed the random choices (reproducible).")
 @click.option(
     "--password",
@@ -233,15 +248,24 @@ def plural(count: int, noun: str) -> str:
     show_default=True,
     help="The password all forged users sign in with.",
 )
-def forge_command(users: int, images: int, comments: int, seed: int | None, password: str) -> None:
-    """Fill the database with fake users, generated images and comments.
+def forge_command(
+    users: int,
+    images: int,
+    comments: int,
+    likes: int,
+    follows: int,
+    seed: int | None,
+    password: str,
+) -> None:
+    """Fill the database with fake users, generated images, comments, likes and follows.
 
     Users are activated at once, have e-mail addresses at example.com and share
     one password. Images are photo-like scenes drawn on the spot, uploaded
     through the same pipeline as real uploads, by random forged users; comments
     are posted by random forged users on random forged images. With --users 0
-    existing users post them; with --images 0 comments go on existing images.
-    (Likes and follows are not forged yet.)
+    existing users post them; with --images 0 comments and likes go on existing
+    images. Likes and follows are distinct pairs, so fewer are made when there
+    are not enough users or images for the number asked.
     """
     from gallery.services import forge
     from gallery.services.accounts import AccountError, check_password
@@ -264,6 +288,8 @@ def forge_command(users: int, images: int, comments: int, seed: int | None, pass
                 users=users,
                 images=images,
                 comments=comments,
+                likes=likes,
+                follows=follows,
                 seed=seed,
                 password=password,
                 progress=progressbar,
@@ -280,7 +306,8 @@ def forge_command(users: int, images: int, comments: int, seed: int | None, pass
         click.echo(f"Forged users sign in with password {report.password}")
     click.echo(
         f"Forged {plural(len(report.usernames), 'user')}, {plural(report.images, 'image')}, "
-        f"{plural(report.comments, 'comment')} in {report.seconds:.1f} s."
+        f"{plural(report.comments, 'comment')}, {plural(report.likes, 'like')}, "
+        f"{plural(report.follows, 'follow')} in {report.seconds:.1f} s."
     )
 
 

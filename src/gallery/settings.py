@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     mail_retry_base_seconds: float = Field(default=30.0, ge=0)
     mail_retry_max_seconds: float = Field(default=3600.0, ge=0)
     mail_max_attempts: int = Field(default=12, ge=1)
+    # How often counted image views move from Redis into images.view_count.
+    view_flush_seconds: float = Field(default=30.0, gt=0)
 
     # Rate limits are on by default; tests of other behaviour may lift them.
     rate_limits_enabled: bool = True

@@ -11,7 +11,7 @@ from PIL import Image as PILImage
 from sqlalchemy import func, select
 
 from gallery.infra.runtime import Runtime
-from gallery.models import Comment, Image, Role, User
+from gallery.models import Comment, Follow, Image, Like, Role, User
 from gallery.services import forge
 from gallery.services.accounts import AccountError, check_username
 from gallery.services.errors import InvalidInput
@@ -23,9 +23,18 @@ from gallery.settings import Settings
 async def test_forge_stores_users_images_and_comments(runtime: Runtime, settings: Settings) -> None:
     assert runtime.redis is not None
     report = await forge.forge(
-        runtime.db, runtime.storage, runtime.redis, users=3, images=5, comments=4, seed=11
+        runtime.db,
+        runtime.storage,
+        runtime.redis,
+        users=3,
+        images=5,
+        comments=4,
+        likes=7,
+        follows=4,
+        seed=11,
     )
     assert (len(report.usernames), report.images, report.comments) == (3, 5, 4)
+    assert (report.likes, report.follows) == (7, 4)
     assert report.password == forge.DEFAULT_PASSWORD
 
     async with runtime.db.session() as session:
@@ -55,6 +64,16 @@ async def test_forge_stores_users_images_and_comments(runtime: Runtime, settings
     for comment in comments:
         per_image[comment.image_id] += 1
     assert {image.id: image.comment_count for image in images} == per_image
+    async with runtime.db.session() as session:
+        likes = list(await session.execute(select(Like.user_id, Like.image_id)))
+        follows = list(await session.execute(select(Follow.follower_id, Follow.followed_id)))
+        images = list(await session.scalars(select(Image).order_by(Image.id)))
+    assert len(likes) == 7 and {user for user, _ in likes} <= user_ids
+    per_image = {image.id: 0 for image in images}
+    for _, image_id in likes:
+        per_image[image_id] += 1
+    assert {image.id: image.like_count for image in images} == per_image
+    assert len(follows) == 4 and all(a != b for a, b in follows)
     # The feeds were told: ingest and add_comment bumped the version.
     assert await runtime.redis.get(FEED_VERSION_KEY) is not None
 

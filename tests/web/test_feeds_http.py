@@ -147,6 +147,16 @@ async def test_user_endpoints(app: Quart, runtime: Runtime) -> None:
     client = app.test_client()
     user = await (await client.get("/api/v1/users/ALICE")).get_json()
     assert user["username"] == "alice" and user["image_count"] == 2
-    assert set(user) == {"id", "username", "avatar_url", "created_at", "image_count"}
+    assert set(user) == {
+        "id",
+        "username",
+        "avatar_url",
+        "created_at",
+        "image_count",
+        "follower_count",
+        "following_count",
+        "following",
+    }
+    assert (user["follower_count"], user["following_count"], user["following"]) == (0, 0, False)
     assert (await client.get("/api/v1/users/nobody")).status_code == 404
     assert (await client.get("/api/v1/users/nobody/images")).status_code == 404

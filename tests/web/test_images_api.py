@@ -15,7 +15,7 @@ from gallery import create_app
 from gallery.infra.runtime import Runtime
 from gallery.models import Comment, Image, Permission, Role, User
 from tests.conftest import build_settings
-from tests.helpers import csrf_token, make_active_user, sign_in
+from tests.helpers import csrf_token, signed_in
 from tests.images import api_upload, jpeg_bytes, shared_image, stored_files, upload_file
 
 IMAGE_KEYS = {
@@ -34,15 +34,6 @@ IMAGE_KEYS = {
 }
 COMMENT_KEYS = {"id", "content", "created_at", "author"}
 AUTHOR_KEYS = {"id", "username", "avatar_url"}
-
-
-async def signed_in(app: Quart, runtime: Runtime, username: str = "alice") -> tuple[object, str]:
-    """A client signed in as a fresh active user, and its CSRF token."""
-    await make_active_user(runtime, username, f"{username}@example.com")
-    client = app.test_client()
-    response = await sign_in(client, username)
-    assert response.status_code == 302
-    return client, await csrf_token(client)
 
 
 async def count_rows(runtime: Runtime, model: type) -> int:

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import DateTime, MetaData, String, event
 from sqlalchemy.dialects import mysql
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.sql.expression import Executable
 from sqlalchemy.types import TypeDecorator
 
 # Stable constraint names make Alembic revisions reproducible on every backend.
@@ -114,3 +116,21 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+async def insert_unless_present(session: AsyncSession, table: Any, values: dict[str, Any]) -> bool:
+    """Insert a row unless one with the same unique key exists; True if inserted.
+
+    No exception and no rollback for the duplicate (a rollback would expire
+    every object the request has loaded): ``INSERT … ON CONFLICT DO NOTHING`` on
+    SQLite, ``INSERT IGNORE`` on MariaDB. Callers check foreign keys first,
+    because ``INSERT IGNORE`` also turns their violations into warnings.
+    """
+    dialect = session.get_bind().dialect.name
+    statement: Executable
+    if dialect == "sqlite":
+        statement = sqlite_insert(table).values(**values).on_conflict_do_nothing()
+    else:
+        statement = mysql.insert(table).values(**values).prefix_with("IGNORE")
+    result = await session.execute(statement)
+    return bool(result.rowcount)  # type: ignore[attr-defined]

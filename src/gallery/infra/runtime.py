@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import redis.asyncio as aioredis
 from quart import current_app, g
@@ -19,6 +21,9 @@ from gallery.settings import Settings
 
 log = logging.getLogger(__name__)
 
+# A loop that runs until the event is set, then finishes its round.
+BackgroundJob = Callable[["Runtime", asyncio.Event], Coroutine[Any, Any, None]]
+
 
 @dataclass
 class Runtime:
@@ -30,17 +35,24 @@ class Runtime:
     storage: Storage
     redis: aioredis.Redis | None = None
     sign_ins: SignInStore | None = None
+    # What runs beside the requests when ``run_worker`` is on, and alone in
+    # ``gallery worker``: handed in by the app factory and the CLI (see
+    # gallery.jobs), because the jobs are services and infra imports none.
+    background_jobs: Sequence[BackgroundJob] = ()
     _stop_background: asyncio.Event = field(default_factory=asyncio.Event)
     _background: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Runtime:
+    def from_settings(
+        cls, settings: Settings, background_jobs: Sequence[BackgroundJob] = ()
+    ) -> Runtime:
         assert settings.media_dir is not None, "Settings fills in the media folder"
         return cls(
             settings=settings,
             db=Database(str(settings.database_url)),
             mailer=Mailer(settings),
             storage=make_storage(settings.media_dir),
+            background_jobs=background_jobs,
         )
 
     async def start(self, *, run_worker: bool) -> None:
@@ -57,15 +69,16 @@ class Runtime:
             self.redis, settings.session_ttl_seconds, settings.remember_ttl_seconds
         )
         if run_worker:
-            self.start_outbox_worker()
+            self._stop_background.clear()
+            for job in self.background_jobs:
+                self._background.append(asyncio.create_task(job(self, self._stop_background)))
 
     def outbox_worker(self) -> OutboxWorker:
         return OutboxWorker(self.db, make_transport(self.settings), self.settings)
 
-    def start_outbox_worker(self) -> None:
-        self._stop_background.clear()
-        task = asyncio.create_task(self.outbox_worker().run(self._stop_background))
-        self._background.append(task)
+    async def run_background_jobs(self, stop: asyncio.Event) -> None:
+        """Run every background job in this task until ``stop`` (``gallery worker``)."""
+        await asyncio.gather(*(job(self, stop) for job in self.background_jobs))
 
     async def stop(self) -> None:
         """Let background jobs finish their round, then close connections."""

@@ -5,13 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
 from gallery.models.comment import COMMENT_MAX_LENGTH, Comment
 from gallery.models.image import Image
+from gallery.models.social import Notification, NotificationKind
 from gallery.models.user import Permission, User
+from gallery.services import notifications
 from gallery.services.errors import InvalidInput, NotFoundError, PermissionDenied
 from gallery.services.feeds import (
     bump_feed_version,
@@ -19,6 +21,7 @@ from gallery.services.feeds import (
     decode_cursor,
     encode_cursor,
 )
+from gallery.services.images import lock_image
 
 
 @dataclass(frozen=True)
@@ -51,11 +54,8 @@ async def add_comment(
     if not author.is_active or not author.can(Permission.COMMENT):
         raise PermissionDenied("Your account may not comment.")
     text = check_content(content)
-    image_exists = await session.scalar(select(Image.id).where(Image.id == image_id))
-    if image_exists is None:
-        raise NotFoundError("There is no image with that id (it may have been deleted).")
-    comment = Comment(image_id=image_id, author_id=author.id, content=text)
-    session.add(comment)
+    # The image row first: see lock_image on why this order avoids deadlocks.
+    image_author_id = await lock_image(session, image_id)
     # In SQL, in the same transaction: concurrent comments never lose a count.
     await session.execute(
         update(Image)
@@ -63,10 +63,23 @@ async def add_comment(
         .values(comment_count=Image.comment_count + 1)
         .execution_options(synchronize_session=False)
     )
+    comment = Comment(image_id=image_id, author_id=author.id, content=text)
+    session.add(comment)
+    await session.flush()  # the notice refers to the comment's id
+    await notifications.notify(
+        session,
+        recipient_id=image_author_id,
+        actor_id=author.id,
+        kind=NotificationKind.COMMENT,
+        image_id=image_id,
+        comment_id=comment.id,
+    )
     await session.commit()
     comment.author = author
     if redis is not None:
         await bump_feed_version(redis)
+        if image_author_id != author.id:
+            await notifications.bump_for(redis, image_author_id)
     return comment
 
 
@@ -119,6 +132,10 @@ async def delete_comment(
             "Only the comment's author, the image's owner or a moderator can delete it."
         )
     image_id = comment.image_id
+    # Its notice goes with it (explicitly: SQLite cascades only with its pragma on).
+    withdrawn = await session.execute(
+        delete(Notification).where(Notification.comment_id == comment_id)
+    )
     await session.delete(comment)
     await session.execute(
         update(Image)
@@ -129,4 +146,6 @@ async def delete_comment(
     await session.commit()
     if redis is not None:
         await bump_feed_version(redis)
+        if withdrawn.rowcount:  # type: ignore[attr-defined]
+            await notifications.bump_for(redis, image_author_id)
     return image_id

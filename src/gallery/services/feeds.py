@@ -1,8 +1,9 @@
 """Feeds of images: keyset pages for the API, numbered pages for the seed clients.
 
 Every page costs the same few queries whatever its length: one for the images
-with their authors, one for the first comments of all of them (with theirs).
-Nothing is loaded per image.
+with their authors, one for the first comments of all of them (with theirs),
+and for a signed-in viewer one for which of them they like. Nothing is loaded
+per image.
 
 A feed's *version* lives in Redis and changes after every write that can change
 what a feed shows; polling clients get ``304 Not Modified`` while it stays put,
@@ -28,6 +29,7 @@ from sqlalchemy.orm import joinedload
 
 from gallery.models.comment import Comment
 from gallery.models.image import Image
+from gallery.models.social import Follow, Like
 from gallery.services.errors import InvalidInput, NotFoundError
 
 log = logging.getLogger(__name__)
@@ -151,6 +153,15 @@ async def keyset_page(
     return FeedPage(cards=cards, next_cursor=encode_cursor(rows[-1].id) if has_more else None)
 
 
+async def following(
+    session: AsyncSession, *, viewer_id: int, limit: int | None, cursor: str | None
+) -> FeedPage:
+    """The images of the people ``viewer_id`` follows, newest first."""
+    followed = select(Follow.followed_id).where(Follow.follower_id == viewer_id)
+    query = _images_with_authors().where(Image.author_id.in_(followed))
+    return await keyset_page(session, query, viewer_id, limit, cursor)
+
+
 async def numbered_page(
     session: AsyncSession,
     *,
@@ -180,12 +191,25 @@ async def image_card(session: AsyncSession, image_id: int, viewer_id: int | None
 async def cards_for(
     session: AsyncSession, images: Sequence[Image], viewer_id: int | None
 ) -> list[ImageCard]:
-    """Attach the first comments to each image, with one query for all of them."""
+    """Attach the first comments and the viewer's likes: one query for each, for all images."""
     if not images:
         return []
-    first = await _first_comments(session, [image.id for image in images])
-    # Likes arrive with the social features; until then nobody has liked anything.
-    return [ImageCard(image=i, first_comments=first.get(i.id, []), liked=False) for i in images]
+    image_ids = [image.id for image in images]
+    first = await _first_comments(session, image_ids)
+    liked: set[int] = set()
+    if viewer_id is not None:
+        liked = set(
+            (
+                await session.scalars(
+                    select(Like.image_id).where(
+                        Like.user_id == viewer_id, Like.image_id.in_(image_ids)
+                    )
+                )
+            ).all()
+        )
+    return [
+        ImageCard(image=i, first_comments=first.get(i.id, []), liked=i.id in liked) for i in images
+    ]
 
 
 async def _first_comments(session: AsyncSession, image_ids: list[int]) -> dict[int, list[Comment]]:
@@ -215,30 +239,38 @@ async def _first_comments(session: AsyncSession, image_ids: list[int]) -> dict[i
 # -- versions for conditional requests --------------------------------------
 
 
-async def feed_version(redis: aioredis.Redis) -> str:
-    """The current version of everything feeds show; changes after every such write."""
-    version = await redis.get(FEED_VERSION_KEY)
+async def current_version(redis: aioredis.Redis, key: str) -> str:
+    """The version stored under ``key``: it changes after every write it stands for."""
+    version = await redis.get(key)
     if version is None:
         # A random start, so that a Redis that lost its data never hands out a
         # version that old ETags already used.
-        await redis.set(FEED_VERSION_KEY, secrets.randbelow(2**48), nx=True)
-        version = await redis.get(FEED_VERSION_KEY)
+        await redis.set(key, secrets.randbelow(2**48), nx=True)
+        version = await redis.get(key)
     return str(version)
 
 
-async def bump_feed_version(redis: aioredis.Redis) -> None:
-    """Call after committing a change that feeds show (never before: a poll in
-    between would cache the old data under the new version).
+async def bump_version(redis: aioredis.Redis, key: str) -> None:
+    """Move the version under ``key`` on; call after the commit (never before: a
+    poll in between would cache the old data under the new version).
 
     The change is committed by then, so a Redis failure here must not turn it
     into an error for the user: it is logged, and the next bump catches up.
     """
     try:
         async with redis.pipeline(transaction=True) as pipe:
-            pipe.set(FEED_VERSION_KEY, secrets.randbelow(2**48), nx=True)
-            pipe.incr(FEED_VERSION_KEY)
+            pipe.set(key, secrets.randbelow(2**48), nx=True)
+            pipe.incr(key)
             await pipe.execute()
     except RedisError:
-        log.exception(
-            "Could not bump the feed version; polls may see stale feeds until the next change"
-        )
+        log.exception("Could not bump %s; polls may see stale data until the next change", key)
+
+
+async def feed_version(redis: aioredis.Redis) -> str:
+    """The current version of everything feeds show; changes after every such write."""
+    return await current_version(redis, FEED_VERSION_KEY)
+
+
+async def bump_feed_version(redis: aioredis.Redis) -> None:
+    """Call after committing a change that feeds show."""
+    await bump_version(redis, FEED_VERSION_KEY)

@@ -1,8 +1,9 @@
-"""Fake data for trying Gallery out: users, photo-like images and comments.
+"""Fake data for trying Gallery out: users, photo-like images, comments, likes, follows.
 
 ``gallery forge`` calls ``forge``; tests call it directly. Everything forged
 goes through the services real users go through (``images.ingest``,
-``comments.add_comment``), so forged data is stored, counted and cached exactly
+``comments.add_comment``, ``social.like_image``, ``social.follow_user``), so
+forged data is stored, counted, notified and cached exactly
 like real data; only the users are inserted here, because the account service
 would hash the same password once per user (Argon2 is slow on purpose) and
 send activation mails.
@@ -12,8 +13,6 @@ order, from one ``random.Random``, and each image is drawn in its own thread
 from a seed taken from that generator; images are stored in plan order so
 their ids follow it too.
 
-Likes and follows do not exist yet. When their tables arrive, forge them after
-the comments in ``forge`` (see the note there), from the same generator.
 """
 
 from __future__ import annotations
@@ -44,6 +43,7 @@ from gallery.models.image import Image as ImageRow
 from gallery.models.user import Permission, Role, User
 from gallery.services import comments as comment_service
 from gallery.services import images as image_service
+from gallery.services import social
 from gallery.services.accounts import check_email, check_password, check_username
 from gallery.services.errors import InvalidInput
 from gallery.services.passwords import hash_password
@@ -77,6 +77,8 @@ class ForgeReport:
     usernames: list[str]
     images: int
     comments: int
+    likes: int
+    follows: int
     password: str
     seconds: float
 
@@ -104,15 +106,20 @@ async def forge(
     users: int = 12,
     images: int = 300,
     comments: int = 600,
+    likes: int = 1500,
+    follows: int = 40,
     seed: int | None = None,
     password: str = DEFAULT_PASSWORD,
     progress: Progress = no_progress,
 ) -> ForgeReport:
-    """Forge ``users`` activated users, then ``images`` images and ``comments`` comments.
+    """Forge ``users`` activated users, then images, comments, likes and follows.
 
-    Images are posted by random forged users and comments by random forged
-    users on random forged images. With ``users=0`` existing activated users
-    post them; with ``images=0`` comments go on existing images. Raises
+    Images are posted by random forged users; comments and likes come from
+    random forged users on random forged images (some images much more popular
+    than others), and forged users follow each other. With ``users=0``
+    existing activated users act; with ``images=0`` comments and likes go on
+    existing images. Likes and follows are distinct pairs, so fewer (or none)
+    are made when there are not enough people or images for the number asked. Raises
     ``AccountError`` for an unusable password and ``InvalidInput`` when there
     is nobody to post as or nothing to comment on.
     """
@@ -142,13 +149,26 @@ async def forge(
         with progress("Forging comments", comments) as advance:
             comment_count = await store_comments(db, redis, comment_plans, advance)
 
-    # Likes and follows: forge them here, once their tables and services
-    # exist, with ``rng`` (after the comments, so seeded runs stay the same).
+    like_count = 0
+    # Nothing to like is not an error: likes are on by default, images may not be.
+    like_targets = (image_ids or await _existing_image_ids(db)) if likes else []
+    if like_targets and author_ids:
+        like_plans = plan_pairs(rng, author_ids, like_targets, likes, allow_same=True)
+        with progress("Forging likes", len(like_plans)) as advance:
+            like_count = await store_likes(db, redis, like_plans, advance)
+
+    follow_count = 0
+    if follows and len(author_ids) > 1:
+        follow_plans = plan_pairs(rng, author_ids, author_ids, follows, allow_same=False)
+        with progress("Forging follows", len(follow_plans)) as advance:
+            follow_count = await store_follows(db, redis, follow_plans, advance)
 
     return ForgeReport(
         usernames=[name for _, name in forged],
         images=len(image_ids),
         comments=comment_count,
+        likes=like_count,
+        follows=follow_count,
         password=password,
         seconds=time.perf_counter() - started,
     )
@@ -393,6 +413,40 @@ def plan_comments(
     ]
 
 
+def plan_pairs(
+    rng: random.Random,
+    actor_ids: Sequence[int],
+    target_ids: Sequence[int],
+    count: int,
+    *,
+    allow_same: bool,
+) -> list[tuple[int, int]]:
+    """Up to ``count`` distinct (actor, target) pairs, popular targets more often.
+
+    For likes (actor likes image) and follows (actor follows user, never
+    themselves: ``allow_same=False``).
+    """
+    possible = len(actor_ids) * len(target_ids)
+    if not allow_same:
+        possible -= len(set(actor_ids) & set(target_ids))
+    wanted = min(count, possible)
+    popularity = [rng.expovariate(1.0) + 0.05 for _ in target_ids]
+    pairs: dict[tuple[int, int], None] = {}  # ordered and distinct
+    # Drawing with weights repeats pairs; past a few rounds the rest are taken in order.
+    for _ in range(4):
+        for target in rng.choices(target_ids, weights=popularity, k=wanted * 2):
+            actor = rng.choice(actor_ids)
+            if (allow_same or actor != target) and len(pairs) < wanted:
+                pairs[(actor, target)] = None
+    for actor in actor_ids:
+        for target in target_ids:
+            if len(pairs) >= wanted:
+                break
+            if allow_same or actor != target:
+                pairs.setdefault((actor, target), None)
+    return list(pairs)
+
+
 def _batches(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -464,6 +518,45 @@ async def store_comments(
                     image_id=plan.image_id,
                     author=authors[plan.author_id],
                     content=plan.content,
+                )
+                stored += 1
+                advance(1)
+    return stored
+
+
+async def store_likes(
+    db: Database,
+    redis: aioredis.Redis | None,
+    plans: Sequence[tuple[int, int]],
+    advance: Callable[[int], None],
+) -> int:
+    stored = 0
+    for batch in _batches(plans, BATCH_SIZE):
+        async with db.session() as session:
+            users = await _load_users(session, {user_id for user_id, _ in batch})
+            for user_id, image_id in batch:
+                await social.like_image(session, redis, user=users[user_id], image_id=image_id)
+                stored += 1
+                advance(1)
+    return stored
+
+
+async def store_follows(
+    db: Database,
+    redis: aioredis.Redis | None,
+    plans: Sequence[tuple[int, int]],
+    advance: Callable[[int], None],
+) -> int:
+    stored = 0
+    for batch in _batches(plans, BATCH_SIZE):
+        async with db.session() as session:
+            users = await _load_users(session, {u for pair in batch for u in pair})
+            for follower_id, followed_id in batch:
+                await social.follow_user(
+                    session,
+                    redis,
+                    follower=users[follower_id],
+                    username=users[followed_id].username,
                 )
                 stored += 1
                 advance(1)

@@ -26,8 +26,10 @@ from gallery.models.comment import Comment
 from gallery.models.image import DESCRIPTION_MAX_LENGTH, Image
 from gallery.models.social import Like, Notification, image_tags
 from gallery.models.user import Permission, User
+from gallery.services import notifications
 from gallery.services.errors import InvalidInput, NotFoundError, PermissionDenied, Rejected
 from gallery.services.feeds import bump_feed_version
+from gallery.services.tags import attach_tags, parse_hashtags
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +103,9 @@ async def ingest(
             view_count=0,
         )
         session.add(image)
+        # The id, so its hashtags are linked in the same transaction as the row.
+        await session.flush()
+        await attach_tags(session, image.id, parse_hashtags(text))
         await session.commit()
     except BaseException:
         await session.rollback()
@@ -120,6 +125,24 @@ async def get_image(session: AsyncSession, image_id: int) -> Image:
     if image is None:
         raise NotFoundError("There is no image with that id (it may have been deleted).")
     return image
+
+
+async def lock_image(session: AsyncSession, image_id: int) -> int:
+    """Lock the image row for this transaction and return its author's id.
+
+    ``NotFoundError`` if there is no such image. Likes and comments take this
+    lock before touching rows that refer to the image: inserting those first
+    would take a shared lock on it (the foreign-key check), and two requests
+    upgrading their shared locks to update the counter would deadlock on
+    MariaDB. SQLite has no row locks (writers take turns), so there is no
+    ``FOR UPDATE`` there.
+    """
+    author_id = await session.scalar(
+        select(Image.author_id).where(Image.id == image_id).with_for_update()
+    )
+    if author_id is None:
+        raise NotFoundError("There is no image with that id (it may have been deleted).")
+    return author_id
 
 
 def may_delete_image(actor: User | None, image: Image) -> bool:
@@ -155,6 +178,8 @@ async def delete_image(
     await _remove_files(storage, keys)
     if redis is not None:
         await bump_feed_version(redis)
+        # Its notices (likes, comments) left the owner's list with it.
+        await notifications.bump_for(redis, image.author_id)
 
 
 async def _remove_files(storage: Storage, keys: Iterable[str]) -> None:

@@ -17,7 +17,7 @@ from quart_schema.pydantic import File
 
 from gallery.infra.runtime import current_redis, current_runtime, current_storage, request_db
 from gallery.models.comment import Comment
-from gallery.services import comments, feeds, images, users
+from gallery.services import comments, feeds, images, social, users
 from gallery.services.errors import InvalidInput
 from gallery.web.api import bp
 from gallery.web.api.schemas import (
@@ -33,6 +33,7 @@ from gallery.web.api.schemas import (
 )
 from gallery.web.conditional import conditional_json
 from gallery.web.current_user import require_user, signed_in_user
+from gallery.web.image_views import record_image_view
 from gallery.web.security import rate_limit
 
 UPLOADS_PER_HOUR = 120
@@ -89,16 +90,21 @@ async def feed(query_args: PageQuery) -> Response:
 @tag(["users"])
 @document_response(UserOut)
 async def user_profile(username: str) -> Response:
-    """A user's public profile."""
+    """A user's public profile with follower counts and whether the viewer follows them."""
 
     async def build() -> UserOut:
-        found = await users.profile(await request_db(), username)
+        session = await request_db()
+        found = await users.profile(session, username)
+        counts = await social.follow_counts(session, found.user.id)
         return UserOut(
             id=found.user.id,
             username=found.user.username,
             avatar_url=avatar_url(found.user, current_storage()),
             created_at=iso_utc(found.user.created_at),
             image_count=found.image_count,
+            follower_count=counts.followers,
+            following_count=counts.following,
+            following=await social.is_following(session, viewer_id(), found.user.id),
         )
 
     return await conditional_json(build)
@@ -136,6 +142,7 @@ async def image_detail(image_id: int) -> Response:
         card = await feeds.image_card(await request_db(), image_id, viewer_id())
         return image_out(card, current_storage())
 
+    await record_image_view(image_id)
     return await conditional_json(build)
 
 

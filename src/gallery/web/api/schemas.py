@@ -9,10 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from quart import url_for
+
 from gallery.infra.storage import Storage
 from gallery.models.comment import Comment
+from gallery.models.social import NotificationKind
 from gallery.models.user import User
 from gallery.services.feeds import ImageCard
+from gallery.services.notifications import NotificationEntry
 
 DEFAULT_AVATAR_URL = "/static/img/avatar.svg"
 
@@ -80,6 +84,64 @@ class UserOut:
     avatar_url: str
     created_at: str
     image_count: int
+    follower_count: int
+    following_count: int
+    following: bool  # whether the signed-in viewer follows this user
+
+
+@dataclass
+class UserList:
+    items: list[Author]
+    next_cursor: str | None
+
+
+@dataclass
+class LikeOut:
+    liked: bool
+    like_count: int
+
+
+@dataclass
+class FollowOut:
+    following: bool
+    follower_count: int
+
+
+@dataclass
+class NotificationImage:
+    id: int
+    thumb_url: str
+
+
+@dataclass
+class NotificationComment:
+    id: int
+    content: str
+
+
+@dataclass
+class NotificationOut:
+    id: int
+    kind: str  # "comment", "like" or "follow"
+    created_at: str
+    read: bool
+    text: str  # "alice liked your photo"
+    url: str  # where the notice leads: the image (at the comment) or the follower's profile
+    actor: Author
+    image: NotificationImage | None
+    comment: NotificationComment | None
+
+
+@dataclass
+class NotificationList:
+    items: list[NotificationOut]
+    next_cursor: str | None
+    unread_count: int
+
+
+@dataclass
+class UnreadCount:
+    unread_count: int
 
 
 def avatar_url(user: User, storage: Storage) -> str:
@@ -114,4 +176,38 @@ def image_out(card: ImageCard, storage: Storage) -> ImageOut:
         like_count=image.like_count,
         liked=card.liked,
         comments=[comment_out(c, storage) for c in card.first_comments],
+    )
+
+
+NOTIFICATION_TEXTS = {
+    NotificationKind.COMMENT: "commented on your photo",
+    NotificationKind.LIKE: "liked your photo",
+    NotificationKind.FOLLOW: "started following you",
+}
+
+
+def notification_out(entry: NotificationEntry, storage: Storage) -> NotificationOut:
+    notice = entry.notification
+    actor = notice.actor
+    kind = NotificationKind(notice.kind)
+    if entry.image is not None:
+        url = url_for("images.detail", image_id=entry.image.id)
+        if entry.comment is not None:
+            url += f"#comment-{entry.comment.id}"
+    else:
+        url = url_for("users.profile", username=actor.username)
+    return NotificationOut(
+        id=notice.id,
+        kind=kind.value,
+        created_at=iso_utc(notice.created_at),
+        read=notice.read_at is not None,
+        text=f"{actor.username} {NOTIFICATION_TEXTS[kind]}",
+        url=url,
+        actor=author_out(actor, storage),
+        image=NotificationImage(id=entry.image.id, thumb_url=storage.url(entry.image.thumb_key))
+        if entry.image is not None
+        else None,
+        comment=NotificationComment(id=entry.comment.id, content=entry.comment.content)
+        if entry.comment is not None
+        else None,
     )

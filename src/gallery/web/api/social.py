@@ -2,4 +2,227 @@
 
 from __future__ import annotations
 
-from gallery.web.api import bp  # noqa: F401
+from quart import Response
+from quart_schema import document_response, tag, validate_querystring
+
+from gallery.infra.runtime import current_redis, current_storage, request_db
+from gallery.services import feeds, notifications, social, users
+from gallery.web.api import bp
+from gallery.web.api.images import PageQuery, feed_of
+from gallery.web.api.schemas import (
+    Feed,
+    FollowOut,
+    LikeOut,
+    NotificationList,
+    UnreadCount,
+    UserList,
+    author_out,
+    notification_out,
+)
+from gallery.web.conditional import conditional_json
+from gallery.web.current_user import require_user
+from gallery.web.security import rate_limit
+
+# Generous for people, tight enough that a script cannot hammer the counters.
+LIKE_CHANGES_PER_TEN_MINUTES = 300
+FOLLOW_CHANGES_PER_TEN_MINUTES = 100
+
+
+async def count_like_change(user_id: int) -> None:
+    """Rate-limit likes and unlikes; the page forms share the API's budget."""
+    await rate_limit(
+        "likes", f"like:{user_id}", limit=LIKE_CHANGES_PER_TEN_MINUTES, window_seconds=600
+    )
+
+
+async def count_follow_change(user_id: int) -> None:
+    """Rate-limit follows and unfollows; the page forms share the API's budget."""
+    await rate_limit(
+        "follows", f"follow:{user_id}", limit=FOLLOW_CHANGES_PER_TEN_MINUTES, window_seconds=600
+    )
+
+
+# -- likes -------------------------------------------------------------------
+
+
+@bp.put("/images/<int:image_id>/like")  # type: ignore[type-var]  # quart-schema serialises
+@tag(["likes"])
+@document_response(LikeOut)
+async def like_image(image_id: int) -> LikeOut:
+    """Like an image. Liking it again changes nothing (idempotent)."""
+    user = require_user()
+    await count_like_change(user.id)
+    state = await social.like_image(
+        await request_db(), current_redis(), user=user, image_id=image_id
+    )
+    return LikeOut(liked=state.liked, like_count=state.like_count)
+
+
+@bp.delete("/images/<int:image_id>/like")  # type: ignore[type-var]
+@tag(["likes"])
+@document_response(LikeOut)
+async def unlike_image(image_id: int) -> LikeOut:
+    """Withdraw your like. Unliking what you never liked changes nothing."""
+    user = require_user()
+    await count_like_change(user.id)
+    state = await social.unlike_image(
+        await request_db(), current_redis(), user=user, image_id=image_id
+    )
+    return LikeOut(liked=state.liked, like_count=state.like_count)
+
+
+# -- follows -----------------------------------------------------------------
+
+
+@bp.put("/users/<username>/follow")  # type: ignore[type-var]
+@tag(["follows"])
+@document_response(FollowOut)
+async def follow_user(username: str) -> FollowOut:
+    """Follow a user (idempotent). Following yourself is 400."""
+    user = require_user()
+    await count_follow_change(user.id)
+    state = await social.follow_user(
+        await request_db(), current_redis(), follower=user, username=username
+    )
+    return FollowOut(following=state.following, follower_count=state.follower_count)
+
+
+@bp.delete("/users/<username>/follow")  # type: ignore[type-var]
+@tag(["follows"])
+@document_response(FollowOut)
+async def unfollow_user(username: str) -> FollowOut:
+    """Stop following a user (idempotent)."""
+    user = require_user()
+    await count_follow_change(user.id)
+    state = await social.unfollow_user(
+        await request_db(), current_redis(), follower=user, username=username
+    )
+    return FollowOut(following=state.following, follower_count=state.follower_count)
+
+
+def _user_list(page: social.UserPage) -> UserList:
+    storage = current_storage()
+    return UserList(
+        items=[author_out(u, storage) for u in page.users], next_cursor=page.next_cursor
+    )
+
+
+@bp.get("/users/<username>/followers")
+@tag(["follows"])
+@validate_querystring(PageQuery)
+@document_response(UserList)
+async def user_followers(username: str, query_args: PageQuery) -> Response:
+    """Who follows the user, most recent first (cursor paging)."""
+
+    async def build() -> UserList:
+        session = await request_db()
+        user = await users.find_by_username(session, username)
+        page = await social.list_followers(
+            session, user.id, limit=query_args.limit, cursor=query_args.cursor
+        )
+        return _user_list(page)
+
+    return await conditional_json(build)
+
+
+@bp.get("/users/<username>/following")
+@tag(["follows"])
+@validate_querystring(PageQuery)
+@document_response(UserList)
+async def user_following(username: str, query_args: PageQuery) -> Response:
+    """Whom the user follows, most recent first (cursor paging)."""
+
+    async def build() -> UserList:
+        session = await request_db()
+        user = await users.find_by_username(session, username)
+        page = await social.list_following(
+            session, user.id, limit=query_args.limit, cursor=query_args.cursor
+        )
+        return _user_list(page)
+
+    return await conditional_json(build)
+
+
+@bp.get("/feed/following")
+@tag(["images", "follows"])
+@validate_querystring(PageQuery)
+@document_response(Feed)
+async def following_feed(query_args: PageQuery) -> Response:
+    """Images of the people you follow, newest first (cursor paging as ``/feed``)."""
+    user = require_user()
+
+    async def build() -> Feed:
+        page = await feeds.following(
+            await request_db(), viewer_id=user.id, limit=query_args.limit, cursor=query_args.cursor
+        )
+        return feed_of(page)
+
+    return await conditional_json(build)
+
+
+# -- notifications -------------------------------------------------------------
+
+
+@bp.get("/notifications")
+@tag(["notifications"])
+@validate_querystring(PageQuery)
+@document_response(NotificationList)
+async def list_notifications(query_args: PageQuery) -> Response:
+    """Your notifications, newest first (cursor paging), with the unread count."""
+    user = require_user()
+    redis = current_redis()
+
+    async def build() -> NotificationList:
+        page = await notifications.list_notifications(
+            await request_db(),
+            redis,
+            user_id=user.id,
+            limit=query_args.limit,
+            cursor=query_args.cursor,
+        )
+        storage = current_storage()
+        return NotificationList(
+            items=[notification_out(entry, storage) for entry in page.entries],
+            next_cursor=page.next_cursor,
+            unread_count=page.unread_count,
+        )
+
+    return await conditional_json(build, version=await notifications.version(redis, user.id))
+
+
+@bp.get("/notifications/unread-count")
+@tag(["notifications"])
+@document_response(UnreadCount)
+async def unread_count() -> Response:
+    """How many notifications are unread. Poll it with ``If-None-Match``: 304 while unchanged."""
+    user = require_user()
+    redis = current_redis()
+
+    async def build() -> UnreadCount:
+        return UnreadCount(
+            unread_count=await notifications.unread_count(await request_db(), redis, user.id)
+        )
+
+    return await conditional_json(build, version=await notifications.version(redis, user.id))
+
+
+@bp.post("/notifications/<int:notification_id>/read")  # type: ignore[type-var]
+@tag(["notifications"])
+@document_response(UnreadCount)
+async def mark_notification_read(notification_id: int) -> UnreadCount:
+    """Mark one notification read; returns the new unread count."""
+    user = require_user()
+    count = await notifications.mark_read(
+        await request_db(), current_redis(), user_id=user.id, notification_id=notification_id
+    )
+    return UnreadCount(unread_count=count)
+
+
+@bp.post("/notifications/read-all")  # type: ignore[type-var]
+@tag(["notifications"])
+@document_response(UnreadCount)
+async def mark_all_notifications_read() -> UnreadCount:
+    """Mark every notification read."""
+    user = require_user()
+    count = await notifications.mark_all_read(await request_db(), current_redis(), user_id=user.id)
+    return UnreadCount(unread_count=count)

@@ -1,0 +1,268 @@
+"""Likes and follows.
+
+A like changes ``images.like_count`` in SQL in the same transaction as its row,
+so concurrent likes never lose or double a count; the row's primary key makes a
+second like by the same person impossible, and liking twice (or unliking what
+was never liked) is simply a no-op. Each change also adds or withdraws the
+notice its owner gets, so a like followed by an unlike leaves nothing behind.
+
+Lock order matters on MariaDB: every like, unlike and comment locks the image
+row first (``SELECT … FOR UPDATE``), then touches the rows that refer to it. If
+the like row came first, its foreign-key check would take a shared lock on the
+image, and two people liking the same image at once would deadlock upgrading it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.sql.elements import ColumnElement
+
+from gallery.infra.db import insert_unless_present
+from gallery.models.image import Image
+from gallery.models.social import Follow, Like, NotificationKind
+from gallery.models.user import Permission, User
+from gallery.services import notifications
+from gallery.services.errors import InvalidInput, PermissionDenied
+from gallery.services.feeds import bump_feed_version, check_limit, decode_cursor, encode_cursor
+from gallery.services.images import lock_image
+from gallery.services.users import find_by_username
+
+
+@dataclass(frozen=True)
+class LikeState:
+    liked: bool
+    like_count: int
+
+
+@dataclass(frozen=True)
+class FollowState:
+    following: bool
+    follower_count: int
+
+
+@dataclass(frozen=True)
+class FollowCounts:
+    followers: int
+    following: int
+
+
+@dataclass(frozen=True)
+class UserPage:
+    users: list[User]
+    next_cursor: str | None
+
+
+# -- likes -------------------------------------------------------------------
+
+
+def check_can_like(user: User) -> None:
+    if not user.is_active:
+        raise PermissionDenied("Your account may not like images.")
+
+
+async def _change_like_count(session: AsyncSession, image_id: int, delta: int) -> None:
+    await session.execute(
+        update(Image)
+        .where(Image.id == image_id)
+        .values(like_count=Image.like_count + delta)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def _like_count(session: AsyncSession, image_id: int) -> int:
+    return await session.scalar(select(Image.like_count).where(Image.id == image_id)) or 0
+
+
+async def like_image(
+    session: AsyncSession, redis: aioredis.Redis | None, *, user: User, image_id: int
+) -> LikeState:
+    """``user`` likes the image (again is fine); its owner is notified of a new like."""
+    check_can_like(user)
+    user_id = user.id
+    author_id = await lock_image(session, image_id)
+    added = await insert_unless_present(
+        session, Like.__table__, {"user_id": user_id, "image_id": image_id}
+    )
+    if added:
+        await _change_like_count(session, image_id, +1)
+        await notifications.notify(
+            session,
+            recipient_id=author_id,
+            actor_id=user_id,
+            kind=NotificationKind.LIKE,
+            image_id=image_id,
+        )
+    await session.commit()
+    if added and redis is not None:
+        await bump_feed_version(redis)
+        await notifications.bump_for(redis, author_id)
+    return LikeState(liked=True, like_count=await _like_count(session, image_id))
+
+
+async def unlike_image(
+    session: AsyncSession, redis: aioredis.Redis | None, *, user: User, image_id: int
+) -> LikeState:
+    """Withdraw ``user``'s like (none is fine), and the notice it gave the owner."""
+    check_can_like(user)
+    user_id = user.id
+    author_id = await lock_image(session, image_id)
+    removed = await session.execute(
+        delete(Like).where(Like.user_id == user_id, Like.image_id == image_id)
+    )
+    if removed.rowcount:  # type: ignore[attr-defined]
+        await _change_like_count(session, image_id, -1)
+        await notifications.withdraw(
+            session,
+            recipient_id=author_id,
+            actor_id=user_id,
+            kind=NotificationKind.LIKE,
+            image_id=image_id,
+        )
+    await session.commit()
+    if removed.rowcount and redis is not None:  # type: ignore[attr-defined]
+        await bump_feed_version(redis)
+        await notifications.bump_for(redis, author_id)
+    return LikeState(liked=False, like_count=await _like_count(session, image_id))
+
+
+# -- follows -----------------------------------------------------------------
+
+
+def check_can_follow(user: User) -> None:
+    if not user.is_active or not user.can(Permission.FOLLOW):
+        raise PermissionDenied("Your account may not follow people.")
+
+
+async def _followed_by_name(session: AsyncSession, follower: User, username: str) -> User:
+    check_can_follow(follower)
+    followed = await find_by_username(session, username)
+    if followed.id == follower.id:
+        raise InvalidInput("You cannot follow yourself.", field="username")
+    return followed
+
+
+async def follower_count(session: AsyncSession, user_id: int) -> int:
+    return (
+        await session.scalar(
+            select(func.count()).select_from(Follow).where(Follow.followed_id == user_id)
+        )
+        or 0
+    )
+
+
+async def follow_user(
+    session: AsyncSession, redis: aioredis.Redis | None, *, follower: User, username: str
+) -> FollowState:
+    """``follower`` follows ``username`` (again is fine; oneself is ``InvalidInput``)."""
+    follower_id = follower.id
+    followed = await _followed_by_name(session, follower, username)
+    followed_id = followed.id
+    added = await insert_unless_present(
+        session,
+        Follow.__table__,
+        {"follower_id": follower_id, "followed_id": followed_id},
+    )
+    if added:
+        await notifications.notify(
+            session, recipient_id=followed_id, actor_id=follower_id, kind=NotificationKind.FOLLOW
+        )
+    await session.commit()
+    if added and redis is not None:
+        await bump_feed_version(redis)  # the follower's following feed changed
+        await notifications.bump_for(redis, followed_id)
+    return FollowState(following=True, follower_count=await follower_count(session, followed_id))
+
+
+async def unfollow_user(
+    session: AsyncSession, redis: aioredis.Redis | None, *, follower: User, username: str
+) -> FollowState:
+    """Stop following ``username`` (not following is fine), withdrawing the notice."""
+    follower_id = follower.id
+    followed = await _followed_by_name(session, follower, username)
+    followed_id = followed.id
+    removed = await session.execute(
+        delete(Follow).where(Follow.follower_id == follower_id, Follow.followed_id == followed_id)
+    )
+    if removed.rowcount:  # type: ignore[attr-defined]
+        await notifications.withdraw(
+            session, recipient_id=followed_id, actor_id=follower_id, kind=NotificationKind.FOLLOW
+        )
+    await session.commit()
+    if removed.rowcount and redis is not None:  # type: ignore[attr-defined]
+        await bump_feed_version(redis)
+        await notifications.bump_for(redis, followed_id)
+    return FollowState(following=False, follower_count=await follower_count(session, followed_id))
+
+
+async def follow_counts(session: AsyncSession, user_id: int) -> FollowCounts:
+    """How many people follow ``user_id`` and how many it follows (one query)."""
+    followers = (
+        select(func.count()).select_from(Follow).where(Follow.followed_id == user_id)
+    ).scalar_subquery()
+    following = (
+        select(func.count()).select_from(Follow).where(Follow.follower_id == user_id)
+    ).scalar_subquery()
+    row = (await session.execute(select(followers, following))).one()
+    return FollowCounts(followers=row[0] or 0, following=row[1] or 0)
+
+
+async def is_following(session: AsyncSession, follower_id: int | None, followed_id: int) -> bool:
+    """Whether ``follower_id`` (``None`` for nobody signed in) follows ``followed_id``."""
+    if follower_id is None or follower_id == followed_id:
+        return False
+    found = await session.scalar(
+        select(Follow.id).where(
+            Follow.follower_id == follower_id, Follow.followed_id == followed_id
+        )
+    )
+    return found is not None
+
+
+async def list_followers(
+    session: AsyncSession, user_id: int, *, limit: int | None, cursor: str | None
+) -> UserPage:
+    """Who follows ``user_id``, most recent first (keyset on the follow)."""
+    return await _follow_page(
+        session, Follow.followed_id == user_id, Follow.follower_id, limit, cursor
+    )
+
+
+async def list_following(
+    session: AsyncSession, user_id: int, *, limit: int | None, cursor: str | None
+) -> UserPage:
+    """Whom ``user_id`` follows, most recent first (keyset on the follow)."""
+    return await _follow_page(
+        session, Follow.follower_id == user_id, Follow.followed_id, limit, cursor
+    )
+
+
+async def _follow_page(
+    session: AsyncSession,
+    condition: ColumnElement[bool],
+    other_side: InstrumentedAttribute[int],
+    limit: int | None,
+    cursor: str | None,
+) -> UserPage:
+    size = check_limit(limit)
+    before_id = decode_cursor(cursor)
+    query = (
+        select(Follow.id, User)
+        .join(User, User.id == other_side)
+        .where(condition, User.is_active)
+        .order_by(Follow.id.desc())
+        .limit(size + 1)
+    )
+    if before_id is not None:
+        query = query.where(Follow.id < before_id)
+    rows = list((await session.execute(query)).all())
+    has_more = len(rows) > size
+    rows = rows[:size]
+    return UserPage(
+        users=[user for _, user in rows],
+        next_cursor=encode_cursor(rows[-1][0]) if has_more else None,
+    )
