@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection
 
 from gallery.infra.db import make_engine
 from gallery.models import Base
+from gallery.models.search import schema_filters
 from gallery.settings import Settings
 
 config = context.config
@@ -44,6 +45,8 @@ def do_run_migrations(connection: Connection) -> None:
         # SQLite cannot ALTER most things; batch mode rebuilds tables instead.
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        # Autogenerate must not drop SQLite's FTS5 tables or add the MariaDB-only index.
+        **schema_filters(connection.dialect.name),
     )
     with context.begin_transaction():
         context.run_migrations()

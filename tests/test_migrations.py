@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection, make_url
 from gallery.cli import find_project_file
 from gallery.infra.db import make_engine
 from gallery.models import Base
+from gallery.models.search import schema_filters
 from tests.conftest import BACKEND, _drop_mariadb_database, _recreate_mariadb_database
 
 
@@ -32,7 +33,13 @@ def alembic_config(database_url: str) -> Config:
 def schema_differences(database_url: str) -> list[Any]:
     def compare(connection: Connection) -> list[Any]:
         context = MigrationContext.configure(
-            connection, opts={"compare_type": True, "compare_server_default": True}
+            connection,
+            opts={
+                "compare_type": True,
+                "compare_server_default": True,
+                # As alembic/env.py: SQLite's FTS5 tables are not models.
+                **schema_filters(connection.dialect.name),
+            },
         )
         return list(compare_metadata(context, Base.metadata))
 

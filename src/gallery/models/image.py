@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
 from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -18,6 +19,14 @@ class Image(Base):
     __table_args__ = (
         # The profile feed: one author's images, newest first, by keyset on id.
         Index("ix_images_author_id_id", "author_id", "id"),
+        # The hot ranking reads the images of the last week (services/ranking.py).
+        Index("ix_images_created_at", "created_at"),
+        # Search over descriptions on MariaDB (services/search.py); SQLite gets an
+        # FTS5 table kept in step by triggers instead (models/search.py).
+        Index("ix_images_description_fulltext", "description", mysql_prefix="FULLTEXT").ddl_if(
+            # A tuple of names works at run time (sqlalchemy.sql.ddl.DDLIf); the stub says str.
+            dialect=cast(str, ("mysql", "mariadb"))
+        ),
     )
 
     # Ids only grow, so "newest first" is "id descending": the home feed walks

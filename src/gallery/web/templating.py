@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from markupsafe import Markup, escape
-from quart import Quart
+from quart import Quart, url_for
 
+from gallery.services.tags import hashtag_spans
 from gallery.web.current_user import session_user
 
 
@@ -20,5 +21,21 @@ def init_templating(app: Quart) -> None:
 
 
 def hashtag_links(text: str | None) -> Markup:
-    """Escape ``text``; the hashtag feature turns its #tags into links."""
-    return escape(text or "")
+    """``text`` escaped, each #hashtag in it a link to its tag page (``a.hashtag``).
+
+    The tags are found by ``services.tags.hashtag_spans``, the rules that tagged
+    the image; static/js/shared.js ``descriptionNodes`` does the same in browsers.
+    The link shows the tag as written; it points at the folded name.
+    """
+    text = text or ""
+    parts: list[Markup] = []
+    shown = 0
+    for span in hashtag_spans(text):
+        parts.append(escape(text[shown : span.start]))
+        href = url_for("discover.tag_page", name=span.name)
+        parts.append(
+            Markup('<a class="hashtag" href="{}">{}</a>').format(href, text[span.start : span.end])
+        )
+        shown = span.end
+    parts.append(escape(text[shown:]))
+    return Markup("").join(parts)

@@ -84,16 +84,118 @@
     return meta ? meta.getAttribute("content") : "";
   }
 
+  // ---- hashtags: the rules of services/tags.py (keep the two in step) ----
+  //
+  // "#" (or "＃") then letters, digits, marks and "_"; not glued to a preceding
+  // tag character, "&" or "/"; never inside a word with "://" or starting with
+  // "www."; at least one letter, at most 64 characters once folded.
+
+  var TAG_MAX_LENGTH = 64;
+  var HASH_CHARACTERS = "#\uFF03";
+  var GLUE_CHARACTERS = "&/";
+  var WORD = /[^\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]+/g;
+  var TAG_CHARACTER = null;
+  var LETTER = null;
+  try {
+    // Built here, not as literals: an engine without Unicode property escapes
+    // then shows descriptions as plain text instead of losing this whole file.
+    TAG_CHARACTER = new RegExp("^[\\p{L}\\p{N}\\p{M}\\p{Pc}]$", "u");
+    LETTER = new RegExp("\\p{L}", "u");
+  } catch (error) {
+    TAG_CHARACTER = null;
+  }
+
+  function isTagCharacter(character) {
+    return TAG_CHARACTER.test(character);
+  }
+
+  // Python's NFKC + casefold, near enough: upper-then-lower folds "ß" to "ss";
+  // casefold has no final sigma. The tag page folds the name again and redirects
+  // to its one address, so a rare difference still lands on the right tag.
+  function foldTagName(text) {
+    return text.normalize("NFKC").toUpperCase().toLowerCase().replace(/\u03c2/g, "\u03c3")
+      .normalize("NFKC");
+  }
+
+  function validTagName(text) {
+    var name = foldTagName(text);
+    var characters = Array.from(name);
+    if (!characters.length || characters.length > TAG_MAX_LENGTH) {
+      return null;
+    }
+    if (!characters.every(isTagCharacter) || !LETTER.test(name)) {
+      return null;
+    }
+    return name;
+  }
+
+  // [{start, end, name}]: text.slice(start, end) is "#" and the tag as written.
+  function hashtagSpans(text) {
+    var spans = [];
+    if (!TAG_CHARACTER) {
+      return spans;
+    }
+    text = String(text || "");
+    WORD.lastIndex = 0;
+    var match;
+    while ((match = WORD.exec(text)) !== null) {
+      var word = match[0];
+      if (word.indexOf("://") !== -1 || word.slice(0, 4).toLowerCase() === "www.") {
+        continue;
+      }
+      var characters = Array.from(word);  // code points, as Python counts them
+      var offsets = [];
+      var position = match.index;
+      characters.forEach(function (character) {
+        offsets.push(position);
+        position += character.length;
+      });
+      offsets.push(position);
+      for (var index = 0; index < characters.length; index++) {
+        if (HASH_CHARACTERS.indexOf(characters[index]) === -1) {
+          continue;
+        }
+        var before = index > 0 ? characters[index - 1] : null;
+        if (before !== null && (GLUE_CHARACTERS.indexOf(before) !== -1 || isTagCharacter(before))) {
+          continue;
+        }
+        var end = index + 1;
+        while (end < characters.length && isTagCharacter(characters[end])) {
+          end++;
+        }
+        var name = end > index + 1 ? validTagName(characters.slice(index + 1, end).join("")) : null;
+        if (name !== null) {
+          spans.push({ start: offsets[index], end: offsets[end], name: name });
+        }
+      }
+    }
+    return spans;
+  }
+
   // A description as nodes: text, with its #hashtags as links to the tag pages
-  // (the hashtag feature fills this in; until then, plain text).
+  // (a.hashtag, as the hashtag_links filter renders them). textContent only.
   function descriptionNodes(text) {
+    text = String(text || "");
     var fragment = document.createDocumentFragment();
-    fragment.appendChild(document.createTextNode(String(text || "")));
+    var shown = 0;
+    hashtagSpans(text).forEach(function (span) {
+      if (span.start > shown) {
+        fragment.appendChild(document.createTextNode(text.slice(shown, span.start)));
+      }
+      var link = el("a", "hashtag", text.slice(span.start, span.end));
+      link.setAttribute("href", "/tags/" + encodeURIComponent(span.name));
+      fragment.appendChild(link);
+      shown = span.end;
+    });
+    if (shown < text.length) {
+      fragment.appendChild(document.createTextNode(text.slice(shown)));
+    }
     return fragment;
   }
 
   window.Gallery = {
     descriptionNodes: descriptionNodes,
+    hashtagSpans: hashtagSpans,
     el: el,
     csrfToken: csrfToken,
     humanDate: humanDate,

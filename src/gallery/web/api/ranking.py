@@ -2,4 +2,39 @@
 
 from __future__ import annotations
 
-from gallery.web.api import bp  # noqa: F401
+from quart import Response
+from quart_schema import document_response, tag, validate_querystring
+
+from gallery.infra.runtime import current_redis, request_db
+from gallery.services import feeds, ranking
+from gallery.web.api import bp
+from gallery.web.api.images import PageQuery, feed_of, viewer_id
+from gallery.web.api.schemas import Feed
+from gallery.web.conditional import conditional_json
+
+
+@bp.get("/feed/hot")
+@tag(["images"])
+@validate_querystring(PageQuery)
+@document_response(Feed)
+async def hot_feed(query_args: PageQuery) -> Response:
+    """The last week's images ranked by likes, comments, views and age, best first.
+
+    score = (2·likes + 3·comments + views/10 + 1) / (age in hours + 2) ^ 1.5.
+    The ranking is redone about once a minute; paging with ``next_cursor``
+    stays in the ranking the first page came from, so no image repeats.
+    """
+    feeds.check_limit(query_args.limit)
+    session = await request_db()
+    redis = current_redis()
+    # The body depends on what feeds show (likes, comments) and on the ranking.
+    generation = await ranking.hot_generation(session, redis, cursor=query_args.cursor)
+    version = f"{await feeds.feed_version(redis)}/{generation}"
+
+    async def build() -> Feed:
+        page = await ranking.hot_page(
+            session, redis, viewer_id=viewer_id(), limit=query_args.limit, cursor=query_args.cursor
+        )
+        return feed_of(page)
+
+    return await conditional_json(build, version=version)
