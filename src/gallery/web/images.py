@@ -13,11 +13,12 @@ from gallery.infra.storage import StoredFileMissing, is_valid_key
 from gallery.models.comment import COMMENT_MAX_LENGTH
 from gallery.models.image import DESCRIPTION_MAX_LENGTH
 from gallery.models.user import Permission
-from gallery.services import comments, feeds, images
+from gallery.services import comments, feeds, images, social
 from gallery.services.errors import InvalidInput, ServiceError
 from gallery.web.api.images import UPLOADS_PER_HOUR, create_comment
 from gallery.web.api.schemas import comment_out, image_out
 from gallery.web.current_user import require_user, signed_in_user
+from gallery.web.image_views import record_image_view
 from gallery.web.security import RateLimited, rate_limit
 
 bp = Blueprint("images", __name__)
@@ -129,6 +130,7 @@ async def detail(image_id: int) -> ResponseReturnValue:
     storage = current_storage()
     viewer = signed_in_user()
     card = await feeds.image_card(session, image_id, viewer.id if viewer else None)
+    await record_image_view(image_id)
     page = await comments.list_comments(
         session, image_id, limit=COMMENTS_PER_PAGE, cursor=request.args.get("comments")
     )
@@ -148,6 +150,9 @@ async def detail(image_id: int) -> ResponseReturnValue:
         can_delete=images.may_delete_image(viewer, card.image),
         viewer_moderates=bool(viewer and viewer.can(Permission.MODERATE)),
         comment_max_length=COMMENT_MAX_LENGTH,
+        author_followed=await social.is_following(
+            session, viewer.id if viewer else None, card.image.author_id
+        ),
     )
 
 

@@ -1,7 +1,211 @@
-"""Social pages: the following feed, notifications, followers and following lists."""
+"""Social pages: the following feed, notifications, followers and following lists.
+
+Also the forms behind the like and follow buttons for browsers without
+JavaScript (static/js/social.js sends the same changes through the JSON API in
+place): each posts, then goes back with a 303 to the page it came from (a
+same-site ``next``, never an absolute URL).
+"""
 
 from __future__ import annotations
 
-from quart import Blueprint
+import logging
+from dataclasses import asdict
+
+from quart import Blueprint, flash, redirect, render_template, request, url_for
+from quart.typing import ResponseReturnValue
+
+from gallery.infra.runtime import current_redis, current_storage, request_db
+from gallery.services import feeds, notifications, social, users
+from gallery.web.api.schemas import author_out, avatar_url, image_out, notification_out
+from gallery.web.api.social import count_follow_change, count_like_change
+from gallery.web.current_user import require_user, signed_in_user
+from gallery.web.security import safe_next
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("social", __name__)
+
+FOLLOWING_PAGE_SIZE = 12  # as the home page: the same grid
+PEOPLE_PAGE_SIZE = 30
+NOTIFICATIONS_PAGE_SIZE = 30
+
+
+async def back_to(default: str) -> str:
+    """Where a form post returns: its ``next`` field if it is a path on this site."""
+    target = (await request.form).get("next") or request.args.get("next")
+    return safe_next(target, default)
+
+
+# -- the unread count of the bell, on every page -----------------------------
+
+
+@bp.app_context_processor
+async def notification_globals() -> dict[str, object]:
+    """``unread_notifications`` for the navbar's bell (0 for anonymous viewers).
+
+    Only rendered templates pay for it, and a signed-in one costs one Redis read
+    while nothing changed. A failure here must not take the page down with it
+    (error pages render through this too, maybe because the database is gone).
+    """
+    viewer = signed_in_user()
+    if viewer is None:
+        return {"unread_notifications": 0}
+    try:
+        count = await notifications.unread_count(await request_db(), current_redis(), viewer.id)
+    except Exception:  # the bell is not worth an error page
+        log.exception("Could not count the unread notifications for the navbar")
+        count = 0
+    return {"unread_notifications": count}
+
+
+# -- the following feed --------------------------------------------------------
+
+
+@bp.get("/following")
+async def following_feed() -> ResponseReturnValue:
+    """Images of the people the viewer follows; scripts go on with the JSON feed."""
+    viewer = require_user()
+    page = await feeds.following(
+        await request_db(),
+        viewer_id=viewer.id,
+        limit=FOLLOWING_PAGE_SIZE,
+        cursor=request.args.get("cursor"),
+    )
+    storage = current_storage()
+    return await render_template(
+        "social/following.html",
+        items=[asdict(image_out(card, storage)) for card in page.cards],
+        next_cursor=page.next_cursor,
+        feed_url=url_for("api.following_feed"),
+        page_size=FOLLOWING_PAGE_SIZE,
+        more_url=url_for("social.following_feed", cursor=page.next_cursor)
+        if page.next_cursor
+        else None,
+    )
+
+
+# -- likes without JavaScript --------------------------------------------------
+
+
+@bp.post("/images/<int:image_id>/like")
+async def like(image_id: int) -> ResponseReturnValue:
+    user = require_user()
+    await count_like_change(user.id)
+    await social.like_image(await request_db(), current_redis(), user=user, image_id=image_id)
+    return redirect(await back_to(url_for("images.detail", image_id=image_id)), 303)
+
+
+@bp.post("/images/<int:image_id>/unlike")
+async def unlike(image_id: int) -> ResponseReturnValue:
+    user = require_user()
+    await count_like_change(user.id)
+    await social.unlike_image(await request_db(), current_redis(), user=user, image_id=image_id)
+    return redirect(await back_to(url_for("images.detail", image_id=image_id)), 303)
+
+
+# -- follows -----------------------------------------------------------------
+
+
+@bp.post("/u/<username>/follow")
+async def follow(username: str) -> ResponseReturnValue:
+    user = require_user()
+    await count_follow_change(user.id)
+    session = await request_db()
+    await social.follow_user(session, current_redis(), follower=user, username=username)
+    followed = await users.find_by_username(session, username)
+    await flash(f"You now follow {followed.username}.", "success")
+    return redirect(await back_to(url_for("users.profile", username=followed.username)), 303)
+
+
+@bp.post("/u/<username>/unfollow")
+async def unfollow(username: str) -> ResponseReturnValue:
+    user = require_user()
+    await count_follow_change(user.id)
+    session = await request_db()
+    await social.unfollow_user(session, current_redis(), follower=user, username=username)
+    followed = await users.find_by_username(session, username)
+    await flash(f"You no longer follow {followed.username}.", "info")
+    return redirect(await back_to(url_for("users.profile", username=followed.username)), 303)
+
+
+async def people_page(username: str, which: str) -> ResponseReturnValue:
+    """``/u/<username>/followers`` or ``/following``: avatars and names, cursor paging."""
+    session = await request_db()
+    storage = current_storage()
+    user = await users.find_by_username(session, username)
+    list_people = social.list_followers if which == "followers" else social.list_following
+    page = await list_people(
+        session, user.id, limit=PEOPLE_PAGE_SIZE, cursor=request.args.get("cursor")
+    )
+    counts = await social.follow_counts(session, user.id)
+    viewer = signed_in_user()
+    endpoint = f"social.{which}"
+    return await render_template(
+        "social/people.html",
+        which=which,
+        profile={
+            "id": user.id,
+            "username": user.username,
+            "avatar_url": avatar_url(user, storage),
+            "follower_count": counts.followers,
+            "following_count": counts.following,
+        },
+        following=await social.is_following(session, viewer.id if viewer else None, user.id),
+        people=[asdict(author_out(person, storage)) for person in page.users],
+        more_url=url_for(endpoint, username=user.username, cursor=page.next_cursor)
+        if page.next_cursor
+        else None,
+    )
+
+
+@bp.get("/u/<username>/followers")
+async def followers(username: str) -> ResponseReturnValue:
+    return await people_page(username, "followers")
+
+
+@bp.get("/u/<username>/following")
+async def following(username: str) -> ResponseReturnValue:
+    return await people_page(username, "following")
+
+
+# -- notifications -------------------------------------------------------------
+
+
+@bp.get("/notifications", endpoint="notifications")
+async def notifications_page() -> ResponseReturnValue:
+    """The viewer's notices, newest first, unread ones highlighted."""
+    user = require_user()
+    page = await notifications.list_notifications(
+        await request_db(),
+        current_redis(),
+        user_id=user.id,
+        limit=NOTIFICATIONS_PAGE_SIZE,
+        cursor=request.args.get("cursor"),
+    )
+    storage = current_storage()
+    return await render_template(
+        "social/notifications.html",
+        notices=[asdict(notification_out(entry, storage)) for entry in page.entries],
+        unread_count=page.unread_count,
+        more_url=url_for("social.notifications", cursor=page.next_cursor)
+        if page.next_cursor
+        else None,
+    )
+
+
+@bp.post("/notifications/<int:notification_id>/read")
+async def mark_read(notification_id: int) -> ResponseReturnValue:
+    user = require_user()
+    await notifications.mark_read(
+        await request_db(), current_redis(), user_id=user.id, notification_id=notification_id
+    )
+    default = url_for("social.notifications") + f"#notification-{notification_id}"
+    return redirect(await back_to(default), 303)
+
+
+@bp.post("/notifications/read-all")
+async def mark_all_read() -> ResponseReturnValue:
+    user = require_user()
+    await notifications.mark_all_read(await request_db(), current_redis(), user_id=user.id)
+    await flash("All notifications are marked as read.", "success")
+    return redirect(await back_to(url_for("social.notifications")), 303)

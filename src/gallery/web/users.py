@@ -8,7 +8,7 @@ from quart import Blueprint, render_template, request, url_for
 from quart.typing import ResponseReturnValue
 
 from gallery.infra.runtime import current_storage, request_db
-from gallery.services import feeds, users
+from gallery.services import feeds, social, users
 from gallery.web.api.schemas import avatar_url, image_out, iso_utc
 from gallery.web.current_user import signed_in_user
 
@@ -31,6 +31,7 @@ async def profile(username: str) -> ResponseReturnValue:
         limit=PROFILE_PAGE_SIZE,
         cursor=request.args.get("cursor"),
     )
+    counts = await social.follow_counts(session, user.id)
     return await render_template(
         "users/profile.html",
         profile={
@@ -39,7 +40,10 @@ async def profile(username: str) -> ResponseReturnValue:
             "avatar_url": avatar_url(user, storage),
             "created_at": iso_utc(user.created_at),
             "image_count": found.image_count,
+            "follower_count": counts.followers,
+            "following_count": counts.following,
         },
+        following=await social.is_following(session, viewer.id if viewer else None, user.id),
         items=[asdict(image_out(card, storage)) for card in page.cards],
         next_cursor=page.next_cursor,
         feed_url=url_for("api.user_images", username=user.username),

@@ -85,6 +85,9 @@
   }
 
   function likeCount(item) {
+    if (shared.likeControl) {
+      return shared.likeControl(item);  // the like button of social.js
+    }
     var node = el("span", "like-count" + (item.liked ? " is-liked" : ""));
     node.setAttribute("data-like-count", "");
     node.appendChild(icon(HEART));
@@ -132,7 +135,9 @@
     stats.appendChild(commentCount(item, imageUrl + "#comments"));
     body.appendChild(stats);
     if (item.description) {
-      body.appendChild(el("p", "photo-card-desc", item.description));
+      var description = el("p", "photo-card-desc");
+      description.appendChild(shared.descriptionNodes(item.description));
+      body.appendChild(description);
     }
     var comments = item.comments || [];
     if (comments.length) {

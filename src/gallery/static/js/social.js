@@ -1,0 +1,345 @@
+/* Gallery: likes and follows in place, and a small toast for their errors.
+ *
+ * Markup (templates/_images.html like_count, templates/social/_social.html follow_button):
+ *   <div class="like-count [is-liked]" data-like-count data-like-image="7">
+ *     <form data-like-form method="post" action="/images/7/like|unlike" data-api-url="/api/v1/images/7/like">
+ *       <button data-like-button aria-pressed="false" aria-label="Like">♥</button>
+ *     </form>
+ *     (signed out: <a class="like-button" data-like-signin href="/login?next=…">♥</a>)
+ *     <span class="count-value">3</span><span class="visually-hidden"> likes</span>
+ *   </div>
+ *   <form data-follow-form data-username="alice" data-api-url="/api/v1/users/alice/follow"
+ *         action="/u/alice/follow|unfollow">
+ *     <button data-follow-button aria-pressed="false"><span data-follow-label>Follow</span> …</button>
+ *   </form>
+ *   <strong data-follower-count="alice">3</strong> <span data-follower-noun="alice">followers</span>
+ *
+ * Buttons toggle through PUT / DELETE on the JSON API at once (optimistically)
+ * and always end with the server's count; on an error the old state comes
+ * back and a toast says what went wrong. Every control showing the same image
+ * or person changes together. Without JavaScript the forms post to the page
+ * routes, which come back to the page (303).
+ *
+ * Gallery.likeControl(item) builds the like markup for the cards feed.js adds;
+ * Gallery.toast(message) and Gallery.apiRequest(url, options, fallback) are
+ * shared with notifications.js. User text only ever goes through textContent.
+ */
+(function () {
+  "use strict";
+
+  var shared = window.Gallery;
+  var el = shared.el;
+  var csrfToken = shared.csrfToken;
+
+  var SVG_NS = "http://www.w3.org/2000/svg";
+  var HEART = "M20.8 4.6a5.5 5.5 0 0 0-7.8 0L12 5.7l-1-1.1a5.5 5.5 0 0 0-7.8 7.8l1 1.1L12 21l7.8-7.5 1-1.1a5.5 5.5 0 0 0 0-7.8z";
+  // The routes of web/social.py and the API (SPEC §5); the server-rendered
+  // markup carries its own URLs, these are for the cards built here.
+  var LIKE_PAGE_URL = "/images/{id}/like";
+  var UNLIKE_PAGE_URL = "/images/{id}/unlike";
+  var LIKE_API_URL = "/api/v1/images/{id}/like";
+  var LOGIN_URL = "/login";
+  var TOAST_SECONDS = 6;
+
+  // ---- helpers ----
+
+  // fetch → parsed JSON (or null for 204); rejects with an Error carrying the API's message.
+  function apiRequest(url, options, fallback) {
+    options = options || {};
+    options.credentials = "same-origin";
+    options.headers = options.headers || {};
+    options.headers.Accept = "application/json";
+    return fetch(url, options).then(function (response) {
+      if (response.status === 204) {
+        return null;
+      }
+      return response.json().catch(function () {
+        return null;
+      }).then(function (data) {
+        if (!response.ok) {
+          var message = data && data.error && data.error.message;
+          var error = new Error(message || fallback + " (error " + response.status + ").");
+          error.status = response.status;
+          throw error;
+        }
+        return data;
+      });
+    }, function () {
+      throw new Error(fallback + ": the connection failed. Try again.");
+    });
+  }
+
+  function unsafe(method) {
+    return { method: method, headers: { "X-CSRF-Token": csrfToken() } };
+  }
+
+  function toastRegion() {
+    var region = document.querySelector("[data-toast-region]");
+    if (!region) {
+      region = el("div", "toast-region");
+      region.setAttribute("data-toast-region", "");
+      document.body.appendChild(region);
+    }
+    return region;
+  }
+
+  // A message at the bottom of the screen, read out at once; it goes by itself.
+  function toast(message, kind) {
+    var region = toastRegion();
+    var item = el("div", "gallery-toast" + (kind === "info" ? " is-info" : ""));
+    item.setAttribute("role", kind === "info" ? "status" : "alert");
+    item.setAttribute("data-toast", "");
+    item.appendChild(el("span", "gallery-toast-text", message));
+    var close = el("button", "gallery-toast-close");
+    close.type = "button";
+    close.setAttribute("aria-label", "Dismiss");
+    close.textContent = "×";
+    close.addEventListener("click", function () {
+      item.remove();
+    });
+    item.appendChild(close);
+    region.appendChild(item);
+    window.setTimeout(function () {
+      item.remove();
+    }, TOAST_SECONDS * 1000);
+    return item;
+  }
+
+  function signedIn() {
+    return document.body.hasAttribute("data-signed-in");
+  }
+
+  function currentPage() {
+    return window.location.pathname + window.location.search;
+  }
+
+  function heartIcon() {
+    var svg = document.createElementNS(SVG_NS, "svg");
+    var attributes = {
+      "class": "icon", width: "20", height: "20", viewBox: "0 0 24 24", fill: "none",
+      stroke: "currentColor", "stroke-width": "2", "stroke-linecap": "round",
+      "stroke-linejoin": "round", "aria-hidden": "true", focusable: "false"
+    };
+    Object.keys(attributes).forEach(function (name) {
+      svg.setAttribute(name, attributes[name]);
+    });
+    var path = document.createElementNS(SVG_NS, "path");
+    path.setAttribute("d", HEART);
+    svg.appendChild(path);
+    return svg;
+  }
+
+  function hiddenInput(name, value) {
+    var input = el("input");
+    input.setAttribute("type", "hidden");
+    input.setAttribute("name", name);
+    input.setAttribute("value", value);
+    return input;
+  }
+
+  function sameName(a, b) {
+    return String(a || "").toLowerCase() === String(b || "").toLowerCase();
+  }
+
+  // ---- likes ----
+
+  // The like_count macro of _images.html, in DOM calls.
+  function likeControl(item) {
+    var id = String(item.id);
+    var liked = Boolean(item.liked);
+    var wrap = el("div", "like-count" + (liked ? " is-liked" : ""));
+    wrap.setAttribute("data-like-count", "");
+    wrap.setAttribute("data-like-image", id);
+    if (signedIn()) {
+      var form = el("form", "like-form");
+      form.setAttribute("method", "post");
+      form.setAttribute("action", (liked ? UNLIKE_PAGE_URL : LIKE_PAGE_URL).replace("{id}", id));
+      form.setAttribute("data-like-form", "");
+      form.setAttribute("data-api-url", LIKE_API_URL.replace("{id}", id));
+      form.appendChild(hiddenInput("csrf_token", csrfToken()));
+      form.appendChild(hiddenInput("next", currentPage()));
+      var button = el("button", "like-button");
+      button.setAttribute("type", "submit");
+      button.setAttribute("aria-pressed", liked ? "true" : "false");
+      button.setAttribute("aria-label", liked ? "Unlike" : "Like");
+      button.setAttribute("title", liked ? "Unlike" : "Like");
+      button.setAttribute("data-like-button", "");
+      button.appendChild(heartIcon());
+      form.appendChild(button);
+      wrap.appendChild(form);
+    } else {
+      var link = el("a", "like-button");
+      link.setAttribute("href", LOGIN_URL + "?next=" + encodeURIComponent(currentPage()));
+      link.setAttribute("aria-label", "Sign in to like");
+      link.setAttribute("title", "Sign in to like");
+      link.setAttribute("data-like-signin", "");
+      link.appendChild(heartIcon());
+      wrap.appendChild(link);
+    }
+    wrap.appendChild(el("span", "count-value", item.like_count));
+    wrap.appendChild(el("span", "visually-hidden", item.like_count === 1 ? " like" : " likes"));
+    return wrap;
+  }
+
+  function likeControlsOf(imageId) {
+    return document.querySelectorAll('[data-like-count][data-like-image="' + Number(imageId) + '"]');
+  }
+
+  function showLike(imageId, liked, count) {
+    likeControlsOf(imageId).forEach(function (wrap) {
+      wrap.classList.toggle("is-liked", liked);
+      var value = wrap.querySelector(".count-value");
+      if (value) {
+        value.textContent = String(count);
+      }
+      var noun = wrap.querySelector(".count-value + .visually-hidden");
+      if (noun) {
+        noun.textContent = count === 1 ? " like" : " likes";
+      }
+      var button = wrap.querySelector("[data-like-button]");
+      if (button) {
+        button.setAttribute("aria-pressed", liked ? "true" : "false");
+        button.setAttribute("aria-label", liked ? "Unlike" : "Like");
+        button.setAttribute("title", liked ? "Unlike" : "Like");
+      }
+      var form = wrap.querySelector("[data-like-form]");
+      if (form) {
+        // Keep the no-JS action in step: it is what a plain submit would do next.
+        form.setAttribute("action",
+          form.getAttribute("action").replace(/\/(un)?like$/, liked ? "/unlike" : "/like"));
+      }
+    });
+  }
+
+  function setLikeBusy(imageId, busy) {
+    likeControlsOf(imageId).forEach(function (wrap) {
+      if (busy) {
+        wrap.setAttribute("aria-busy", "true");
+      } else {
+        wrap.removeAttribute("aria-busy");
+      }
+    });
+  }
+
+  function toggleLike(form) {
+    var wrap = form.closest("[data-like-count]");
+    var button = form.querySelector("[data-like-button]");
+    var apiUrl = form.getAttribute("data-api-url");
+    if (!wrap || !button || !apiUrl || wrap.getAttribute("aria-busy") === "true") {
+      return;
+    }
+    var imageId = wrap.getAttribute("data-like-image");
+    var wasLiked = button.getAttribute("aria-pressed") === "true";
+    var value = wrap.querySelector(".count-value");
+    var before = value ? parseInt(value.textContent, 10) || 0 : 0;
+
+    // Optimistic: the heart answers at once; the server's count follows.
+    showLike(imageId, !wasLiked, Math.max(0, before + (wasLiked ? -1 : 1)));
+    setLikeBusy(imageId, true);
+    wrap.classList.add("like-pop");
+    window.setTimeout(function () {
+      wrap.classList.remove("like-pop");
+    }, 400);
+    apiRequest(apiUrl, unsafe(wasLiked ? "DELETE" : "PUT"),
+      wasLiked ? "Could not remove your like" : "Could not like the photo"
+    ).then(function (data) {
+      showLike(imageId, Boolean(data.liked), Number(data.like_count) || 0);
+    }).catch(function (error) {
+      showLike(imageId, wasLiked, before);
+      toast(error.message);
+    }).then(function () {
+      setLikeBusy(imageId, false);
+    });
+  }
+
+  // ---- follows ----
+
+  function followFormsOf(username) {
+    return Array.prototype.filter.call(document.querySelectorAll("[data-follow-form]"), function (form) {
+      return sameName(form.getAttribute("data-username"), username);
+    });
+  }
+
+  function followerCountsOf(username) {
+    return Array.prototype.filter.call(document.querySelectorAll("[data-follower-count]"), function (node) {
+      return sameName(node.getAttribute("data-follower-count"), username);
+    });
+  }
+
+  function showFollow(username, following, count) {
+    followFormsOf(username).forEach(function (form) {
+      var button = form.querySelector("[data-follow-button]");
+      var label = form.querySelector("[data-follow-label]");
+      if (button) {
+        button.setAttribute("aria-pressed", following ? "true" : "false");
+        button.classList.toggle("is-following", following);
+      }
+      if (label) {
+        label.textContent = following ? "Following" : "Follow";
+      }
+      form.setAttribute("action",
+        form.getAttribute("action").replace(/\/(un)?follow$/, following ? "/unfollow" : "/follow"));
+    });
+    if (count === null || count === undefined) {
+      return;
+    }
+    followerCountsOf(username).forEach(function (node) {
+      node.textContent = String(count);
+    });
+    document.querySelectorAll("[data-follower-noun]").forEach(function (noun) {
+      if (sameName(noun.getAttribute("data-follower-noun"), username)) {
+        noun.textContent = count === 1 ? "follower" : "followers";
+      }
+    });
+  }
+
+  function toggleFollow(form) {
+    var button = form.querySelector("[data-follow-button]");
+    var apiUrl = form.getAttribute("data-api-url");
+    var username = form.getAttribute("data-username");
+    if (!button || !apiUrl || form.getAttribute("aria-busy") === "true") {
+      return;
+    }
+    var wasFollowing = button.getAttribute("aria-pressed") === "true";
+    var counts = followerCountsOf(username);
+    var before = counts.length ? parseInt(counts[0].textContent, 10) || 0 : null;
+    var guess = before === null ? null : Math.max(0, before + (wasFollowing ? -1 : 1));
+
+    showFollow(username, !wasFollowing, guess);
+    followFormsOf(username).forEach(function (other) {
+      other.setAttribute("aria-busy", "true");
+    });
+    apiRequest(apiUrl, unsafe(wasFollowing ? "DELETE" : "PUT"),
+      wasFollowing ? "Could not unfollow " + username : "Could not follow " + username
+    ).then(function (data) {
+      showFollow(username, Boolean(data.following), Number(data.follower_count) || 0);
+    }).catch(function (error) {
+      showFollow(username, wasFollowing, before);
+      toast(error.message);
+    }).then(function () {
+      followFormsOf(username).forEach(function (other) {
+        other.removeAttribute("aria-busy");
+      });
+    });
+  }
+
+  // ---- wiring: one listener for every form, also those added later ----
+
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!(form instanceof HTMLFormElement)) {
+      return;
+    }
+    if (form.hasAttribute("data-like-form")) {
+      event.preventDefault();
+      toggleLike(form);
+    } else if (form.hasAttribute("data-follow-form")) {
+      event.preventDefault();
+      toggleFollow(form);
+    }
+  });
+
+  shared.apiRequest = apiRequest;
+  shared.likeControl = likeControl;
+  shared.toast = toast;
+})();
