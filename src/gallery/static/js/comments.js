@@ -25,32 +25,7 @@
   var humanDate = shared.humanDate;
   var refreshTimes = shared.refreshTimes;
   var csrfToken = shared.csrfToken;
-
-
-  // ---- helpers ----
-
-  // fetch → parsed JSON (or null for 204); rejects with an Error carrying the API's message.
-  function request(url, options, fallback) {
-    options.credentials = "same-origin";
-    options.headers = options.headers || {};
-    options.headers.Accept = "application/json";
-    return fetch(url, options).then(function (response) {
-      if (response.status === 204) {
-        return null;
-      }
-      return response.json().catch(function () {
-        return null;
-      }).then(function (data) {
-        if (!response.ok) {
-          var message = data && data.error && data.error.message;
-          throw new Error(message || fallback + " (error " + response.status + ").");
-        }
-        return data;
-      });
-    }, function () {
-      throw new Error(fallback + ": the connection failed. Try again.");
-    });
-  }
+  var request = shared.apiRequest;  // fetch → JSON; errors carry the API's message
 
   function setUp(section) {
     var list = section.querySelector("[data-comment-list]");

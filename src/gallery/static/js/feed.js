@@ -20,8 +20,8 @@
   var el = shared.el;
   var humanDate = shared.humanDate;
   var refreshTimes = shared.refreshTimes;
+  var icon = shared.svgIcon;
 
-  var SVG_NS = "http://www.w3.org/2000/svg";
   var HEART = "M20.8 4.6a5.5 5.5 0 0 0-7.8 0L12 5.7l-1-1.1a5.5 5.5 0 0 0-7.8 7.8l1 1.1L12 21l7.8-7.5 1-1.1a5.5 5.5 0 0 0 0-7.8z";
   var BUBBLE = "M21 12a8 8 0 0 1-11.6 7.1L4 20l1-4.6A8 8 0 1 1 21 12z";
 
@@ -31,22 +31,6 @@
     var node = el("a", className, text);
     node.setAttribute("href", href);
     return node;
-  }
-
-  function icon(pathData) {
-    var svg = document.createElementNS(SVG_NS, "svg");
-    var attributes = {
-      "class": "icon", width: "20", height: "20", viewBox: "0 0 24 24", fill: "none",
-      stroke: "currentColor", "stroke-width": "2", "stroke-linecap": "round",
-      "stroke-linejoin": "round", "aria-hidden": "true", focusable: "false"
-    };
-    Object.keys(attributes).forEach(function (name) {
-      svg.setAttribute(name, attributes[name]);
-    });
-    var path = document.createElementNS(SVG_NS, "path");
-    path.setAttribute("d", pathData);
-    svg.appendChild(path);
-    return svg;
   }
 
   function timeTag(iso, className) {

@@ -2,10 +2,13 @@
  *
  * Dates render as the _images.html macros do ("21 Nov 2026"), then as
  * relative times for the last week; DOM nodes are built with textContent only.
+ * apiRequest() talks to the JSON API for comments.js, social.js and
+ * notifications.js; svgIcon() builds the icons of the icon_* macros.
  */
 (function () {
   "use strict";
 
+  var SVG_NS = "http://www.w3.org/2000/svg";
   var MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
   function parseIso(iso) {
@@ -82,6 +85,51 @@
   function csrfToken() {
     var meta = document.querySelector('meta[name="csrf-token"]');
     return meta ? meta.getAttribute("content") : "";
+  }
+
+  // A 20px line icon, as the icon_heart / icon_comment macros of _images.html draw it.
+  function svgIcon(pathData) {
+    var svg = document.createElementNS(SVG_NS, "svg");
+    var attributes = {
+      "class": "icon", width: "20", height: "20", viewBox: "0 0 24 24", fill: "none",
+      stroke: "currentColor", "stroke-width": "2", "stroke-linecap": "round",
+      "stroke-linejoin": "round", "aria-hidden": "true", focusable: "false"
+    };
+    Object.keys(attributes).forEach(function (name) {
+      svg.setAttribute(name, attributes[name]);
+    });
+    var path = document.createElementNS(SVG_NS, "path");
+    path.setAttribute("d", pathData);
+    svg.appendChild(path);
+    return svg;
+  }
+
+  // fetch → parsed JSON (or null for 204); rejects with an Error carrying the
+  // API's message ({"error": {"message"}}) and the HTTP status (error.status;
+  // none when the connection failed).
+  function apiRequest(url, options, fallback) {
+    options = options || {};
+    options.credentials = "same-origin";
+    options.headers = options.headers || {};
+    options.headers.Accept = "application/json";
+    return fetch(url, options).then(function (response) {
+      if (response.status === 204) {
+        return null;
+      }
+      return response.json().catch(function () {
+        return null;
+      }).then(function (data) {
+        if (!response.ok) {
+          var message = data && data.error && data.error.message;
+          var error = new Error(message || fallback + " (error " + response.status + ").");
+          error.status = response.status;
+          throw error;
+        }
+        return data;
+      });
+    }, function () {
+      throw new Error(fallback + ": the connection failed. Try again.");
+    });
   }
 
   // ---- hashtags: the rules of services/tags.py (keep the two in step) ----
@@ -194,6 +242,7 @@
   }
 
   window.Gallery = {
+    apiRequest: apiRequest,
     descriptionNodes: descriptionNodes,
     hashtagSpans: hashtagSpans,
     el: el,
@@ -203,5 +252,6 @@
     plural: plural,
     relativeDate: relativeDate,
     refreshTimes: refreshTimes,
+    svgIcon: svgIcon,
   };
 })();

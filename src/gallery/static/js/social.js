@@ -21,8 +21,8 @@
  * routes, which come back to the page (303).
  *
  * Gallery.likeControl(item) builds the like markup for the cards feed.js adds;
- * Gallery.toast(message) and Gallery.apiRequest(url, options, fallback) are
- * shared with notifications.js. User text only ever goes through textContent.
+ * Gallery.toast(message) is shared with notifications.js (as is
+ * Gallery.apiRequest, from shared.js). User text only ever goes through textContent.
  */
 (function () {
   "use strict";
@@ -30,8 +30,9 @@
   var shared = window.Gallery;
   var el = shared.el;
   var csrfToken = shared.csrfToken;
+  var apiRequest = shared.apiRequest;
+  var svgIcon = shared.svgIcon;
 
-  var SVG_NS = "http://www.w3.org/2000/svg";
   var HEART = "M20.8 4.6a5.5 5.5 0 0 0-7.8 0L12 5.7l-1-1.1a5.5 5.5 0 0 0-7.8 7.8l1 1.1L12 21l7.8-7.5 1-1.1a5.5 5.5 0 0 0 0-7.8z";
   // The routes of web/social.py and the API (SPEC §5); the server-rendered
   // markup carries its own URLs, these are for the cards built here.
@@ -42,32 +43,6 @@
   var TOAST_SECONDS = 6;
 
   // ---- helpers ----
-
-  // fetch → parsed JSON (or null for 204); rejects with an Error carrying the API's message.
-  function apiRequest(url, options, fallback) {
-    options = options || {};
-    options.credentials = "same-origin";
-    options.headers = options.headers || {};
-    options.headers.Accept = "application/json";
-    return fetch(url, options).then(function (response) {
-      if (response.status === 204) {
-        return null;
-      }
-      return response.json().catch(function () {
-        return null;
-      }).then(function (data) {
-        if (!response.ok) {
-          var message = data && data.error && data.error.message;
-          var error = new Error(message || fallback + " (error " + response.status + ").");
-          error.status = response.status;
-          throw error;
-        }
-        return data;
-      });
-    }, function () {
-      throw new Error(fallback + ": the connection failed. Try again.");
-    });
-  }
 
   function unsafe(method) {
     return { method: method, headers: { "X-CSRF-Token": csrfToken() } };
@@ -113,22 +88,6 @@
     return window.location.pathname + window.location.search;
   }
 
-  function heartIcon() {
-    var svg = document.createElementNS(SVG_NS, "svg");
-    var attributes = {
-      "class": "icon", width: "20", height: "20", viewBox: "0 0 24 24", fill: "none",
-      stroke: "currentColor", "stroke-width": "2", "stroke-linecap": "round",
-      "stroke-linejoin": "round", "aria-hidden": "true", focusable: "false"
-    };
-    Object.keys(attributes).forEach(function (name) {
-      svg.setAttribute(name, attributes[name]);
-    });
-    var path = document.createElementNS(SVG_NS, "path");
-    path.setAttribute("d", HEART);
-    svg.appendChild(path);
-    return svg;
-  }
-
   function hiddenInput(name, value) {
     var input = el("input");
     input.setAttribute("type", "hidden");
@@ -164,7 +123,7 @@
       button.setAttribute("aria-label", liked ? "Unlike" : "Like");
       button.setAttribute("title", liked ? "Unlike" : "Like");
       button.setAttribute("data-like-button", "");
-      button.appendChild(heartIcon());
+      button.appendChild(svgIcon(HEART));
       form.appendChild(button);
       wrap.appendChild(form);
     } else {
@@ -173,7 +132,7 @@
       link.setAttribute("aria-label", "Sign in to like");
       link.setAttribute("title", "Sign in to like");
       link.setAttribute("data-like-signin", "");
-      link.appendChild(heartIcon());
+      link.appendChild(svgIcon(HEART));
       wrap.appendChild(link);
     }
     wrap.appendChild(el("span", "count-value", item.like_count));
@@ -339,7 +298,6 @@
     }
   });
 
-  shared.apiRequest = apiRequest;
   shared.likeControl = likeControl;
   shared.toast = toast;
 })();
