@@ -99,22 +99,24 @@ def stored_files(runtime: Runtime) -> list[Path]:
     return sorted(p for p in media.rglob("*") if p.is_file()) if media.exists() else []
 
 
+def image_row(author_id: int, index: int, description: str = "") -> Image:
+    """An image row whose keys point at no file, for tests that only look at rows."""
+    return Image(
+        author_id=author_id,
+        original_key=f"00/00/{index:032x}_original.jpg",
+        display_key=f"00/00/{index:032x}_display.jpg",
+        thumb_key=f"00/00/{index:032x}_thumb.jpg",
+        width=800,
+        height=600,
+        thumb_size=400,
+        description=description,
+    )
+
+
 async def add_image_rows(runtime: Runtime, user_id: int, count: int) -> list[int]:
     """Image rows without files, for feed tests that only look at the rows (fast)."""
     async with runtime.db.session() as session:
-        rows = [
-            Image(
-                author_id=user_id,
-                original_key=f"00/00/{index:032x}_original.jpg",
-                display_key=f"00/00/{index:032x}_display.jpg",
-                thumb_key=f"00/00/{index:032x}_thumb.jpg",
-                width=800,
-                height=600,
-                thumb_size=400,
-                description=f"row {index}",
-            )
-            for index in range(count)
-        ]
+        rows = [image_row(user_id, index, f"row {index}") for index in range(count)]
         session.add_all(rows)
         await session.commit()
         return [row.id for row in rows]

@@ -14,6 +14,7 @@ from gallery.services.errors import InvalidInput
 from gallery.services.search import description_terms
 from tests.conftest import BACKEND
 from tests.helpers import make_active_user
+from tests.images import image_row
 
 # Inputs people (and scripts) type; none may turn into an SQL error.
 HOSTILE_QUERIES = [
@@ -48,16 +49,7 @@ async def add_described_images(runtime: Runtime, user_id: int, *descriptions: st
     ids = []
     async with runtime.db.session() as session:
         for index, description in enumerate(descriptions):
-            image = Image(
-                author_id=user_id,
-                original_key=f"00/00/{index:032x}_original.jpg",
-                display_key=f"00/00/{index:032x}_display.jpg",
-                thumb_key=f"00/00/{index:032x}_thumb.jpg",
-                width=800,
-                height=600,
-                thumb_size=400,
-                description=description,
-            )
+            image = image_row(user_id, index, description)
             session.add(image)
             await session.flush()
             await tags.attach_tags(session, image.id, tags.parse_hashtags(description))

@@ -14,21 +14,8 @@ from gallery.web.templating import hashtag_links
 from tests.helpers import make_active_user, signed_in
 from tests.images import api_upload
 from tests.services.test_search import HOSTILE_QUERIES, add_described_images
+from tests.web.test_images_api import IMAGE_KEYS
 
-IMAGE_KEYS = {
-    "id",
-    "url",
-    "thumb_url",
-    "width",
-    "height",
-    "description",
-    "created_at",
-    "author",
-    "comment_count",
-    "like_count",
-    "liked",
-    "comments",
-}
 SQL_WORDS = re.compile(r"sqlalchemy|syntax|SELECT|MATCH|fts5|Traceback|OperationalError", re.I)
 
 

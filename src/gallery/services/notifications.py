@@ -205,10 +205,7 @@ async def mark_read(
         .values(read_at=utcnow())
         .execution_options(synchronize_session=False)
     )
-    await session.commit()
-    if changed.rowcount:  # type: ignore[attr-defined]
-        await bump_for(redis, user_id)
-    return await unread_count(session, redis, user_id)
+    return await _committed(session, redis, user_id, changed_rows=changed.rowcount)  # type: ignore[attr-defined]
 
 
 async def mark_all_read(session: AsyncSession, redis: aioredis.Redis, *, user_id: int) -> int:
@@ -219,7 +216,14 @@ async def mark_all_read(session: AsyncSession, redis: aioredis.Redis, *, user_id
         .values(read_at=utcnow())
         .execution_options(synchronize_session=False)
     )
+    return await _committed(session, redis, user_id, changed_rows=changed.rowcount)  # type: ignore[attr-defined]
+
+
+async def _committed(
+    session: AsyncSession, redis: aioredis.Redis, user_id: int, *, changed_rows: int
+) -> int:
+    """Commit a read-marking, move the version if it changed anything; the unread count."""
     await session.commit()
-    if changed.rowcount:  # type: ignore[attr-defined]
+    if changed_rows:
         await bump_for(redis, user_id)
     return await unread_count(session, redis, user_id)
