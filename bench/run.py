@@ -108,7 +108,8 @@ async def run(args: argparse.Namespace) -> None:
     gallery = Path(sys.executable).with_name("gallery")
     subprocess.run(
         [str(gallery), "forge", "--users", "8", "--images", str(args.images),
-         "--comments", str(args.images * 2), "--seed", "1"],
+         "--comments", str(args.images * 2), "--likes", str(args.images * 5),
+         "--follows", "20", "--seed", "1"],
         cwd=REPO, env=env, check=True, stdout=subprocess.DEVNULL,
     )  # fmt: skip
     server = subprocess.Popen(
@@ -156,6 +157,26 @@ async def run(args: argparse.Namespace) -> None:
             ]
             feed = await client.get("/api/v1/feed?limit=20")
             first_image = feed.json()["items"][0]["id"]
+            # Follow the forged authors, so the following feed has something to show.
+            csrf = {"X-CSRF-Token": (await client.get("/api/v1/me")).json()["csrf_token"]}
+            for author in {item["author"]["username"] for item in feed.json()["items"]}:
+                await client.put(f"/api/v1/users/{author}/follow", headers=csrf)
+            unread = "/api/v1/notifications/unread-count"
+            rows += [
+                await measure(
+                    client, "JSON following feed, 20 images", "/api/v1/feed/following?limit=20",
+                    args.requests, args.concurrency,
+                ),
+                await measure(
+                    client, "JSON hot feed, 20 images (signed in)", "/api/v1/feed/hot?limit=20",
+                    args.requests, args.concurrency,
+                ),
+                await measure(
+                    client, "unread-count poll, ETag matches → 304", unread,
+                    args.requests, args.concurrency,
+                    headers={"If-None-Match": (await client.get(unread)).headers["ETag"]},
+                ),
+            ]  # fmt: skip
             anonymous = httpx.AsyncClient(base_url=base, timeout=30)
             async with anonymous:
                 rows += [
