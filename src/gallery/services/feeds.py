@@ -69,32 +69,42 @@ class NumberedPage:
 # -- cursors ---------------------------------------------------------------
 
 
+def pack_cursor(text: str) -> str:
+    """``text`` as an opaque cursor (unpadded base64url): clients pass it back as they got it."""
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def unpack_cursor(cursor: str, *, max_length: int = 40) -> str | None:
+    """What ``pack_cursor`` packed, or None for anything it cannot have made."""
+    # Only the unpadded URL-safe alphabet we issue; base64 decoders forgive more.
+    if len(cursor) > max_length or not UNPADDED_BASE64URL.fullmatch(cursor):
+        return None
+    try:
+        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeError, ValueError):
+        return None
+
+
+def invalid_cursor() -> InvalidInput:
+    return InvalidInput(
+        "The cursor is not valid: pass next_cursor from the previous page unchanged.",
+        field="cursor",
+    )
+
+
 def encode_cursor(last_id: int) -> str:
-    """An opaque cursor: clients pass it back as they got it."""
-    return base64.urlsafe_b64encode(f"v1:{last_id}".encode()).decode().rstrip("=")
+    """The cursor of a keyset page that continues after ``last_id``."""
+    return pack_cursor(f"v1:{last_id}")
 
 
 def decode_cursor(cursor: str | None) -> int | None:
     """The id a page continues after; ``InvalidInput`` for anything we did not issue."""
     if cursor is None or cursor == "":
         return None
-    found = CURSOR_PATTERN.fullmatch(_unpack(cursor) or "")
+    found = CURSOR_PATTERN.fullmatch(unpack_cursor(cursor) or "")
     if found is None or int(found.group(1)) > MAX_ID:
-        raise InvalidInput(
-            "The cursor is not valid: pass next_cursor from the previous page unchanged.",
-            field="cursor",
-        )
+        raise invalid_cursor()
     return int(found.group(1))
-
-
-def _unpack(cursor: str) -> str | None:
-    # Only the unpadded URL-safe alphabet we issue; base64 decoders forgive more.
-    if len(cursor) > 40 or not UNPADDED_BASE64URL.fullmatch(cursor):
-        return None
-    try:
-        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
-    except (binascii.Error, UnicodeError, ValueError):
-        return None
 
 
 def check_limit(limit: int | None) -> int:

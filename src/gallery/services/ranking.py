@@ -33,8 +33,6 @@ the current ranking.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import hashlib
 import heapq
 import re
@@ -49,7 +47,15 @@ from sqlalchemy.orm import joinedload
 
 from gallery.models.image import Image
 from gallery.services.errors import InvalidInput
-from gallery.services.feeds import FeedPage, ImageCard, cards_for, check_limit
+from gallery.services.feeds import (
+    FeedPage,
+    ImageCard,
+    cards_for,
+    check_limit,
+    invalid_cursor,
+    pack_cursor,
+    unpack_cursor,
+)
 
 LIKE_WEIGHT = 2.0
 COMMENT_WEIGHT = 3.0
@@ -81,7 +87,6 @@ LIST_HEADER = "ranking"
 
 GENERATION_PATTERN = r"[0-9a-f]{16}"
 CURSOR_PATTERN = re.compile(rf"h1:({GENERATION_PATTERN}):(0|[1-9][0-9]{{0,5}})")
-UNPADDED_BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
 
 
 @dataclass(frozen=True)
@@ -120,31 +125,17 @@ def rank(candidates: Sequence[Candidate], now: datetime, limit: int) -> list[int
 
 def encode_hot_cursor(generation: str, offset: int) -> str:
     """An opaque cursor: the ranking it belongs to and where the next page starts."""
-    raw = f"h1:{generation}:{offset}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return pack_cursor(f"h1:{generation}:{offset}")
 
 
 def decode_hot_cursor(cursor: str | None) -> tuple[str, int] | None:
     """``(generation, offset)``, None for the first page; ``InvalidInput`` if not ours."""
     if cursor is None or cursor == "":
         return None
-    found = CURSOR_PATTERN.fullmatch(_unpack(cursor) or "")
+    found = CURSOR_PATTERN.fullmatch(unpack_cursor(cursor, max_length=60) or "")
     if found is None or int(found.group(2)) > MAX_RANKED:
-        raise InvalidInput(
-            "The cursor is not valid: pass next_cursor from the previous page unchanged.",
-            field="cursor",
-        )
+        raise invalid_cursor()
     return found.group(1), int(found.group(2))
-
-
-def _unpack(cursor: str) -> str | None:
-    # Only the unpadded URL-safe alphabet we issue; base64 decoders forgive more.
-    if len(cursor) > 60 or not UNPADDED_BASE64URL.fullmatch(cursor):
-        return None
-    try:
-        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
-    except (binascii.Error, UnicodeError, ValueError):
-        return None
 
 
 # -- the stored ranking ----------------------------------------------------

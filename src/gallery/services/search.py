@@ -31,8 +31,6 @@ stable while photos arrive.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -49,7 +47,14 @@ from gallery.models.search import FULLTEXT_DIALECTS, images_fts
 from gallery.models.social import TAG_MAX_LENGTH, Tag, image_tags
 from gallery.models.user import User
 from gallery.services.errors import InvalidInput
-from gallery.services.feeds import FeedPage, check_limit, keyset_page
+from gallery.services.feeds import (
+    FeedPage,
+    check_limit,
+    invalid_cursor,
+    keyset_page,
+    pack_cursor,
+    unpack_cursor,
+)
 from gallery.services.tags import HASH_CHARACTERS, fold_tag_name, image_counts, is_tag_character
 
 MAX_QUERY_LENGTH = 100
@@ -294,24 +299,14 @@ def _starts_with(key: InstrumentedAttribute[str], prefix: str) -> list[ColumnEle
 
 
 def _encode_key_cursor(key: str) -> str:
-    raw = (KEY_CURSOR_PREFIX + key).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return pack_cursor(KEY_CURSOR_PREFIX + key)
 
 
 def _decode_key_cursor(cursor: str | None) -> str | None:
     if cursor is None or cursor == "":
         return None
-    key = None
-    if len(cursor) <= MAX_CURSOR_LENGTH and re.fullmatch(r"[A-Za-z0-9_-]+", cursor):
-        try:
-            raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        except (binascii.Error, UnicodeError, ValueError):
-            raw = ""
-        if raw.startswith(KEY_CURSOR_PREFIX):
-            key = raw[len(KEY_CURSOR_PREFIX) :]
+    raw = unpack_cursor(cursor, max_length=MAX_CURSOR_LENGTH) or ""
+    key = raw[len(KEY_CURSOR_PREFIX) :] if raw.startswith(KEY_CURSOR_PREFIX) else None
     if not key or len(key) > TAG_MAX_LENGTH or CONTROL_CHARACTERS.search(key):
-        raise InvalidInput(
-            "The cursor is not valid: pass next_cursor from the previous page unchanged.",
-            field="cursor",
-        )
+        raise invalid_cursor()
     return key

@@ -323,11 +323,7 @@
   }
 
   function start() {
-    refreshTimes(document);
     document.querySelectorAll("[data-comments]").forEach(setUp);
-    window.setInterval(function () {
-      refreshTimes(document);
-    }, 60000);
   }
 
   if (document.readyState === "loading") {

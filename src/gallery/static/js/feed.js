@@ -359,11 +359,7 @@
   }
 
   function start() {
-    refreshTimes(document);
     document.querySelectorAll("[data-feed]").forEach(setUpFeed);
-    window.setInterval(function () {
-      refreshTimes(document);
-    }, 60000);
   }
 
   if (document.readyState === "loading") {

@@ -208,13 +208,6 @@
 
   // ---- start ----
 
-  if (document.querySelector("[data-notifications-page]")) {
-    shared.refreshTimes(document);  // "3 minutes ago"
-    window.setInterval(function () {
-      shared.refreshTimes(document);
-    }, 60000);
-  }
-
   if (unreadUrl) {
     window.setInterval(refresh, POLL_SECONDS * 1000);
     document.addEventListener("visibilitychange", function () {

@@ -254,4 +254,19 @@
     refreshTimes: refreshTimes,
     svgIcon: svgIcon,
   };
+
+  // Every page's relative times, once at load and each minute after: one loop
+  // for the whole page (scripts refresh only the nodes they add).
+  function startClock() {
+    refreshTimes(document);
+    window.setInterval(function () {
+      refreshTimes(document);
+    }, 60000);
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", startClock);
+  } else {
+    startClock();
+  }
 })();
