@@ -4,6 +4,12 @@ from gallery.infra.db import Base
 from gallery.models.comment import Comment
 from gallery.models.image import Image
 from gallery.models.mail import OutboxMessage, OutboxStatus
+from gallery.models.moderation import (
+    ModerationAction,
+    ModerationEntry,
+    Report,
+    ReportResolution,
+)
 from gallery.models.social import Follow, Like, Notification, NotificationKind, Tag, image_tags
 from gallery.models.user import Permission, Role, User
 
@@ -13,11 +19,15 @@ __all__ = [
     "Follow",
     "Image",
     "Like",
+    "ModerationAction",
+    "ModerationEntry",
     "Notification",
     "NotificationKind",
     "OutboxMessage",
     "OutboxStatus",
     "Permission",
+    "Report",
+    "ReportResolution",
     "Role",
     "Tag",
     "User",

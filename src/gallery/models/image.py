@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from gallery.infra.db import Base, UTCDateTime, utcnow
@@ -48,6 +48,8 @@ class Image(Base):
     comment_count: Mapped[int] = mapped_column(Integer, default=0)
     like_count: Mapped[int] = mapped_column(Integer, default=0)
     view_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Set by the owner (or a moderator): new comments are refused, old ones stay.
+    comments_disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
     author: Mapped[User] = relationship(lazy="raise")
 

@@ -26,6 +26,9 @@ class Role:
     MODERATOR = USER | Permission.MODERATE
     ADMINISTRATOR = MODERATOR | Permission.ADMINISTER
 
+    # The names ``gallery set-role`` and the admin pages accept, lowest first.
+    NAMES = ("user", "moderator", "administrator")
+
     @classmethod
     def name_of(cls, permissions: int) -> str:
         if permissions & Permission.ADMINISTER:
@@ -33,6 +36,19 @@ class Role:
         if permissions & Permission.MODERATE:
             return "moderator"
         return "user"
+
+    @classmethod
+    def bits_of(cls, name: str) -> Permission:
+        """The permission bits of a role name (``admin`` is short for administrator)."""
+        bits = {
+            "user": cls.USER,
+            "moderator": cls.MODERATOR,
+            "administrator": cls.ADMINISTRATOR,
+            "admin": cls.ADMINISTRATOR,
+        }.get(name.strip().lower())
+        if bits is None:
+            raise ValueError(f"unknown role {name!r}")
+        return bits
 
 
 class User(Base):
@@ -52,14 +68,26 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # A locked account can sign in and browse but do nothing else (services/permissions.py).
+    locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    lock_reason: Mapped[str | None] = mapped_column(String(500), default=None)
 
     @staticmethod
     def key_for(text: str) -> str:
         """The case-insensitive key of a username or e-mail address."""
         return text.strip().casefold()
 
-    def can(self, permission: Permission) -> bool:
+    @property
+    def is_locked(self) -> bool:
+        return self.locked_at is not None
+
+    def has_bits(self, permission: Permission) -> bool:
+        """Whether the role carries ``permission``, locked or not (for who-outranks-whom)."""
         return (self.permissions & permission) == permission
+
+    def can(self, permission: Permission) -> bool:
+        """Whether the account may act with ``permission`` now: active, unlocked, and the bits."""
+        return self.is_active and not self.is_locked and self.has_bits(permission)
 
     @property
     def role_name(self) -> str:
