@@ -7,8 +7,11 @@ from typing import Any
 
 from quart import Quart
 from quart.typing import TestClientProtocol as Client
+from sqlalchemy import func, select
 
+from gallery.infra.db import utcnow
 from gallery.infra.runtime import Runtime
+from gallery.models import ModerationEntry, Role, User
 from gallery.services import accounts
 from tests.mailbox import Mailbox, link_in
 
@@ -93,3 +96,60 @@ async def signed_in(app: Quart, runtime: Runtime, username: str = "alice") -> tu
     response = await sign_in(client, username)
     assert response.status_code == 302
     return client, await csrf_token(client)
+
+
+# -- rows straight into the tables -----------------------------------------------
+
+
+async def add_user_row(
+    runtime: Runtime,
+    name: str,
+    *,
+    email: str | None = None,
+    role: int = Role.USER,
+    active: bool = True,
+    locked: bool = False,
+    lock_reason: str = "locked before",
+) -> int:
+    """An account straight into the table (no password hash: these never sign in)."""
+    address = email or f"{name}@example.com"
+    async with runtime.db.session() as session:
+        row = User(
+            username=name,
+            username_key=User.key_for(name),
+            email=address,
+            email_key=User.key_for(address),
+            password_hash="-",
+            is_active=active,
+            permissions=int(role),
+            locked_at=utcnow() if locked else None,
+            lock_reason=lock_reason if locked else None,
+        )
+        session.add(row)
+        await session.commit()
+        return row.id
+
+
+async def add_user_rows(runtime: Runtime, *names: str, role: int = Role.USER) -> list[int]:
+    """Active accounts straight into the table (see add_user_row), ids in the order named."""
+    return [await add_user_row(runtime, name, role=role) for name in names]
+
+
+async def fetch_user(runtime: Runtime, user_id: int) -> User:
+    async with runtime.db.session() as session:
+        return await session.get_one(User, user_id)
+
+
+async def count_rows(runtime: Runtime, model: type, *conditions: Any) -> int:
+    """How many rows of ``model`` the table holds (that meet all ``conditions``)."""
+    async with runtime.db.session() as session:
+        query = select(func.count()).select_from(model)
+        if conditions:
+            query = query.where(*conditions)
+        return int(await session.scalar(query) or 0)
+
+
+async def moderation_entries(runtime: Runtime) -> list[ModerationEntry]:
+    """The whole moderation log, oldest first."""
+    async with runtime.db.session() as session:
+        return list(await session.scalars(select(ModerationEntry).order_by(ModerationEntry.id)))

@@ -5,40 +5,19 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from gallery.infra.runtime import Runtime
 from gallery.models import Comment, Follow, Image, Like, Notification, User
 from gallery.services import comments, feeds, images, notifications, social
 from gallery.services.errors import InvalidInput, NotFoundError, PermissionDenied
-from tests.helpers import make_active_user
+from tests.helpers import add_user_rows, count_rows, fetch_user, make_active_user
 from tests.images import add_image_rows
 
 
 async def quick_users(runtime: Runtime, count: int, prefix: str = "fan") -> list[int]:
-    """Active users without a real password hash: for tests that never sign in."""
-    async with runtime.db.session() as session:
-        rows = [
-            User(
-                username=f"{prefix}{index}",
-                username_key=f"{prefix}{index}",
-                email=f"{prefix}{index}@example.com",
-                email_key=f"{prefix}{index}@example.com",
-                password_hash="-",
-                is_active=True,
-            )
-            for index in range(count)
-        ]
-        session.add_all(rows)
-        await session.commit()
-        return [row.id for row in rows]
-
-
-async def user(runtime: Runtime, user_id: int) -> User:
-    async with runtime.db.session() as session:
-        found = await session.get(User, user_id)
-        assert found is not None
-        return found
+    """``count`` active accounts named ``fan0``, ``fan1``… that never sign in."""
+    return await add_user_rows(runtime, *(f"{prefix}{index}" for index in range(count)))
 
 
 async def like(runtime: Runtime, user_id: int, image_id: int) -> social.LikeState:
@@ -75,14 +54,6 @@ async def unfollow(runtime: Runtime, follower_id: int, username: str) -> social.
         )
 
 
-async def count(runtime: Runtime, model: type, *conditions: object) -> int:
-    async with runtime.db.session() as session:
-        query = select(func.count()).select_from(model)
-        if conditions:
-            query = query.where(*conditions)  # type: ignore[arg-type]
-        return int(await session.scalar(query) or 0)
-
-
 async def like_count(runtime: Runtime, image_id: int) -> int:
     async with runtime.db.session() as session:
         return int(await session.scalar(select(Image.like_count).where(Image.id == image_id)) or 0)
@@ -116,10 +87,10 @@ async def test_liking_is_idempotent_and_unliking_what_was_never_liked_is_fine(
     assert await unlike(runtime, fan, image_id) == social.LikeState(liked=False, like_count=0)
     assert await like(runtime, fan, image_id) == social.LikeState(liked=True, like_count=1)
     assert await like(runtime, fan, image_id) == social.LikeState(liked=True, like_count=1)
-    assert await count(runtime, Like) == 1
+    assert await count_rows(runtime, Like) == 1
     assert await unlike(runtime, fan, image_id) == social.LikeState(liked=False, like_count=0)
     assert await unlike(runtime, fan, image_id) == social.LikeState(liked=False, like_count=0)
-    assert await count(runtime, Like) == 0
+    assert await count_rows(runtime, Like) == 0
 
 
 async def test_liking_a_missing_image_is_not_found(runtime: Runtime) -> None:
@@ -128,7 +99,7 @@ async def test_liking_a_missing_image_is_not_found(runtime: Runtime) -> None:
         await like(runtime, fan, 999_999)
     with pytest.raises(NotFoundError):
         await unlike(runtime, fan, 999_999)
-    assert await count(runtime, Like) == 0
+    assert await count_rows(runtime, Like) == 0
 
 
 async def test_many_people_liking_at_once_count_exactly(runtime: Runtime) -> None:
@@ -139,7 +110,7 @@ async def test_many_people_liking_at_once_count_exactly(runtime: Runtime) -> Non
     # Every fan at once, each twice (double clicks): one like each, none lost.
     await asyncio.gather(*(like(runtime, fan, image_id) for fan in fans + fans))
     assert await like_count(runtime, image_id) == len(fans)
-    assert await count(runtime, Like, Like.image_id == image_id) == len(fans)
+    assert await count_rows(runtime, Like, Like.image_id == image_id) == len(fans)
 
     # Half of them take it back while the others like again: still exact.
     leaving, staying = fans[::2], fans[1::2]
@@ -148,8 +119,9 @@ async def test_many_people_liking_at_once_count_exactly(runtime: Runtime) -> Non
         *(like(runtime, fan, image_id) for fan in staying),
     )
     assert await like_count(runtime, image_id) == len(staying)
-    assert await count(runtime, Like, Like.image_id == image_id) == len(staying)
-    assert await count(runtime, Notification, Notification.recipient_id == owner) == len(staying)
+    assert await count_rows(runtime, Like, Like.image_id == image_id) == len(staying)
+    received = await count_rows(runtime, Notification, Notification.recipient_id == owner)
+    assert received == len(staying)
 
 
 async def test_concurrent_comments_and_likes_on_one_image_do_not_deadlock(
@@ -200,7 +172,7 @@ async def test_an_inactive_account_cannot_like(runtime: Runtime) -> None:
         await session.commit()
         with pytest.raises(PermissionDenied):
             await social.like_image(session, runtime.redis, user=account, image_id=image_id)
-    assert await count(runtime, Like) == 0
+    assert await count_rows(runtime, Like) == 0
 
 
 # -- follows -------------------------------------------------------------------
@@ -209,12 +181,12 @@ async def test_an_inactive_account_cannot_like(runtime: Runtime) -> None:
 async def test_follow_unfollow_counts_and_idempotence(runtime: Runtime) -> None:
     await make_active_user(runtime)
     fans = await quick_users(runtime, 3)
-    alice = await user(runtime, (await quick_users(runtime, 1, "star"))[0])
+    alice = await fetch_user(runtime, (await quick_users(runtime, 1, "star"))[0])
 
     assert await follow(runtime, fans[0], alice.username) == social.FollowState(True, 1)
     assert await follow(runtime, fans[0], alice.username.upper()) == social.FollowState(True, 1)
     assert await follow(runtime, fans[1], alice.username) == social.FollowState(True, 2)
-    assert await count(runtime, Follow) == 2
+    assert await count_rows(runtime, Follow) == 2
     assert await unfollow(runtime, fans[0], alice.username) == social.FollowState(False, 1)
     assert await unfollow(runtime, fans[0], alice.username) == social.FollowState(False, 1)
     assert await unfollow(runtime, fans[2], alice.username) == social.FollowState(False, 1)
@@ -235,7 +207,7 @@ async def test_nobody_follows_themselves_or_a_missing_user(runtime: Runtime) -> 
         await unfollow(runtime, fan, "FAN0")
     with pytest.raises(NotFoundError):
         await follow(runtime, fan, "nobody")
-    assert await count(runtime, Follow) == 0
+    assert await count_rows(runtime, Follow) == 0
 
 
 async def test_follower_lists_page_newest_first(runtime: Runtime) -> None:
@@ -375,9 +347,9 @@ async def test_deleting_an_image_removes_its_likes_and_notices(runtime: Runtime)
             image_id=image_id,
             actor=await session.get_one(User, owner),
         )
-    assert await count(runtime, Like) == 0
-    assert await count(runtime, Comment) == 0
-    assert await count(runtime, Notification) == 0
+    assert await count_rows(runtime, Like) == 0
+    assert await count_rows(runtime, Comment) == 0
+    assert await count_rows(runtime, Notification) == 0
     assert await unread(runtime, owner) == 0
 
 

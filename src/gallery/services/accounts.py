@@ -124,7 +124,7 @@ async def _new_user(
     return user
 
 
-async def _queue_activation_mail(
+async def queue_activation_mail(
     session: AsyncSession, redis: aioredis.Redis, mailer: Mailer, user: User
 ) -> None:
     token = await issue_token(redis, TokenPurpose.ACTIVATE, user.id)
@@ -155,7 +155,7 @@ async def register(
     user = await _new_user(session, username, email, password, active=False, role=Role.USER)
     try:
         await session.flush()  # the id, for the token
-        await _queue_activation_mail(session, redis, mailer, user)
+        await queue_activation_mail(session, redis, mailer, user)
         await session.commit()
     except IntegrityError as exc:
         # Two registrations raced past the check above; the index decided.
@@ -191,7 +191,7 @@ async def resend_activation(
     user = await find_by_email(session, email)
     if user is None or user.is_active:
         return False
-    await _queue_activation_mail(session, redis, mailer, user)
+    await queue_activation_mail(session, redis, mailer, user)
     await session.commit()
     return True
 

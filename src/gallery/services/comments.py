@@ -11,17 +11,22 @@ from sqlalchemy.orm import joinedload
 
 from gallery.models.comment import COMMENT_MAX_LENGTH, Comment
 from gallery.models.image import Image
+from gallery.models.moderation import ModerationAction, Report
 from gallery.models.social import Notification, NotificationKind
 from gallery.models.user import Permission, User
-from gallery.services import notifications
-from gallery.services.errors import InvalidInput, NotFoundError, PermissionDenied
+from gallery.services import moderation, notifications
+from gallery.services.errors import NotFoundError, PermissionDenied
 from gallery.services.feeds import (
     bump_feed_version,
     check_limit,
     decode_cursor,
-    encode_cursor,
+    trim_page,
 )
 from gallery.services.images import lock_image
+from gallery.services.permissions import can, require_permission
+from gallery.services.validation import bounded_text
+
+COMMENTS_OFF_MESSAGE = "Comments are turned off for this photo."
 
 
 @dataclass(frozen=True)
@@ -31,15 +36,13 @@ class CommentPage:
 
 
 def check_content(content: str | None) -> str:
-    text = (content or "").strip()
-    if not text:
-        raise InvalidInput("Write something before posting the comment.", field="content")
-    if len(text) > COMMENT_MAX_LENGTH:
-        raise InvalidInput(
-            f"The comment is too long: at most {COMMENT_MAX_LENGTH} characters.",
-            field="content",
-        )
-    return text
+    return bounded_text(
+        content,
+        what="comment",
+        field="content",
+        max_length=COMMENT_MAX_LENGTH,
+        missing="Write something before posting the comment.",
+    )
 
 
 async def add_comment(
@@ -51,11 +54,13 @@ async def add_comment(
     content: str | None,
 ) -> Comment:
     """Post a comment (1–1000 characters) on an image and return it, author loaded."""
-    if not author.is_active or not author.can(Permission.COMMENT):
-        raise PermissionDenied("Your account may not comment.")
+    require_permission(author, Permission.COMMENT)
     text = check_content(content)
     # The image row first: see lock_image on why this order avoids deadlocks.
-    image_author_id = await lock_image(session, image_id)
+    image = await lock_image(session, image_id)
+    if image.comments_disabled:
+        raise PermissionDenied(COMMENTS_OFF_MESSAGE)
+    image_author_id = image.author_id
     # In SQL, in the same transaction: concurrent comments never lose a count.
     await session.execute(
         update(Image)
@@ -100,26 +105,46 @@ async def list_comments(
     )
     if after_id is not None:
         query = query.where(Comment.id > after_id)
-    rows = list((await session.scalars(query)).all())
-    has_more = len(rows) > size
-    rows = rows[:size]
-    return CommentPage(comments=rows, next_cursor=encode_cursor(rows[-1].id) if has_more else None)
+    rows, next_cursor = trim_page((await session.scalars(query)).all(), size)
+    return CommentPage(comments=rows, next_cursor=next_cursor)
+
+
+async def get_comment(session: AsyncSession, comment_id: int) -> Comment:
+    """The comment with its author; ``NotFoundError`` if there is none."""
+    comment = await session.scalar(
+        select(Comment).options(joinedload(Comment.author)).where(Comment.id == comment_id)
+    )
+    if comment is None:
+        raise NotFoundError("There is no comment with that id (it may have been deleted).")
+    return comment
 
 
 def may_delete_comment(actor: User | None, comment: Comment, image_author_id: int) -> bool:
     """The comment's author, the image's owner, or a moderator."""
     return actor is not None and (
-        actor.id in (comment.author_id, image_author_id) or actor.can(Permission.MODERATE)
+        actor.id in (comment.author_id, image_author_id) or can(actor, Permission.MODERATE)
     )
 
 
 async def delete_comment(
-    session: AsyncSession, redis: aioredis.Redis | None, *, comment_id: int, actor: User
+    session: AsyncSession,
+    redis: aioredis.Redis | None,
+    *,
+    comment_id: int,
+    actor: User,
+    reason: str | None = None,
+    moderating: bool = False,
 ) -> int:
-    """Delete a comment; returns the id of the image it was on."""
+    """Delete a comment (and reports on it); returns the id of the image it was on.
+
+    A moderator deleting someone else's comment on someone else's image (or
+    any comment from the report queue, ``moderating``) writes it to the
+    moderation log with ``reason``.
+    """
     found = (
         await session.execute(
             select(Comment, Image.author_id)
+            .options(joinedload(Comment.author))
             .join(Image, Image.id == Comment.image_id)
             .where(Comment.id == comment_id)
         )
@@ -131,8 +156,20 @@ async def delete_comment(
         raise PermissionDenied(
             "Only the comment's author, the image's owner or a moderator can delete it."
         )
+    why = moderation.check_reason(reason)
     image_id = comment.image_id
-    # Its notice goes with it (explicitly: SQLite cascades only with its pragma on).
+    if moderating or actor.id not in (comment.author_id, image_author_id):
+        moderation.record(
+            session,
+            actor=actor,
+            action=ModerationAction.DELETE_COMMENT,
+            target=f"comment {comment_id}",
+            subject_id=comment.author_id,
+            summary=moderation.comment_summary(comment, comment.author.username),
+            reason=why,
+        )
+    # Its notice and reports go with it (explicitly: SQLite cascades only with its pragma on).
+    await session.execute(delete(Report).where(Report.comment_id == comment_id))
     withdrawn = await session.execute(
         delete(Notification).where(Notification.comment_id == comment_id)
     )

@@ -36,3 +36,9 @@ class Rejected(ServiceError):
     def __init__(self, message: str, *, status: int, field: str | None = None) -> None:
         super().__init__(message, field=field)
         self.status = status
+
+
+class Conflict(ServiceError):
+    """The request clashes with what is already there (a second open report, say)."""
+
+    status = 409

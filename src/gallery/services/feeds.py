@@ -20,6 +20,7 @@ import secrets
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -107,6 +108,21 @@ def decode_cursor(cursor: str | None) -> int | None:
     return int(found.group(1))
 
 
+class HasId(Protocol):
+    @property
+    def id(self) -> int: ...
+
+
+Row = TypeVar("Row", bound=HasId)
+
+
+def trim_page(rows: Sequence[Row], size: int) -> tuple[list[Row], str | None]:
+    """Pages fetch ``size + 1`` rows to learn whether more follow: the page, and
+    the cursor after its last row when they do (keyset on ``id``)."""
+    page = list(rows[:size])
+    return page, encode_cursor(page[-1].id) if len(rows) > size else None
+
+
 def check_limit(limit: int | None) -> int:
     if limit is None:
         return DEFAULT_LIMIT
@@ -156,11 +172,10 @@ async def keyset_page(
     before_id = decode_cursor(cursor)
     if before_id is not None:
         query = query.where(Image.id < before_id)
-    rows = list((await session.scalars(query.order_by(Image.id.desc()).limit(size + 1))).all())
-    has_more = len(rows) > size
-    rows = rows[:size]
-    cards = await cards_for(session, rows, viewer_id)
-    return FeedPage(cards=cards, next_cursor=encode_cursor(rows[-1].id) if has_more else None)
+    rows, next_cursor = trim_page(
+        (await session.scalars(query.order_by(Image.id.desc()).limit(size + 1))).all(), size
+    )
+    return FeedPage(cards=await cards_for(session, rows, viewer_id), next_cursor=next_cursor)
 
 
 async def following(

@@ -14,9 +14,10 @@ import asyncio
 import logging
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
 
 import redis.asyncio as aioredis
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
@@ -24,12 +25,15 @@ from gallery import imaging
 from gallery.infra.storage import Storage, new_stem
 from gallery.models.comment import Comment
 from gallery.models.image import DESCRIPTION_MAX_LENGTH, Image
+from gallery.models.moderation import ModerationAction, Report
 from gallery.models.social import Like, Notification, image_tags
 from gallery.models.user import Permission, User
-from gallery.services import notifications
-from gallery.services.errors import InvalidInput, NotFoundError, PermissionDenied, Rejected
+from gallery.services import moderation, notifications
+from gallery.services.errors import NotFoundError, PermissionDenied, Rejected
 from gallery.services.feeds import bump_feed_version
+from gallery.services.permissions import can, require_permission
 from gallery.services.tags import attach_tags, parse_hashtags
+from gallery.services.validation import bounded_text
 
 log = logging.getLogger(__name__)
 
@@ -39,18 +43,13 @@ IMAGING_THREADS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="imaging"
 
 
 def check_description(description: str | None) -> str:
-    text = (description or "").strip()
-    if len(text) > DESCRIPTION_MAX_LENGTH:
-        raise InvalidInput(
-            f"The description is too long: at most {DESCRIPTION_MAX_LENGTH} characters.",
-            field="description",
-        )
-    return text
+    return bounded_text(
+        description, what="description", field="description", max_length=DESCRIPTION_MAX_LENGTH
+    )
 
 
 def check_can_upload(user: User) -> None:
-    if not user.is_active or not user.can(Permission.UPLOAD):
-        raise PermissionDenied("Your account may not upload images.")
+    require_permission(user, Permission.UPLOAD)
 
 
 async def process_upload(data: bytes) -> imaging.ProcessedImage:
@@ -127,8 +126,13 @@ async def get_image(session: AsyncSession, image_id: int) -> Image:
     return image
 
 
-async def lock_image(session: AsyncSession, image_id: int) -> int:
-    """Lock the image row for this transaction and return its author's id.
+class LockedImage(NamedTuple):
+    author_id: int
+    comments_disabled: bool
+
+
+async def lock_image(session: AsyncSession, image_id: int) -> LockedImage:
+    """Lock the image row for this transaction; return its author and comment switch.
 
     ``NotFoundError`` if there is no such image. Likes and comments take this
     lock before touching rows that refer to the image: inserting those first
@@ -137,16 +141,25 @@ async def lock_image(session: AsyncSession, image_id: int) -> int:
     MariaDB. SQLite has no row locks (writers take turns), so there is no
     ``FOR UPDATE`` there.
     """
-    author_id = await session.scalar(
-        select(Image.author_id).where(Image.id == image_id).with_for_update()
-    )
-    if author_id is None:
+    row = (
+        await session.execute(
+            select(Image.author_id, Image.comments_disabled)
+            .where(Image.id == image_id)
+            .with_for_update()
+        )
+    ).first()
+    if row is None:
         raise NotFoundError("There is no image with that id (it may have been deleted).")
-    return author_id
+    return LockedImage(author_id=row[0], comments_disabled=bool(row[1]))
 
 
-def may_delete_image(actor: User | None, image: Image) -> bool:
-    return actor is not None and (actor.id == image.author_id or actor.can(Permission.MODERATE))
+def may_change_image(actor: User | None, image: Image) -> bool:
+    """Its owner (even a locked one may take their own photo down) or a moderator."""
+    return actor is not None and (actor.id == image.author_id or can(actor, Permission.MODERATE))
+
+
+async def _author_name(session: AsyncSession, user_id: int) -> str:
+    return await session.scalar(select(User.username).where(User.id == user_id)) or "?"
 
 
 async def delete_image(
@@ -156,17 +169,37 @@ async def delete_image(
     *,
     image_id: int,
     actor: User,
+    reason: str | None = None,
+    moderating: bool = False,
 ) -> None:
-    """Delete an image with its comments, likes, tags, notices and files (owner or moderator)."""
+    """Delete an image with its comments, likes, tags, notices, reports and files.
+
+    Its owner or a moderator; a moderator deleting someone else's image (or
+    any image from the report queue, ``moderating``) is written to the
+    moderation log with ``reason``.
+    """
     image = await session.get(Image, image_id)
     if image is None:
         raise NotFoundError("There is no image with that id (it may have been deleted).")
-    if not may_delete_image(actor, image):
+    if not may_change_image(actor, image):
         raise PermissionDenied("Only the owner or a moderator can delete this image.")
+    why = moderation.check_reason(reason)
     keys = image.storage_keys
+    if moderating or actor.id != image.author_id:
+        moderation.record(
+            session,
+            actor=actor,
+            action=ModerationAction.DELETE_IMAGE,
+            target=f"image {image_id}",
+            subject_id=image.author_id,
+            summary=moderation.image_summary(image, await _author_name(session, image.author_id)),
+            reason=why,
+        )
+    comment_ids = select(Comment.id).where(Comment.image_id == image_id)
     # Explicitly, not only by ON DELETE CASCADE: SQLite honours that only with
     # its foreign-key pragma on, and the outcome must not depend on it.
     for dependent in (
+        delete(Report).where(or_(Report.image_id == image_id, Report.comment_id.in_(comment_ids))),
         delete(Notification).where(Notification.image_id == image_id),
         delete(Comment).where(Comment.image_id == image_id),
         delete(Like).where(Like.image_id == image_id),
@@ -180,6 +213,46 @@ async def delete_image(
         await bump_feed_version(redis)
         # Its notices (likes, comments) left the owner's list with it.
         await notifications.bump_for(redis, image.author_id)
+
+
+async def set_comments_enabled(
+    session: AsyncSession,
+    redis: aioredis.Redis | None,
+    *,
+    image_id: int,
+    actor: User,
+    enabled: bool,
+) -> Image:
+    """Turn comments on an image on or off (its owner or a moderator).
+
+    Existing comments stay; new ones are refused (``comments.add_comment``).
+    """
+    image = await session.get(Image, image_id)
+    if image is None:
+        raise NotFoundError("There is no image with that id (it may have been deleted).")
+    if not may_change_image(actor, image):
+        raise PermissionDenied("Only the owner or a moderator can turn comments on or off.")
+    if enabled:
+        # A locked owner may still close their photo, not open it to comments again.
+        require_permission(actor)
+    if image.comments_disabled == (not enabled):
+        return image
+    image.comments_disabled = not enabled
+    if actor.id != image.author_id:
+        moderation.record(
+            session,
+            actor=actor,
+            action=(
+                ModerationAction.ENABLE_COMMENTS if enabled else ModerationAction.DISABLE_COMMENTS
+            ),
+            target=f"image {image_id}",
+            subject_id=image.author_id,
+            summary=moderation.image_summary(image, await _author_name(session, image.author_id)),
+        )
+    await session.commit()
+    if redis is not None:
+        await bump_feed_version(redis)
+    return image
 
 
 async def _remove_files(storage: Storage, keys: Iterable[str]) -> None:

@@ -148,7 +148,7 @@ async def search_users(
     prefix = User.key_for(clean_query(query).lstrip("@"))
     if not prefix:
         raise InvalidInput("Type the beginning of a username.", field="q")
-    conditions = [*_starts_with(User.username_key, prefix), User.is_active]
+    conditions = [*starts_with(User.username_key, prefix), User.is_active]
     if after is not None:
         conditions.append(User.username_key > after)
     rows = list(
@@ -179,7 +179,7 @@ async def search_tags(
     if len(prefix) > TAG_MAX_LENGTH:
         return TagPage(tags=[], next_cursor=None)  # no tag is that long
     conditions = [
-        *_starts_with(Tag.name, prefix),
+        *starts_with(Tag.name, prefix),
         # Only tags some photo still carries (the (tag_id, image_id) index answers).
         exists().where(image_tags.c.tag_id == Tag.id),
     ]
@@ -290,7 +290,7 @@ def _full_text_match(words: list[str], dialect: str) -> ColumnElement[bool]:
 # -- helpers -------------------------------------------------------------------
 
 
-def _starts_with(key: InstrumentedAttribute[str], prefix: str) -> list[ColumnElement[bool]]:
+def starts_with(key: InstrumentedAttribute[str], prefix: str) -> list[ColumnElement[bool]]:
     """``key`` starts with ``prefix``, as a range the column's index serves on both back-ends.
 
     Both compare keys byte for byte (utf8mb4_bin, SQLite's BINARY): code-point order.

@@ -27,9 +27,10 @@ from gallery.models.image import Image
 from gallery.models.social import Follow, Like, NotificationKind
 from gallery.models.user import Permission, User
 from gallery.services import notifications
-from gallery.services.errors import InvalidInput, PermissionDenied
+from gallery.services.errors import InvalidInput
 from gallery.services.feeds import bump_feed_version, check_limit, decode_cursor, encode_cursor
 from gallery.services.images import lock_image
+from gallery.services.permissions import require_permission
 from gallery.services.users import find_by_username
 
 
@@ -61,8 +62,8 @@ class UserPage:
 
 
 def check_can_like(user: User) -> None:
-    if not user.is_active:
-        raise PermissionDenied("Your account may not like images.")
+    """Liking needs no bit, only an active account that is not locked."""
+    require_permission(user)
 
 
 async def _change_like_count(session: AsyncSession, image_id: int, delta: int) -> None:
@@ -84,7 +85,7 @@ async def like_image(
     """``user`` likes the image (again is fine); its owner is notified of a new like."""
     check_can_like(user)
     user_id = user.id
-    author_id = await lock_image(session, image_id)
+    author_id = (await lock_image(session, image_id)).author_id
     added = await insert_unless_present(
         session, Like.__table__, {"user_id": user_id, "image_id": image_id}
     )
@@ -110,7 +111,7 @@ async def unlike_image(
     """Withdraw ``user``'s like (none is fine), and the notice it gave the owner."""
     check_can_like(user)
     user_id = user.id
-    author_id = await lock_image(session, image_id)
+    author_id = (await lock_image(session, image_id)).author_id
     removed = await session.execute(
         delete(Like).where(Like.user_id == user_id, Like.image_id == image_id)
     )
@@ -134,8 +135,7 @@ async def unlike_image(
 
 
 def check_can_follow(user: User) -> None:
-    if not user.is_active or not user.can(Permission.FOLLOW):
-        raise PermissionDenied("Your account may not follow people.")
+    require_permission(user, Permission.FOLLOW)
 
 
 async def _followed_by_name(session: AsyncSession, follower: User, username: str) -> User:
