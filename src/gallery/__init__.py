@@ -114,7 +114,7 @@ def register_extensions(app: Quart, settings: Settings) -> None:
 
 
 def register_blueprints(app: Quart) -> None:
-    from gallery.web import api, auth, compat, discover, images, main, social, users
+    from gallery.web import admin, api, auth, compat, discover, images, main, reports, social, users
     from gallery.web.current_user import load_signed_in_user
     from gallery.web.errors import register_error_handlers
     from gallery.web.routing import init_routing
@@ -133,4 +133,6 @@ def register_blueprints(app: Quart) -> None:
     app.register_blueprint(compat.bp)
     app.register_blueprint(social.bp)
     app.register_blueprint(discover.bp)
+    app.register_blueprint(reports.bp)
+    app.register_blueprint(admin.bp)
     register_error_handlers(app)

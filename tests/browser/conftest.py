@@ -24,7 +24,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
+from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright, expect
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Response as PageResponse
 
@@ -324,6 +324,29 @@ async def screenshots(page: Page, folder: Path, name: str) -> None:
         await page.set_viewport_size(viewport)
         await page.screenshot(path=folder / f"{name}-{label}.png", full_page=True)
     await page.set_viewport_size(DESKTOP)
+
+
+async def sign_in_with_form(
+    page: Page, server: GalleryServer, username: str, password: str
+) -> None:
+    """Sign in through the /login form, as a person would; lands on the home page."""
+    await page.goto("/login")
+    form = page.locator("main form")
+    await form.locator("[name=login]").fill(username)
+    await form.locator("[name=password]").fill(password)
+    await form.get_by_role("button", name="Sign in").click()
+    await expect(page).to_have_url(server.url + "/")
+
+
+async def signed_in_page(
+    browser: Browser, server: GalleryServer, username: str, password: str
+) -> Page:
+    """A desktop page of a fresh browser context, signed in with the /login form."""
+    context = await browser.new_context(viewport=DESKTOP, base_url=server.url)
+    context.set_default_timeout(8000)
+    page = await context.new_page()
+    await sign_in_with_form(page, server, username, password)
+    return page
 
 
 class BrowserErrors:

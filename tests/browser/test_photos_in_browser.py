@@ -17,6 +17,7 @@ from tests.browser.conftest import (
     GalleryServer,
     MailWatcher,
     screenshots,
+    sign_in_with_form,
 )
 
 pytestmark = pytest.mark.browser
@@ -52,12 +53,7 @@ async def register_activate_and_sign_in(
     await expect(page).to_have_url(re.compile(r"/login$"))
     await page.goto(await mails.activation_path(EMAIL, server.url))
     await expect(page.locator(".flash-stack")).to_contain_text("is active")
-    await page.goto("/login")
-    form = page.locator("main form")
-    await form.locator("[name=login]").fill(USERNAME)
-    await form.locator("[name=password]").fill(PASSWORD)
-    await form.get_by_role("button", name="Sign in").click()
-    await expect(page).to_have_url(server.url + "/")
+    await sign_in_with_form(page, server, USERNAME, PASSWORD)
 
 
 async def test_upload_see_comment_scroll_and_sign_out_in_chromium(

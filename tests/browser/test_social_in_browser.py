@@ -17,9 +17,10 @@ from gallery.settings import Settings
 from tests.browser.conftest import (
     DESKTOP,
     BrowserErrors,
-    GalleryServer,
     ServerFactory,
     screenshots,
+    sign_in_with_form,
+    signed_in_page,
 )
 from tests.helpers import make_active_user
 
@@ -50,19 +51,6 @@ async def make_accounts_and_photos(settings: Settings, *usernames: str) -> None:
         )
     finally:
         await runtime.stop()
-
-
-async def signed_in_page(browser: Browser, server: GalleryServer, username: str) -> Page:
-    context = await browser.new_context(viewport=DESKTOP, base_url=server.url)
-    context.set_default_timeout(8000)
-    page = await context.new_page()
-    await page.goto("/login")
-    form = page.locator("main form")
-    await form.locator("[name=login]").fill(username)
-    await form.locator("[name=password]").fill(PASSWORD)
-    await form.get_by_role("button", name="Sign in").click()
-    await expect(page).to_have_url(server.url + "/")
-    return page
 
 
 class PageLoads:
@@ -118,10 +106,10 @@ async def test_likes_follows_and_notifications_between_two_people_in_chromium(
     photo.write_bytes(forge.render_photo("sea", 11))
     contexts: list[BrowserContext] = []
     try:
-        alice = await signed_in_page(browser, server, ALICE)
+        alice = await signed_in_page(browser, server, ALICE, PASSWORD)
         contexts.append(alice.context)
         alice_errors = BrowserErrors(alice)
-        bob = await signed_in_page(browser, server, BOB)
+        bob = await signed_in_page(browser, server, BOB, PASSWORD)
         contexts.append(bob.context)
         bob_errors = BrowserErrors(bob)
 
@@ -314,12 +302,7 @@ async def test_likes_follows_and_notices_work_without_javascript(
     page = await context.new_page()
     errors = BrowserErrors(page)
     try:
-        await page.goto("/login")
-        form = page.locator("main form")
-        await form.locator("[name=login]").fill(BOB)
-        await form.locator("[name=password]").fill(PASSWORD)
-        await form.get_by_role("button", name="Sign in").click()
-        await expect(page).to_have_url(server.url + "/")
+        await sign_in_with_form(page, server, BOB, PASSWORD)
 
         # The like form posts and comes back to the same page.
         likes = like_control(page.locator("[data-feed-items] > [data-image-id]").first)

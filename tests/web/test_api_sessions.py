@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from quart import Quart
 
+from gallery.infra.db import utcnow
 from gallery.infra.runtime import Runtime
+from gallery.models.user import User
 from tests.helpers import csrf_token, make_active_user, sign_in
 
 
@@ -16,10 +18,25 @@ async def test_me_describes_the_signed_in_user(app: Quart, runtime: Runtime) -> 
     assert data["username"] == "alice"
     assert data["role"] == "user"
     assert data["permissions"] == 7
+    assert data["locked"] is False
     assert data["avatar_url"].startswith("/")
     assert data["created_at"].endswith(("Z", "+00:00"))
     # The token in /me is the one unsafe requests must send.
     assert data["csrf_token"] == await csrf_token(client)
+
+
+async def test_me_says_when_the_account_is_locked(app: Quart, runtime: Runtime) -> None:
+    user_id = await make_active_user(runtime)
+    async with runtime.db.session() as session:
+        user = await session.get_one(User, user_id)
+        user.locked_at = utcnow()
+        await session.commit()
+    client = app.test_client()
+    # Locked accounts still sign in (and browse).
+    assert (await sign_in(client)).status_code == 302
+    data = await (await client.get("/api/v1/me")).get_json()
+    assert data["locked"] is True
+    assert data["permissions"] == 7
 
 
 async def test_sessions_list_and_revoke(app: Quart, runtime: Runtime) -> None:

@@ -31,6 +31,8 @@ IMAGE_KEYS = {
     "like_count",
     "liked",
     "comments",
+    # Beyond SPEC §5's Image: whether the owner lets people comment (issue 5).
+    "comments_enabled",
 }
 COMMENT_KEYS = {"id", "content", "created_at", "author"}
 AUTHOR_KEYS = {"id", "username", "avatar_url"}

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import logging
 
-from quart import Quart, Response, jsonify, redirect, render_template, request, url_for
+from quart import Quart, Response, flash, jsonify, redirect, render_template, request, url_for
 from quart.typing import ResponseReturnValue
 from quart_auth import Unauthorized
 from quart_schema import RequestSchemaValidationError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from gallery.services.errors import ServiceError
+from gallery.services.permissions import AccountLocked
 from gallery.web.api import JSON_ROUTE_PREFIXES
-from gallery.web.security import CSRFError, RateLimited
+from gallery.web.security import CSRFError, RateLimited, return_path
 
 log = logging.getLogger(__name__)
 
@@ -89,20 +90,35 @@ async def handle_http_exception(error: HTTPException) -> Response | tuple[str, i
 
 
 async def handle_unauthorized(_error: Unauthorized) -> ResponseReturnValue:
+    """401 for scripts; for browsers the sign-in page, which then returns them.
+
+    A GET returns to itself. A form post (a like, a follow, a report) returns
+    to the page the form was on, never to its own URL, which only takes POST.
+    """
     if wants_json():
         return json_error(401, "You need to sign in for this.")
-    target = request.full_path.rstrip("?") if request.method == "GET" else request.referrer
-    return redirect(url_for("auth.login", next=target or "/"))
+    if request.method == "GET":
+        target = request.full_path.rstrip("?")
+    else:
+        target = await return_path()
+    return redirect(url_for("auth.login", next=target))
 
 
 async def handle_schema_error(error: RequestSchemaValidationError) -> Response:
     return json_error(400, f"The request body is not valid: {error.validation_error}")
 
 
-async def handle_service_error(error: ServiceError) -> Response | tuple[str, int]:
-    """A refusal from a service: its message and status, as JSON or as a page."""
+async def handle_service_error(error: ServiceError) -> ResponseReturnValue:
+    """A refusal from a service: its message and status, as JSON or as a page.
+
+    A locked account on a page is not shown an error page for trying: the
+    message is flashed on the page it came from.
+    """
     if wants_json():
         return json_error(error.status, error.message)
+    if isinstance(error, AccountLocked):
+        await flash(error.message, "warning")
+        return redirect(await return_path(), 303)
     return await render_error(error.status, error.message)
 
 

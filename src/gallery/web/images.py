@@ -14,11 +14,12 @@ from gallery.models.comment import COMMENT_MAX_LENGTH
 from gallery.models.image import DESCRIPTION_MAX_LENGTH
 from gallery.models.user import Permission
 from gallery.services import comments, feeds, images, social
-from gallery.services.errors import InvalidInput, ServiceError
+from gallery.services.errors import InvalidInput, PermissionDenied, ServiceError
 from gallery.web.api.images import UPLOADS_PER_HOUR, create_comment
 from gallery.web.api.schemas import comment_out, image_out
 from gallery.web.current_user import require_user, signed_in_user
 from gallery.web.image_views import record_image_view
+from gallery.web.permissions import permission_required
 from gallery.web.security import RateLimited, rate_limit
 
 bp = Blueprint("images", __name__)
@@ -57,16 +58,16 @@ async def render_upload(
 
 
 @bp.get("/upload")
+@permission_required(Permission.UPLOAD)
 async def upload() -> ResponseReturnValue:
-    images.check_can_upload(require_user())
     return await render_upload()
 
 
 @bp.post("/upload")
+@permission_required(Permission.UPLOAD)
 async def upload_files() -> ResponseReturnValue:
     """Store each chosen file on its own: one bad file does not sink the others."""
     user = require_user()
-    images.check_can_upload(user)
     form = await request.form
     description = form.get("description", "")
     chosen = [f for f in (await request.files).getlist("file") if f.filename]
@@ -147,9 +148,11 @@ async def detail(image_id: int) -> ResponseReturnValue:
         comments_next_cursor=page.next_cursor,
         more_comments_url=more_comments_url,
         comments_api_url=url_for("api.list_comments", image_id=image_id),
-        can_delete=images.may_delete_image(viewer, card.image),
+        # Deleting the photo and switching its comments: the same people.
+        can_change=images.may_change_image(viewer, card.image),
         viewer_moderates=bool(viewer and viewer.can(Permission.MODERATE)),
         comment_max_length=COMMENT_MAX_LENGTH,
+        comments_off_message=comments.COMMENTS_OFF_MESSAGE,
         author_followed=await social.is_following(
             session, viewer.id if viewer else None, card.image.author_id
         ),
@@ -170,16 +173,48 @@ async def delete(image_id: int) -> ResponseReturnValue:
     return redirect(target, 303)
 
 
+@bp.post("/images/<int:image_id>/comments/disable")
+async def disable_comments(image_id: int) -> ResponseReturnValue:
+    """The image page's "Turn comments off" button (owner or moderator)."""
+    return await switch_comments(image_id, enabled=False)
+
+
+@bp.post("/images/<int:image_id>/comments/enable")
+async def enable_comments(image_id: int) -> ResponseReturnValue:
+    """The image page's "Turn comments on" button (owner or moderator)."""
+    return await switch_comments(image_id, enabled=True)
+
+
+async def switch_comments(image_id: int, *, enabled: bool) -> ResponseReturnValue:
+    # Not permission_required: a locked owner may still close their photo to
+    # comments; the service decides who may (owner or moderator).
+    user = require_user()
+    await images.set_comments_enabled(
+        await request_db(), current_redis(), image_id=image_id, actor=user, enabled=enabled
+    )
+    message = (
+        "Comments are on again for this photo."
+        if enabled
+        else "Comments are turned off for this photo; the ones already there stay."
+    )
+    await flash(message, "success")
+    return redirect(url_for("images.detail", image_id=image_id) + "#comments", 303)
+
+
 @bp.post("/images/<int:image_id>/comments")
+@permission_required(Permission.COMMENT)
 async def post_comment(image_id: int) -> ResponseReturnValue:
     """The comment form without JavaScript: post, then back to the comment."""
     require_user()
     content = (await request.form).get("content")
     try:
         comment = await create_comment(image_id, content)
-    except InvalidInput as error:
+    except (InvalidInput, PermissionDenied) as error:
+        # A locked account is turned away before this, with its own flash.
+        # Refused outright (comments turned off), there is no form to return to.
         await flash(error.message, "danger")
-        return redirect(url_for("images.detail", image_id=image_id) + "#comment-form", 303)
+        anchor = "#comments" if isinstance(error, PermissionDenied) else "#comment-form"
+        return redirect(url_for("images.detail", image_id=image_id) + anchor, 303)
     target = url_for("images.detail", image_id=image_id) + f"#comment-{comment.id}"
     return redirect(target, 303)
 

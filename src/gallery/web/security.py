@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
-from quart import Quart, Response, request, session
-from werkzeug.exceptions import Forbidden, TooManyRequests
+from quart import Quart, Response, current_app, request, session
+from werkzeug.exceptions import Forbidden, HTTPException, TooManyRequests
+from werkzeug.routing import RequestRedirect
 
 from gallery.infra.runtime import current_redis, current_runtime
 
@@ -112,10 +113,12 @@ def client_address() -> str:
 
 
 def safe_next(target: str | None, default: str = "/") -> str:
-    """``target`` if it is a relative path on this site, else ``default``.
+    """``target`` if it is a page of this site (a relative path), else ``default``.
 
     Refuses absolute URLs, schemes, protocol-relative ``//host`` and the
-    backslash forms browsers treat as ``//`` (``/\\host``), and control characters.
+    backslash forms browsers treat as ``//`` (``/\\host``), control characters,
+    and paths that do not answer GET: a sign-in that began at a POST-only
+    action (a like, a follow) must not end on a "Method not allowed".
     """
     if not target or not target.startswith("/") or len(target) > 2000:
         return default
@@ -124,9 +127,52 @@ def safe_next(target: str | None, default: str = "/") -> str:
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in target):
         return default
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc:
+    if parts.scheme or parts.netloc or not answers_get(unquote(parts.path)):
         return default
     return target
+
+
+def answers_get(path: str) -> bool:
+    """Whether some route of the app takes ``GET path``."""
+    adapter = current_app.url_map.bind(request.host)
+    try:
+        adapter.match(path, method="GET")
+    except RequestRedirect:
+        return True  # the route exists with or without a trailing slash
+    except HTTPException:
+        return False
+    return True
+
+
+def referrer_path() -> str | None:
+    """The page of this site that the request came from, as a path (``None`` otherwise)."""
+    referrer = request.referrer
+    if not referrer:
+        return None
+    parts = urlsplit(referrer)
+    if parts.scheme not in ("http", "https") or parts.netloc != request.host:
+        return None
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    found = safe_next(path, "")
+    return found or None
+
+
+async def return_path(default: str = "/") -> str:
+    """Where to send someone back to after a refused or interrupted form post.
+
+    The form's own ``next`` field first, then the page the browser says it was
+    on, never the URL of the request itself (a GET there would loop or 405).
+    """
+    target = request.args.get("next")
+    if request.method in UNSAFE_METHODS and request.mimetype in (
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+    ):
+        target = (await request.form).get("next") or target
+    for candidate in (safe_next(target, ""), referrer_path()):
+        if candidate and urlsplit(candidate).path != request.path:
+            return candidate
+    return default
 
 
 def init_security(app: Quart) -> None:

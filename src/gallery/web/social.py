@@ -15,11 +15,13 @@ from quart import Blueprint, flash, redirect, render_template, request, url_for
 from quart.typing import ResponseReturnValue
 
 from gallery.infra.runtime import current_redis, current_storage, request_db
+from gallery.models.user import Permission
 from gallery.services import feeds, notifications, social, users
 from gallery.web.api.schemas import author_out, avatar_url, image_out, notification_out
 from gallery.web.api.social import count_follow_change, count_like_change
 from gallery.web.current_user import require_user, signed_in_user
-from gallery.web.security import safe_next
+from gallery.web.permissions import permission_required
+from gallery.web.security import return_path
 
 log = logging.getLogger(__name__)
 
@@ -28,12 +30,6 @@ bp = Blueprint("social", __name__)
 FOLLOWING_PAGE_SIZE = 12  # as the home page: the same grid
 PEOPLE_PAGE_SIZE = 30
 NOTIFICATIONS_PAGE_SIZE = 30
-
-
-async def back_to(default: str) -> str:
-    """Where a form post returns: its ``next`` field if it is a path on this site."""
-    target = (await request.form).get("next") or request.args.get("next")
-    return safe_next(target, default)
 
 
 # -- the unread count of the bell, on every page -----------------------------
@@ -88,25 +84,28 @@ async def following_feed() -> ResponseReturnValue:
 
 
 @bp.post("/images/<int:image_id>/like")
+@permission_required()
 async def like(image_id: int) -> ResponseReturnValue:
     user = require_user()
     await count_like_change(user.id)
     await social.like_image(await request_db(), current_redis(), user=user, image_id=image_id)
-    return redirect(await back_to(url_for("images.detail", image_id=image_id)), 303)
+    return redirect(await return_path(url_for("images.detail", image_id=image_id)), 303)
 
 
 @bp.post("/images/<int:image_id>/unlike")
+@permission_required()
 async def unlike(image_id: int) -> ResponseReturnValue:
     user = require_user()
     await count_like_change(user.id)
     await social.unlike_image(await request_db(), current_redis(), user=user, image_id=image_id)
-    return redirect(await back_to(url_for("images.detail", image_id=image_id)), 303)
+    return redirect(await return_path(url_for("images.detail", image_id=image_id)), 303)
 
 
 # -- follows -----------------------------------------------------------------
 
 
 @bp.post("/u/<username>/follow")
+@permission_required(Permission.FOLLOW)
 async def follow(username: str) -> ResponseReturnValue:
     user = require_user()
     await count_follow_change(user.id)
@@ -114,10 +113,11 @@ async def follow(username: str) -> ResponseReturnValue:
     await social.follow_user(session, current_redis(), follower=user, username=username)
     followed = await users.find_by_username(session, username)
     await flash(f"You now follow {followed.username}.", "success")
-    return redirect(await back_to(url_for("users.profile", username=followed.username)), 303)
+    return redirect(await return_path(url_for("users.profile", username=followed.username)), 303)
 
 
 @bp.post("/u/<username>/unfollow")
+@permission_required(Permission.FOLLOW)
 async def unfollow(username: str) -> ResponseReturnValue:
     user = require_user()
     await count_follow_change(user.id)
@@ -125,7 +125,7 @@ async def unfollow(username: str) -> ResponseReturnValue:
     await social.unfollow_user(session, current_redis(), follower=user, username=username)
     followed = await users.find_by_username(session, username)
     await flash(f"You no longer follow {followed.username}.", "info")
-    return redirect(await back_to(url_for("users.profile", username=followed.username)), 303)
+    return redirect(await return_path(url_for("users.profile", username=followed.username)), 303)
 
 
 async def people_page(username: str, which: str) -> ResponseReturnValue:
@@ -200,7 +200,7 @@ async def mark_read(notification_id: int) -> ResponseReturnValue:
         await request_db(), current_redis(), user_id=user.id, notification_id=notification_id
     )
     default = url_for("social.notifications") + f"#notification-{notification_id}"
-    return redirect(await back_to(default), 303)
+    return redirect(await return_path(default), 303)
 
 
 @bp.post("/notifications/read-all")
@@ -208,4 +208,4 @@ async def mark_all_read() -> ResponseReturnValue:
     user = require_user()
     await notifications.mark_all_read(await request_db(), current_redis(), user_id=user.id)
     await flash("All notifications are marked as read.", "success")
-    return redirect(await back_to(url_for("social.notifications")), 303)
+    return redirect(await return_path(url_for("social.notifications")), 303)

@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from markupsafe import Markup, escape
 from quart import Quart, url_for
 
+from gallery.models.user import Permission
+from gallery.services.permissions import LOCKED_MESSAGE, can
 from gallery.services.tags import hashtag_spans
 from gallery.web.current_user import session_user
 
@@ -15,6 +17,13 @@ def init_templating(app: Quart) -> None:
     @app.context_processor
     def site_globals() -> dict[str, object]:
         return {"viewer": session_user().user, "current_year": datetime.now(UTC).year}
+
+    # Templates show a control only to those who may use it (``can(viewer,
+    # Permission.MODERATE)``); the view behind it checks again.
+    app.jinja_env.globals.update(can=can, Permission=Permission)
+    # The banner base.html shows a locked account on every page, in the words
+    # its refusals use, so the two never disagree.
+    app.jinja_env.globals["locked_message"] = LOCKED_MESSAGE
 
     # Descriptions with their #hashtags as links to the tag pages (escaped first).
     app.add_template_filter(hashtag_links, "hashtag_links")

@@ -8,13 +8,35 @@ from quart import Blueprint, render_template, request, url_for
 from quart.typing import ResponseReturnValue
 
 from gallery.infra.runtime import current_storage, request_db
+from gallery.models.user import Permission, User
 from gallery.services import feeds, social, users
+from gallery.services.moderation import REASON_MAX_LENGTH
+from gallery.services.permissions import can, outranks
 from gallery.web.api.schemas import avatar_url, image_out, iso_utc
 from gallery.web.current_user import signed_in_user
 
 bp = Blueprint("users", __name__)
 
 PROFILE_PAGE_SIZE = 24
+
+
+def moderation_panel(viewer: User | None, user: User) -> dict[str, object] | None:
+    """What a moderator sees of an account on its profile: role, lock, and the lock form.
+
+    ``None`` for everyone else: whether someone is locked, and why, is between
+    them and the moderators.
+    """
+    if viewer is None or not can(viewer, Permission.MODERATE):
+        return None
+    return {
+        "account": {"id": user.id, "username": user.username, "is_locked": user.is_locked},
+        "role": user.role_name,
+        "locked_at": iso_utc(user.locked_at) if user.locked_at else None,
+        "lock_reason": user.lock_reason or "",
+        "manageable": outranks(viewer, user),
+        "back": url_for("users.profile", username=user.username),
+        "reason_max_length": REASON_MAX_LENGTH,
+    }
 
 
 @bp.get("/u/<username>")
@@ -52,4 +74,5 @@ async def profile(username: str) -> ResponseReturnValue:
         if page.next_cursor
         else None,
         is_self=viewer is not None and viewer.id == user.id,
+        moderation=moderation_panel(viewer, user),
     )

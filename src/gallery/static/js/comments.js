@@ -1,15 +1,17 @@
 /* Gallery: comments in place on the image page.
  *
- * Markup (templates/images/detail.html and the comment_item macro of _images.html):
+ * Markup (templates/images/detail.html and its comment_item macro):
  *   <section id="comments" data-comments data-comments-url data-next-cursor
  *            data-viewer-id data-image-author-id data-viewer-moderates
+ *            data-comments-enabled="true|false"
  *            data-delete-url="/comments/{id}/delete" data-api-delete-url="/api/v1/comments/{id}"
- *            data-profile-url="/u/{username}">
+ *            data-report-url="/comments/{id}/report" data-profile-url="/u/{username}">
  *     <ol data-comment-list> <li class="comment" id="comment-1" data-comment-id="1">…</li> </ol>
  *     <p data-comments-empty hidden>…</p>
  *     <p data-comments-more-wrap><a data-comments-more href="?comments=…">Load more comments</a></p>
  *     <div data-comments-status role="alert"></div>
  *     <form id="comment-form">… <textarea name="content"> … <div data-comment-error role="alert"></div></form>
+ *       (or, with comments turned off, <p data-comments-off> and no form)
  *   </section>
  *   The counter: [data-comment-count] .count-value
  *
@@ -32,7 +34,9 @@
     var emptyNote = section.querySelector("[data-comments-empty]");
     var status = section.querySelector("[data-comments-status]");
     var moreLink = section.querySelector("[data-comments-more]");
-    var form = document.getElementById("comment-form");
+    // Comments turned off: the page renders no form; never wire one up anyway.
+    var commentsEnabled = section.getAttribute("data-comments-enabled") !== "false";
+    var form = commentsEnabled ? document.getElementById("comment-form") : null;
     var commentsUrl = section.getAttribute("data-comments-url");
     var cursor = section.getAttribute("data-next-cursor") || null;
     var viewerId = parseInt(section.getAttribute("data-viewer-id") || "", 10);
@@ -40,6 +44,7 @@
     var moderates = section.getAttribute("data-viewer-moderates") === "true";
     var deleteTemplate = section.getAttribute("data-delete-url") || "/comments/{id}/delete";
     var apiDeleteTemplate = section.getAttribute("data-api-delete-url") || "/api/v1/comments/{id}";
+    var reportTemplate = section.getAttribute("data-report-url") || "/comments/{id}/report";
     var profileTemplate = section.getAttribute("data-profile-url") || "/u/{username}";
 
     if (!list || !commentsUrl) {
@@ -68,7 +73,7 @@
       return profileTemplate.replace("{username}", encodeURIComponent(username));
     }
 
-    // The comment_item macro, in DOM calls.
+    // The comment_item macro of detail.html, in DOM calls.
     function renderComment(comment) {
       var authorUrl = profileUrl(comment.author.username);
       var li = el("li", "comment");
@@ -98,7 +103,8 @@
       meta.appendChild(time);
 
       var authorId = comment.author.id;
-      if (viewerId && (viewerId === authorId || viewerId === imageAuthorId || moderates)) {
+      var mayDelete = Boolean(viewerId && (viewerId === authorId || viewerId === imageAuthorId || moderates));
+      if (mayDelete) {
         var deleteForm = el("form", "comment-delete-form");
         deleteForm.setAttribute("method", "post");
         deleteForm.setAttribute("action", deleteTemplate.replace("{id}", String(comment.id)));
@@ -113,6 +119,14 @@
         button.setAttribute("aria-label", "Delete comment by " + comment.author.username);
         deleteForm.appendChild(button);
         meta.appendChild(deleteForm);
+      }
+      // Everyone but its author may report it (signed out: through sign-in and back).
+      if (viewerId !== authorId) {
+        var report = el("a", "comment-report small link-secondary" + (mayDelete ? "" : " ms-auto"), "Report");
+        report.setAttribute("href", reportTemplate.replace("{id}", String(comment.id)));
+        report.setAttribute("aria-label", "Report comment by " + comment.author.username);
+        report.setAttribute("data-comment-report", "");
+        meta.appendChild(report);
       }
       main.appendChild(meta);
       main.appendChild(el("p", "comment-text", comment.content));

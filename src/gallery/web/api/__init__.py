@@ -36,6 +36,8 @@ class Me:
     avatar_url: str
     role: str
     permissions: int
+    # A locked account may read but not change anything (its permissions stay).
+    locked: bool
     created_at: str
     csrf_token: str
 
@@ -69,6 +71,7 @@ async def me() -> Me:
         avatar_url=avatar_url(user, current_storage()),
         role=user.role_name,
         permissions=user.permissions,
+        locked=user.is_locked,
         created_at=iso_utc(user.created_at),
         csrf_token=csrf_token(),
     )
@@ -113,4 +116,5 @@ async def revoke_session(session_id: str) -> Response:
 from gallery.web.api import discover as _discover  # noqa: E402, F401
 from gallery.web.api import images as _images  # noqa: E402, F401
 from gallery.web.api import ranking as _ranking  # noqa: E402, F401
+from gallery.web.api import reports as _reports  # noqa: E402, F401
 from gallery.web.api import social as _social  # noqa: E402, F401

@@ -17,6 +17,7 @@ from quart_schema.pydantic import File
 
 from gallery.infra.runtime import current_redis, current_runtime, current_storage, request_db
 from gallery.models.comment import Comment
+from gallery.models.user import Permission
 from gallery.services import comments, feeds, images, social, users
 from gallery.services.errors import InvalidInput
 from gallery.web.api import bp
@@ -34,6 +35,7 @@ from gallery.web.api.schemas import (
 from gallery.web.conditional import conditional_json
 from gallery.web.current_user import require_user, signed_in_user
 from gallery.web.image_views import record_image_view
+from gallery.web.permissions import permission_required
 from gallery.web.security import rate_limit
 
 UPLOADS_PER_HOUR = 120
@@ -55,6 +57,11 @@ class NewComment:
 class NewImage:
     file: File
     description: str | None = None
+
+
+@dataclass
+class ImageChanges:
+    comments_enabled: bool
 
 
 def viewer_id() -> int | None:
@@ -147,6 +154,7 @@ async def image_detail(image_id: int) -> Response:
 
 
 @bp.post("/images")
+@permission_required(Permission.UPLOAD)
 @tag(["images"])
 @document_request(NewImage, source=DataSource.FORM_MULTIPART)
 @document_response(ImageOut, 201)
@@ -157,7 +165,6 @@ async def upload_image() -> tuple[Response, int, dict[str, str]]:
     too many pixels; 413 if the body is over the upload limit.
     """
     user = require_user()
-    images.check_can_upload(user)
     files = (await request.files).getlist("file")
     if len(files) != 1 or not files[0].filename:
         raise InvalidInput("Send exactly one image in the multipart field 'file'.", field="file")
@@ -188,6 +195,25 @@ async def delete_image(image_id: int) -> Response:
     return Response(status=204)
 
 
+@bp.patch("/images/<int:image_id>")
+@tag(["images"])
+@validate_request(ImageChanges)
+@document_response(ImageOut)
+async def update_image(image_id: int, data: ImageChanges) -> Response:
+    """Turn new comments on an image on or off (owner or moderator): 200 with the Image.
+
+    Comments already there stay; while off, posting one is refused with 403.
+    """
+    # Not permission_required: a locked owner may still close their photo to comments.
+    user = require_user()
+    session = await request_db()
+    await images.set_comments_enabled(
+        session, current_redis(), image_id=image_id, actor=user, enabled=data.comments_enabled
+    )
+    card = await feeds.image_card(session, image_id, user.id)
+    return jsonify(asdict(image_out(card, current_storage())))
+
+
 @bp.get("/images/<int:image_id>/comments")
 @tag(["comments"])
 @validate_querystring(PageQuery)
@@ -208,11 +234,15 @@ async def list_comments(image_id: int, query_args: PageQuery) -> Response:
 
 
 @bp.post("/images/<int:image_id>/comments")
+@permission_required(Permission.COMMENT)
 @tag(["comments"])
 @validate_request(NewComment)
 @document_response(CommentOut, 201)
 async def post_comment(image_id: int, data: NewComment) -> tuple[Response, int]:
-    """Comment on an image (1–1000 characters): 201 with the Comment."""
+    """Comment on an image (1–1000 characters): 201 with the Comment.
+
+    403 while the image's owner (or a moderator) has turned its comments off.
+    """
     comment = await create_comment(image_id, data.content)
     return jsonify(asdict(comment_out(comment, current_storage()))), 201
 

@@ -13,6 +13,7 @@ from quart import url_for
 
 from gallery.infra.storage import Storage
 from gallery.models.comment import Comment
+from gallery.models.moderation import Report
 from gallery.models.social import NotificationKind
 from gallery.models.user import User
 from gallery.services.feeds import ImageCard
@@ -54,6 +55,8 @@ class ImageOut:
     comment_count: int
     like_count: int
     liked: bool
+    # False when the owner or a moderator turned comments off (old ones still show).
+    comments_enabled: bool
     comments: list[CommentOut]
 
 
@@ -75,6 +78,15 @@ class SeedFeed:
 class CommentList:
     items: list[CommentOut]
     next_cursor: str | None
+
+
+@dataclass
+class ReportOut:
+    id: int
+    target: str  # "image" or "comment"
+    target_id: int
+    reason: str
+    created_at: str
 
 
 @dataclass
@@ -175,7 +187,24 @@ def image_out(card: ImageCard, storage: Storage) -> ImageOut:
         comment_count=image.comment_count,
         like_count=image.like_count,
         liked=card.liked,
+        comments_enabled=not image.comments_disabled,
         comments=[comment_out(c, storage) for c in card.first_comments],
+    )
+
+
+def report_out(report: Report) -> ReportOut:
+    if report.image_id is not None:
+        target, target_id = "image", report.image_id
+    elif report.comment_id is not None:
+        target, target_id = "comment", report.comment_id
+    else:  # the model allows exactly one of the two ids
+        raise ValueError(f"{report!r} is about neither an image nor a comment")
+    return ReportOut(
+        id=report.id,
+        target=target,
+        target_id=target_id,
+        reason=report.reason,
+        created_at=iso_utc(report.created_at),
     )
 
 

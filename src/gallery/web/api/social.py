@@ -6,6 +6,7 @@ from quart import Response
 from quart_schema import document_response, tag, validate_querystring
 
 from gallery.infra.runtime import current_redis, current_storage, request_db
+from gallery.models.user import Permission
 from gallery.services import feeds, notifications, social, users
 from gallery.web.api import bp
 from gallery.web.api.images import PageQuery, feed_of
@@ -21,6 +22,7 @@ from gallery.web.api.schemas import (
 )
 from gallery.web.conditional import conditional_json
 from gallery.web.current_user import require_user
+from gallery.web.permissions import permission_required
 from gallery.web.security import rate_limit
 
 # Generous for people, tight enough that a script cannot hammer the counters.
@@ -46,6 +48,7 @@ async def count_follow_change(user_id: int) -> None:
 
 
 @bp.put("/images/<int:image_id>/like")  # type: ignore[type-var]  # quart-schema serialises
+@permission_required()
 @tag(["likes"])
 @document_response(LikeOut)
 async def like_image(image_id: int) -> LikeOut:
@@ -59,6 +62,7 @@ async def like_image(image_id: int) -> LikeOut:
 
 
 @bp.delete("/images/<int:image_id>/like")  # type: ignore[type-var]
+@permission_required()
 @tag(["likes"])
 @document_response(LikeOut)
 async def unlike_image(image_id: int) -> LikeOut:
@@ -75,6 +79,7 @@ async def unlike_image(image_id: int) -> LikeOut:
 
 
 @bp.put("/users/<username>/follow")  # type: ignore[type-var]
+@permission_required(Permission.FOLLOW)
 @tag(["follows"])
 @document_response(FollowOut)
 async def follow_user(username: str) -> FollowOut:
@@ -88,6 +93,7 @@ async def follow_user(username: str) -> FollowOut:
 
 
 @bp.delete("/users/<username>/follow")  # type: ignore[type-var]
+@permission_required(Permission.FOLLOW)
 @tag(["follows"])
 @document_response(FollowOut)
 async def unfollow_user(username: str) -> FollowOut:
