@@ -15,9 +15,17 @@ from pathlib import Path
 from sqlalchemy import select
 
 from gallery.infra.runtime import Runtime
-from gallery.models import OutboxMessage, OutboxStatus, Role, User
+from gallery.models import (
+    ModerationAction,
+    ModerationEntry,
+    OutboxMessage,
+    OutboxStatus,
+    Role,
+    User,
+)
 from gallery.settings import Settings
 from tests.conftest import TEST_SECRET_KEY
+from tests.helpers import make_active_user
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -95,6 +103,41 @@ async def test_create_admin(runtime: Runtime, settings: Settings) -> None:
     )
     assert short.returncode == 1
     assert "at least 8 characters" in short.stderr
+
+
+async def test_set_role_changes_the_role_and_logs_it(runtime: Runtime, settings: Settings) -> None:
+    env = gallery_env(settings)
+    await make_active_user(runtime, "Carol", "carol@example.com")
+
+    promoted = await asyncio.to_thread(gallery, "set-role", "carol", "moderator", env=env)
+    assert promoted.returncode == 0, promoted.stderr
+    assert "Carol is now moderator." in promoted.stdout
+    admin = await asyncio.to_thread(
+        gallery, "set-role", "CAROL", "admin", "--reason", "runs the site", env=env
+    )
+    assert admin.returncode == 0, admin.stderr
+    async with runtime.db.session() as session:
+        carol = await session.scalar(select(User).where(User.username_key == "carol"))
+        entries = (
+            await session.scalars(select(ModerationEntry).order_by(ModerationEntry.id))
+        ).all()
+    assert carol is not None and carol.permissions == Role.ADMINISTRATOR
+    assert [(e.actor_id, e.action, e.subject_id) for e in entries] == [
+        (None, ModerationAction.CHANGE_ROLE, carol.id)
+    ] * 2
+    assert entries[0].summary == "Role of Carol: user → moderator."
+    assert entries[1].reason == "runs the site"
+
+    # The only administrator cannot be demoted: the site would have none.
+    last = await asyncio.to_thread(gallery, "set-role", "carol", "user", env=env)
+    assert last.returncode == 1
+    assert "only working administrator" in last.stderr
+    unknown_user = await asyncio.to_thread(gallery, "set-role", "nobody", "user", env=env)
+    assert unknown_user.returncode == 1
+    assert "There is no user called 'nobody'." in unknown_user.stderr
+    unknown_role = await asyncio.to_thread(gallery, "set-role", "carol", "king", env=env)
+    assert unknown_role.returncode == 2
+    assert "'king' is not one of" in unknown_role.stderr
 
 
 async def test_worker_process_delivers_the_outbox_and_stops_cleanly(

@@ -1,4 +1,4 @@
-"""The ``gallery`` command: serve, worker, create-admin, forge, import."""
+"""The ``gallery`` command: serve, worker, create-admin, set-role, forge, import."""
 
 from __future__ import annotations
 
@@ -8,13 +8,15 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import click
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from gallery.infra.db import Database
 from gallery.infra.runtime import Runtime
@@ -22,6 +24,8 @@ from gallery.jobs import BACKGROUND_JOBS
 from gallery.settings import Settings
 
 log = logging.getLogger("gallery")
+
+T = TypeVar("T")
 
 
 def setup_logging(verbose: bool = False) -> None:
@@ -154,26 +158,60 @@ def create_admin(username: str, email: str, password_stdin: bool) -> None:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+    async def create(session: AsyncSession) -> str:
+        user = await accounts.create_admin(
+            session, username=username, email=email, password=password
+        )
+        return user.username
+
+    try:
+        name = run_in_session(create)
+    except accounts.AccountError as error:
+        raise click.ClickException(error.message) from error
+    click.echo(f"Administrator {name} created.")
+
+
+@main.command("set-role")
+@click.argument("username")
+@click.argument("role", type=click.Choice(["user", "moderator", "administrator", "admin"]))
+@click.option("--reason", default="", help="Why; it goes into the moderation log.")
+def set_role(username: str, role: str, reason: str) -> None:
+    """Give USERNAME the role ROLE (user, moderator or administrator)."""
+    from gallery.services import moderation
+    from gallery.services.errors import ServiceError
+
+    async def change(session: AsyncSession) -> str:
+        user_id = await moderation.find_user_id(session, username)
+        user = await moderation.set_role(
+            session, actor=None, user_id=user_id, role=role, reason=reason
+        )
+        return f"{user.username} is now {user.role_name}."
+
+    try:
+        click.echo(run_in_session(change))
+    except ServiceError as error:
+        raise click.ClickException(error.message) from error
+
+
+def run_in_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run ``work`` with a database session of the configured database (no Redis needed).
+
+    On the embedded default the schema is brought to head first, as ``serve`` does.
+    """
     settings = Settings()
     if settings.is_sqlite:
         upgrade_schema(str(settings.database_url))
 
-    async def run() -> str:
+    async def run() -> T:
         database = Database(str(settings.database_url))
         try:
             async with database.session() as session:
-                user = await accounts.create_admin(
-                    session, username=username, email=email, password=password
-                )
-                return user.username
+                return await work(session)
         finally:
             await database.dispose()
 
-    try:
-        name = asyncio.run(run())
-    except accounts.AccountError as error:
-        raise click.ClickException(error.message) from error
-    click.echo(f"Administrator {name} created.")
+    return asyncio.run(run())
 
 
 @asynccontextmanager
