@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy import ColumnElement, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from gallery.infra.db import Base, UTCDateTime, exact_string, utcnow
@@ -15,8 +15,9 @@ REPORT_REASON_MAX_LENGTH = 500
 
 
 class ReportResolution(StrEnum):
-    DISMISSED = "dismissed"  # a moderator found nothing wrong
-    DELETED = "deleted"  # the content was deleted (then the report goes with it)
+    # A moderator found nothing wrong. (Deleting the content deletes its
+    # reports with it, so that outcome lives in the moderation log instead.)
+    DISMISSED = "dismissed"
 
 
 class Report(Base):
@@ -55,6 +56,11 @@ class Report(Base):
     resolution: Mapped[str | None] = mapped_column(String(16), default=None)
 
     reporter: Mapped[User] = relationship(foreign_keys=[reporter_id], lazy="raise")
+
+    @classmethod
+    def open_condition(cls) -> ColumnElement[bool]:
+        """The reports still waiting for a moderator (served by open_key's index)."""
+        return cls.open_key.is_not(None)
 
     @staticmethod
     def open_key_for(reporter_id: int, kind: str, target_id: int) -> str:

@@ -336,7 +336,7 @@ async def site_counts(session: AsyncSession) -> SiteCounts:
                 count(User, User.locked_at.is_not(None)),
                 count(Image),
                 count(Comment),
-                count(Report, Report.open_key.is_not(None)),
+                count(Report, Report.open_condition()),
                 count(OutboxMessage, OutboxMessage.status == OutboxStatus.PENDING.value),
             )
         )

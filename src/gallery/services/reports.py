@@ -86,10 +86,6 @@ def check_report_reason(reason: str | None) -> str:
     )
 
 
-def _is_open() -> ColumnElement[bool]:
-    return Report.open_key.is_not(None)
-
-
 def _on_target(kind: ReportTarget, target_id: int) -> ColumnElement[bool]:
     column = Report.image_id if kind is ReportTarget.IMAGE else Report.comment_id
     return column == target_id
@@ -160,10 +156,6 @@ async def _file(
 # -- the queue -------------------------------------------------------------------
 
 
-async def open_report_count(session: AsyncSession) -> int:
-    return await session.scalar(select(func.count()).select_from(Report).where(_is_open())) or 0
-
-
 async def queue(
     session: AsyncSession, *, page: int = 1, per_page: int = QUEUE_PAGE_SIZE
 ) -> QueuePage:
@@ -180,7 +172,7 @@ async def queue(
     rows = (
         await session.execute(
             select(Report.image_id, Report.comment_id)
-            .where(_is_open())
+            .where(Report.open_condition())
             .group_by(Report.image_id, Report.comment_id)
             .order_by(count.desc(), first)
             .limit(per_page + 1)
@@ -199,7 +191,7 @@ async def queue(
             select(Report)
             .options(joinedload(Report.reporter))
             .where(
-                _is_open(),
+                Report.open_condition(),
                 or_(Report.image_id.in_(image_ids), Report.comment_id.in_(comment_ids)),
             )
             .order_by(Report.id)
@@ -246,7 +238,7 @@ async def _open_reasons(session: AsyncSession, kind: ReportTarget, target_id: in
         (
             await session.scalars(
                 select(Report.reason)
-                .where(_is_open(), _on_target(kind, target_id))
+                .where(Report.open_condition(), _on_target(kind, target_id))
                 .order_by(Report.id)
             )
         ).all()
@@ -291,7 +283,7 @@ async def dismiss(
     reasons = await _open_reasons(session, kind, target_id)
     closed = await session.execute(
         update(Report)
-        .where(_is_open(), _on_target(kind, target_id))
+        .where(Report.open_condition(), _on_target(kind, target_id))
         .values(
             open_key=None,
             resolved_at=utcnow(),

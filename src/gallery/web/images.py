@@ -205,7 +205,6 @@ async def switch_comments(image_id: int, *, enabled: bool) -> ResponseReturnValu
 @permission_required(Permission.COMMENT)
 async def post_comment(image_id: int) -> ResponseReturnValue:
     """The comment form without JavaScript: post, then back to the comment."""
-    require_user()
     content = (await request.form).get("content")
     try:
         comment = await create_comment(image_id, content)
