@@ -92,8 +92,9 @@ def register_infrastructure(app: Quart, settings: Settings) -> None:
 
 def register_extensions(app: Quart, settings: Settings) -> None:
     from gallery.web.api import JsonRoutesOpenAPIProvider
+    from gallery.web.json_encoding import use_orjson
 
-    QuartAuth(
+    auth = QuartAuth(
         app,
         cookie_name="gallery_auth",
         cookie_secure=bool(settings.cookie_secure),
@@ -111,6 +112,10 @@ def register_extensions(app: Quart, settings: Settings) -> None:
         info=Info(title="Gallery API", version="1"),
         openapi_provider_class=JsonRoutesOpenAPIProvider,
     )
+    use_orjson(app)
+    # quart-auth offers templates ``current_user`` through a plain ``def`` context
+    # processor, which Quart runs in a thread for every page; ours use ``viewer``.
+    app.template_context_processors[None].remove(auth._template_context)
 
 
 def register_blueprints(app: Quart) -> None:
@@ -136,3 +141,16 @@ def register_blueprints(app: Quart) -> None:
     app.register_blueprint(reports.bp)
     app.register_blueprint(admin.bp)
     register_error_handlers(app)
+    drop_flask_context_processors(app)
+
+
+def drop_flask_context_processors(app: Quart) -> None:
+    """Each blueprint brings Flask's own (plain ``def``) default context processor, which
+    Quart would run in a thread for every page the blueprint renders. It adds ``g``,
+    ``request`` and ``session`` from Flask's context, where nothing lives under Quart;
+    Quart's async one (registered for the app) adds them already."""
+    from flask.templating import _default_template_ctx_processor as flask_default
+
+    for name, processors in app.template_context_processors.items():
+        if name is not None:
+            processors[:] = [p for p in processors if p is not flask_default]

@@ -15,7 +15,7 @@ from gallery.web.current_user import session_user
 
 def init_templating(app: Quart) -> None:
     @app.context_processor
-    def site_globals() -> dict[str, object]:
+    async def site_globals() -> dict[str, object]:
         return {"viewer": session_user().user, "current_year": datetime.now(UTC).year}
 
     # Templates show a control only to those who may use it (``can(viewer,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from quart import Response
-from quart_schema import document_response, tag, validate_querystring
+from quart_schema import document_response, tag
 
 from gallery.infra.runtime import current_redis, current_storage, request_db
 from gallery.models.user import Permission
@@ -23,6 +23,7 @@ from gallery.web.api.schemas import (
 from gallery.web.conditional import conditional_json
 from gallery.web.current_user import require_user
 from gallery.web.permissions import permission_required
+from gallery.web.querystring import validate_query
 from gallery.web.security import rate_limit
 
 # Generous for people, tight enough that a script cannot hammer the counters.
@@ -115,7 +116,7 @@ def _user_list(page: social.UserPage) -> UserList:
 
 @bp.get("/users/<username>/followers")
 @tag(["follows"])
-@validate_querystring(PageQuery)
+@validate_query(PageQuery)
 @document_response(UserList)
 async def user_followers(username: str, query_args: PageQuery) -> Response:
     """Who follows the user, most recent first (cursor paging)."""
@@ -133,7 +134,7 @@ async def user_followers(username: str, query_args: PageQuery) -> Response:
 
 @bp.get("/users/<username>/following")
 @tag(["follows"])
-@validate_querystring(PageQuery)
+@validate_query(PageQuery)
 @document_response(UserList)
 async def user_following(username: str, query_args: PageQuery) -> Response:
     """Whom the user follows, most recent first (cursor paging)."""
@@ -151,7 +152,7 @@ async def user_following(username: str, query_args: PageQuery) -> Response:
 
 @bp.get("/feed/following")
 @tag(["images", "follows"])
-@validate_querystring(PageQuery)
+@validate_query(PageQuery)
 @document_response(Feed)
 async def following_feed(query_args: PageQuery) -> Response:
     """Images of the people you follow, newest first (cursor paging as ``/feed``)."""
@@ -171,7 +172,7 @@ async def following_feed(query_args: PageQuery) -> Response:
 
 @bp.get("/notifications")
 @tag(["notifications"])
-@validate_querystring(PageQuery)
+@validate_query(PageQuery)
 @document_response(NotificationList)
 async def list_notifications(query_args: PageQuery) -> Response:
     """Your notifications, newest first (cursor paging), with the unread count."""
