@@ -195,14 +195,27 @@ async def numbered_page(
     viewer_id: int | None,
     author_id: int | None = None,
 ) -> NumberedPage:
-    """Page ``page`` (from 1) of ``per_page`` images, newest first: the seed clients' paging."""
-    query = _images_with_authors()
+    """Page ``page`` (from 1) of ``per_page`` images, newest first: the seed clients' paging.
+
+    A deferred join: the page's ids come first, from the index alone (the
+    primary key, or ``author_id``'s index, which ends in the primary key), and
+    only those rows are read and joined to their authors. ``OFFSET`` over the
+    full join would read and join every skipped row, so page 500 cost 3× page 1.
+    """
+    ids_query = select(Image.id)
     if author_id is not None:
-        query = query.where(Image.author_id == author_id)
-    query = query.order_by(Image.id.desc()).offset((page - 1) * per_page).limit(per_page + 1)
-    rows = list((await session.scalars(query)).all())
-    cards = await cards_for(session, rows[:per_page], viewer_id)
-    return NumberedPage(cards=cards, has_next=len(rows) > per_page)
+        ids_query = ids_query.where(Image.author_id == author_id)
+    ids_query = (
+        ids_query.order_by(Image.id.desc()).offset((page - 1) * per_page).limit(per_page + 1)
+    )
+    ids = list((await session.scalars(ids_query)).all())
+    shown = ids[:per_page]
+    rows: list[Image] = []
+    if shown:
+        query = _images_with_authors().where(Image.id.in_(shown)).order_by(Image.id.desc())
+        rows = list((await session.scalars(query)).all())
+    cards = await cards_for(session, rows, viewer_id)
+    return NumberedPage(cards=cards, has_next=len(ids) > per_page)
 
 
 async def image_card(session: AsyncSession, image_id: int, viewer_id: int | None) -> ImageCard:
@@ -221,20 +234,18 @@ async def cards_for(
         return []
     image_ids = [image.id for image in images]
     first = await _first_comments(session, image_ids)
-    liked: set[int] = set()
-    if viewer_id is not None:
-        liked = set(
-            (
-                await session.scalars(
-                    select(Like.image_id).where(
-                        Like.user_id == viewer_id, Like.image_id.in_(image_ids)
-                    )
-                )
-            ).all()
-        )
+    liked = await liked_among(session, viewer_id, image_ids) if viewer_id is not None else set()
     return [
         ImageCard(image=i, first_comments=first.get(i.id, []), liked=i.id in liked) for i in images
     ]
+
+
+async def liked_among(session: AsyncSession, viewer_id: int, image_ids: list[int]) -> set[int]:
+    """Which of ``image_ids`` the viewer likes: one query on the likes' primary key."""
+    if not image_ids:
+        return set()
+    query = select(Like.image_id).where(Like.user_id == viewer_id, Like.image_id.in_(image_ids))
+    return set((await session.scalars(query)).all())
 
 
 async def _first_comments(session: AsyncSession, image_ids: list[int]) -> dict[int, list[Comment]]:

@@ -5,12 +5,10 @@ from __future__ import annotations
 from quart import Blueprint, Response
 from quart_schema import document_response, tag
 
-from gallery.infra.runtime import current_storage, request_db
-from gallery.services import feeds, users
+from gallery.services import feeds
 from gallery.services.errors import InvalidInput, NotFoundError
-from gallery.web.api.images import viewer_id
-from gallery.web.api.schemas import SeedFeed, image_out
-from gallery.web.conditional import conditional_json
+from gallery.web.api.schemas import SeedFeed
+from gallery.web.feed_pages import feed_json, seed_page
 
 bp = Blueprint("compat", __name__)
 
@@ -29,20 +27,7 @@ def check_paging(page: int, per_page: int) -> int:
 
 async def seed_feed(page: int, per_page: int, author_id: int | None) -> Response:
     size = check_paging(page, per_page)
-
-    async def build() -> SeedFeed:
-        session = await request_db()
-        if author_id is not None:
-            await users.find_by_id(session, author_id)
-        numbered = await feeds.numbered_page(
-            session, page=page, per_page=size, viewer_id=viewer_id(), author_id=author_id
-        )
-        storage = current_storage()
-        return SeedFeed(
-            has_next=numbered.has_next, images=[image_out(c, storage) for c in numbered.cards]
-        )
-
-    return await conditional_json(build)
+    return await feed_json(*seed_page(page, size, author_id), list_field="images")
 
 
 @bp.get("/index/images/<int:page>/<int:per_page>/")

@@ -19,12 +19,24 @@ from gallery.services.feeds import feed_version
 from gallery.web.current_user import signed_in_user
 
 
-async def current_etag(version: str | None = None) -> str:
+def current_etag(version: str) -> str:
+    """The ETag of this request's answer while ``version`` stands."""
     viewer = signed_in_user()
-    if version is None:
-        version = await feed_version(current_redis())
     material = f"{version}|{request.full_path}|{viewer.id if viewer else '-'}"
     return hashlib.sha256(material.encode()).hexdigest()[:32]
+
+
+def set_validators(response: Response, etag: str) -> Response:
+    response.set_etag(etag)
+    # Clients must revalidate every time (cheaply, with If-None-Match); the
+    # body depends on who asks, so shared caches must not keep it.
+    response.headers["Cache-Control"] = "private, no-cache"
+    response.headers["Vary"] = "Cookie"
+    return response
+
+
+def not_modified(etag: str) -> Response:
+    return set_validators(Response(status=304), etag)
 
 
 async def conditional_json(
@@ -34,14 +46,9 @@ async def conditional_json(
 
     ``version`` stands for what the body depends on; by default the feed version.
     """
-    etag = await current_etag(version)
+    if version is None:
+        version = await feed_version(current_redis())
+    etag = current_etag(version)
     if request.if_none_match.contains(etag):
-        response = Response(status=304)
-    else:
-        response = jsonify(asdict(await build()))
-    response.set_etag(etag)
-    # Clients must revalidate every time (cheaply, with If-None-Match); the
-    # body depends on who asks, so shared caches must not keep it.
-    response.headers["Cache-Control"] = "private, no-cache"
-    response.headers["Vary"] = "Cookie"
-    return response
+        return not_modified(etag)
+    return set_validators(jsonify(asdict(await build())), etag)

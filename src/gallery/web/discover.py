@@ -7,12 +7,12 @@ from dataclasses import asdict
 from quart import Blueprint, redirect, render_template, request, url_for
 from quart.typing import ResponseReturnValue
 
-from gallery.infra.runtime import current_storage, request_db
+from gallery.infra.runtime import request_db
 from gallery.services import search, tags
 from gallery.services.errors import InvalidInput
 from gallery.web.api.discover import run_search
-from gallery.web.api.schemas import image_out
-from gallery.web.current_user import signed_in_user
+from gallery.web.feed_pages import feed_items
+from gallery.web.feed_pages import tag_page as tag_page_of
 
 bp = Blueprint("discover", __name__)
 
@@ -33,26 +33,17 @@ async def tag_page(name: str) -> ResponseReturnValue:
         # One address per tag: /tags/Sea and /tags/%23sea are /tags/sea.
         cursor = request.args.get("cursor")
         return redirect(url_for("discover.tag_page", name=canonical, cursor=cursor or None), 301)
-    session = await request_db()
-    viewer = signed_in_user()
-    summary = await tags.tag_summary(session, name)
-    page = await tags.tagged_images(
-        session,
-        summary.name,
-        viewer_id=viewer.id if viewer else None,
-        limit=TAG_PAGE_SIZE,
-        cursor=request.args.get("cursor"),
-    )
-    storage = current_storage()
+    summary = await tags.tag_summary(await request_db(), name)
+    page = await feed_items(*tag_page_of(summary.name, TAG_PAGE_SIZE, request.args.get("cursor")))
     return await render_template(
         "discover/tag.html",
         tag=asdict(summary),
-        items=[asdict(image_out(card, storage)) for card in page.cards],
-        next_cursor=page.next_cursor,
+        items=page["items"],
+        next_cursor=page["next_cursor"],
         feed_url=url_for("api.tag_images", name=summary.name),
         page_size=TAG_PAGE_SIZE,
-        more_url=url_for("discover.tag_page", name=summary.name, cursor=page.next_cursor)
-        if page.next_cursor
+        more_url=url_for("discover.tag_page", name=summary.name, cursor=page["next_cursor"])
+        if page["next_cursor"]
         else None,
     )
 

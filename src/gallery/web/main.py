@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 from quart import Blueprint, current_app, render_template, request, url_for
 from quart.typing import ResponseReturnValue
 
-from gallery.infra.runtime import current_redis, current_storage, request_db
-from gallery.services import feeds, ranking
-from gallery.web.api.schemas import image_out
-from gallery.web.current_user import signed_in_user
+from gallery.infra.runtime import current_redis
+from gallery.services import feeds
+from gallery.web.feed_pages import feed_items, latest_page, todays_top_items
 
 bp = Blueprint("main", __name__)
 
@@ -21,28 +18,19 @@ TODAYS_TOP_SIZE = 6
 @bp.get("/")
 async def index() -> ResponseReturnValue:
     """Everyone's latest images; scripts continue from ``next_cursor`` with the JSON feed."""
-    viewer = signed_in_user()
-    viewer_id = viewer.id if viewer else None
-    session = await request_db()
     cursor = request.args.get("cursor")
-    page = await feeds.latest(session, viewer_id=viewer_id, limit=HOME_PAGE_SIZE, cursor=cursor)
+    version = await feeds.feed_version(current_redis())
+    page = await feed_items(*latest_page(HOME_PAGE_SIZE, cursor), version=version)
     # The strip of today's best sits above the first page only.
-    top = (
-        []
-        if cursor
-        else await ranking.todays_top(
-            session, current_redis(), viewer_id=viewer_id, limit=TODAYS_TOP_SIZE
-        )
-    )
-    storage = current_storage()
+    top = [] if cursor else await todays_top_items(TODAYS_TOP_SIZE, version)
     return await render_template(
         "main/index.html",
-        top_items=[asdict(image_out(card, storage)) for card in top],
-        items=[asdict(image_out(card, storage)) for card in page.cards],
-        next_cursor=page.next_cursor,
+        top_items=top,
+        items=page["items"],
+        next_cursor=page["next_cursor"],
         feed_url=url_for("api.feed"),
         page_size=HOME_PAGE_SIZE,
-        more_url=url_for("main.index", cursor=page.next_cursor) if page.next_cursor else None,
+        more_url=url_for("main.index", cursor=page["next_cursor"]) if page["next_cursor"] else None,
     )
 
 

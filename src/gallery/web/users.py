@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 from quart import Blueprint, render_template, request, url_for
 from quart.typing import ResponseReturnValue
 
 from gallery.infra.runtime import current_storage, request_db
 from gallery.models.user import Permission, User
-from gallery.services import feeds, social, users
+from gallery.services import social, users
 from gallery.services.moderation import REASON_MAX_LENGTH
 from gallery.services.permissions import can, outranks
-from gallery.web.api.schemas import avatar_url, image_out, iso_utc
+from gallery.web.api.schemas import avatar_url, iso_utc
 from gallery.web.current_user import signed_in_user
+from gallery.web.feed_pages import author_page, feed_items
 
 bp = Blueprint("users", __name__)
 
@@ -46,13 +45,7 @@ async def profile(username: str) -> ResponseReturnValue:
     viewer = signed_in_user()
     found = await users.profile(session, username)
     user = found.user
-    page = await feeds.by_author(
-        session,
-        user.id,
-        viewer_id=viewer.id if viewer else None,
-        limit=PROFILE_PAGE_SIZE,
-        cursor=request.args.get("cursor"),
-    )
+    page = await feed_items(*author_page(user.id, PROFILE_PAGE_SIZE, request.args.get("cursor")))
     counts = await social.follow_counts(session, user.id)
     return await render_template(
         "users/profile.html",
@@ -66,12 +59,12 @@ async def profile(username: str) -> ResponseReturnValue:
             "following_count": counts.following,
         },
         following=await social.is_following(session, viewer.id if viewer else None, user.id),
-        items=[asdict(image_out(card, storage)) for card in page.cards],
-        next_cursor=page.next_cursor,
+        items=page["items"],
+        next_cursor=page["next_cursor"],
         feed_url=url_for("api.user_images", username=user.username),
         page_size=PROFILE_PAGE_SIZE,
-        more_url=url_for("users.profile", username=user.username, cursor=page.next_cursor)
-        if page.next_cursor
+        more_url=url_for("users.profile", username=user.username, cursor=page["next_cursor"])
+        if page["next_cursor"]
         else None,
         is_self=viewer is not None and viewer.id == user.id,
         moderation=moderation_panel(viewer, user),

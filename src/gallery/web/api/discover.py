@@ -5,14 +5,15 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from quart import Response, jsonify, url_for
-from quart_schema import document_response, tag, validate_querystring
+from quart_schema import document_response, tag
 
 from gallery.infra.runtime import current_storage, request_db
-from gallery.services import feeds, search, tags
+from gallery.services import search
 from gallery.web.api import bp
-from gallery.web.api.images import PageQuery, feed_of, viewer_id
+from gallery.web.api.images import PageQuery, viewer_id
 from gallery.web.api.schemas import Feed, ImageOut, avatar_url, image_out
-from gallery.web.conditional import conditional_json
+from gallery.web.feed_pages import feed_json, tag_page
+from gallery.web.querystring import validate_query
 from gallery.web.security import client_address, rate_limit
 
 # Generous for people and for infinite scroll; it bounds what a script can make
@@ -52,28 +53,16 @@ class SearchResults:
 
 @bp.get("/tags/<name>/images")
 @tag(["images", "tags"])
-@validate_querystring(PageQuery)
+@validate_query(PageQuery)
 @document_response(Feed)
 async def tag_images(name: str, query_args: PageQuery) -> Response:
     """The images tagged ``#name`` (any case), newest first; 404 for a tag nobody used."""
-    feeds.check_limit(query_args.limit)
-
-    async def build() -> Feed:
-        page = await tags.tagged_images(
-            await request_db(),
-            name,
-            viewer_id=viewer_id(),
-            limit=query_args.limit,
-            cursor=query_args.cursor,
-        )
-        return feed_of(page)
-
-    return await conditional_json(build)
+    return await feed_json(*tag_page(name, query_args.limit, query_args.cursor))
 
 
 @bp.get("/search")
 @tag(["search"])
-@validate_querystring(SearchQuery)
+@validate_query(SearchQuery)
 @document_response(SearchResults)
 async def search_everything(query_args: SearchQuery) -> Response:
     """Search: ``type=images`` (default) by the words of descriptions, newest first;

@@ -10,7 +10,6 @@ from quart_schema import (
     document_request,
     document_response,
     tag,
-    validate_querystring,
     validate_request,
 )
 from quart_schema.pydantic import File
@@ -34,8 +33,10 @@ from gallery.web.api.schemas import (
 )
 from gallery.web.conditional import conditional_json
 from gallery.web.current_user import require_user, signed_in_user
+from gallery.web.feed_pages import author_page_by_name, feed_json, latest_page
 from gallery.web.image_views import record_image_view
 from gallery.web.permissions import permission_required
+from gallery.web.querystring import validate_query
 from gallery.web.security import rate_limit
 
 UPLOADS_PER_HOUR = 120
@@ -76,21 +77,11 @@ def feed_of(page: feeds.FeedPage) -> Feed:
 
 @bp.get("/feed")
 @tag(["images"])
-@validate_querystring(PageQuery)
+@validate_query(PageQuery)
 @document_response(Feed)
 async def feed(query_args: PageQuery) -> Response:
     """Everyone's images, newest first. Pass ``next_cursor`` back as ``cursor`` for more."""
-
-    async def build() -> Feed:
-        page = await feeds.latest(
-            await request_db(),
-            viewer_id=viewer_id(),
-            limit=query_args.limit,
-            cursor=query_args.cursor,
-        )
-        return feed_of(page)
-
-    return await conditional_json(build)
+    return await feed_json(*latest_page(query_args.limit, query_args.cursor))
 
 
 @bp.get("/users/<username>")
@@ -119,24 +110,11 @@ async def user_profile(username: str) -> Response:
 
 @bp.get("/users/<username>/images")
 @tag(["images", "users"])
-@validate_querystring(PageQuery)
+@validate_query(PageQuery)
 @document_response(Feed)
 async def user_images(username: str, query_args: PageQuery) -> Response:
     """One user's images, newest first (cursor paging as ``/feed``)."""
-
-    async def build() -> Feed:
-        session = await request_db()
-        author = await users.find_by_username(session, username)
-        page = await feeds.by_author(
-            session,
-            author.id,
-            viewer_id=viewer_id(),
-            limit=query_args.limit,
-            cursor=query_args.cursor,
-        )
-        return feed_of(page)
-
-    return await conditional_json(build)
+    return await feed_json(*author_page_by_name(username, query_args.limit, query_args.cursor))
 
 
 @bp.get("/images/<int:image_id>")
@@ -216,7 +194,7 @@ async def update_image(image_id: int, data: ImageChanges) -> Response:
 
 @bp.get("/images/<int:image_id>/comments")
 @tag(["comments"])
-@validate_querystring(PageQuery)
+@validate_query(PageQuery)
 @document_response(CommentList)
 async def list_comments(image_id: int, query_args: PageQuery) -> Response:
     """An image's comments, oldest first (cursor paging)."""

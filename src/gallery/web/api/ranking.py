@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 from quart import Response
-from quart_schema import document_response, tag, validate_querystring
+from quart_schema import document_response, tag
 
 from gallery.infra.runtime import current_redis, request_db
 from gallery.services import feeds, ranking
 from gallery.web.api import bp
-from gallery.web.api.images import PageQuery, feed_of, viewer_id
+from gallery.web.api.images import PageQuery
 from gallery.web.api.schemas import Feed
-from gallery.web.conditional import conditional_json
+from gallery.web.feed_pages import feed_json, hot_page
+from gallery.web.querystring import validate_query
 
 
 @bp.get("/feed/hot")
 @tag(["images"])
-@validate_querystring(PageQuery)
+@validate_query(PageQuery)
 @document_response(Feed)
 async def hot_feed(query_args: PageQuery) -> Response:
     """The last week's images ranked by likes, comments, views and age, best first.
@@ -30,11 +31,4 @@ async def hot_feed(query_args: PageQuery) -> Response:
     # The body depends on what feeds show (likes, comments) and on the ranking.
     generation = await ranking.hot_generation(session, redis, cursor=query_args.cursor)
     version = f"{await feeds.feed_version(redis)}/{generation}"
-
-    async def build() -> Feed:
-        page = await ranking.hot_page(
-            session, redis, viewer_id=viewer_id(), limit=query_args.limit, cursor=query_args.cursor
-        )
-        return feed_of(page)
-
-    return await conditional_json(build, version=version)
+    return await feed_json(*hot_page(query_args.limit, query_args.cursor), version=version)

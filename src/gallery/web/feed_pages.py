@@ -1,0 +1,224 @@
+"""Feed pages from the shared cache, with what is personal laid on top.
+
+Every public feed page (everyone's, an author's, a tag's, the seed pages, the
+hot feed, today's top) is built once per feed version, *as an anonymous
+visitor sees it*, and kept in the page cache (``infra.page_cache``) that every
+worker and every viewer share. A request then costs one Redis read for the
+version and a lookup; the database is asked only when something changed.
+
+What differs per viewer is added afterwards by ``personal_items``: today the
+``liked`` flags (one query on the likes' primary key for the page's ids, and
+none for anonymous viewers). Later per-viewer rules (private accounts,
+followers-only posts, blocks, mutes) belong in the same step: it receives the
+shared items and may drop or mark some, without giving up the shared page.
+
+The shared items are never mutated: an item that changes for this viewer is
+copied first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict
+from typing import Any
+
+import orjson
+from quart import Response, current_app, request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gallery.infra.page_cache import CachedPage, PageCache
+from gallery.infra.runtime import current_redis, current_runtime, current_storage, request_db
+from gallery.services import feeds, ranking, tags, users
+from gallery.web.api.schemas import image_out
+from gallery.web.conditional import current_etag, not_modified, set_validators
+from gallery.web.current_user import signed_in_user
+
+# Builds a page's public JSON structure from a database session of its own.
+PageBuilder = Callable[[AsyncSession], Awaitable[Any]]
+
+JSON_CONTENT_TYPE = "application/json"
+
+
+def current_page_cache() -> PageCache:
+    """The app's page cache, made on first use over the app's Redis client."""
+    cache: PageCache | None = current_app.extensions.get("gallery.page_cache")
+    redis = current_redis()
+    if cache is None or cache.redis is not redis:
+        cache = PageCache(redis)
+        current_app.extensions["gallery.page_cache"] = cache
+    return cache
+
+
+async def shared_page(key: str, version: str, build: PageBuilder) -> CachedPage:
+    """The public page ``key`` at ``version``, built with ``build`` by whoever asks first.
+
+    The build gets a session of its own, not the request's: it may outlive the
+    request that started it (the others waiting for it still want it).
+    """
+    database = current_runtime().db
+
+    async def build_in_own_session() -> Any:
+        async with database.session() as session:
+            return await build(session)
+
+    return await current_page_cache().get_or_build(f"{version}:{key}", build_in_own_session)
+
+
+async def personal_items(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The shared ``items`` as the signed-in viewer sees them (``items`` itself if unchanged)."""
+    viewer = signed_in_user()
+    if viewer is None or not items:
+        return items
+    liked = await feeds.liked_among(await request_db(), viewer.id, [item["id"] for item in items])
+    if not liked:
+        return items
+    return [{**item, "liked": True} if item["id"] in liked else item for item in items]
+
+
+async def personal_page(page: CachedPage, list_field: str) -> tuple[dict[str, Any], bytes]:
+    """The page's structure and JSON for this viewer; the shared bytes when nothing differs."""
+    items = page.data[list_field]
+    mine = await personal_items(items)
+    if mine is items:
+        return page.data, page.body
+    data = {**page.data, list_field: mine}
+    return data, orjson.dumps(data)
+
+
+async def feed_json(
+    key: str, build: PageBuilder, *, list_field: str = "items", version: str | None = None
+) -> Response:
+    """A cached feed page as JSON with an ETag, or 304 when the client has this version.
+
+    ``version`` stands for everything the page shows (by default the feed
+    version); ``key`` names the page within it (feed, size, cursor).
+    """
+    if version is None:
+        version = await feeds.feed_version(current_redis())
+    etag = current_etag(version)
+    if request.if_none_match.contains(etag):
+        return not_modified(etag)
+    page = await shared_page(key, version, build)
+    _, body = await personal_page(page, list_field)
+    return set_validators(Response(body, content_type=JSON_CONTENT_TYPE), etag)
+
+
+async def feed_items(key: str, build: PageBuilder, *, version: str | None = None) -> dict[str, Any]:
+    """A cached feed page's structure as this viewer sees it, for the HTML pages."""
+    if version is None:
+        version = await feeds.feed_version(current_redis())
+    page = await shared_page(key, version, build)
+    data, _ = await personal_page(page, "items")
+    return data
+
+
+# -- the public pages: a cache key and a builder for each ---------------------
+
+
+def public_feed(page: feeds.FeedPage) -> dict[str, Any]:
+    """A keyset page as the API's ``Feed`` shape, as an anonymous visitor sees it."""
+    storage = current_storage()
+    return {
+        "items": [asdict(image_out(card, storage)) for card in page.cards],
+        "next_cursor": page.next_cursor,
+    }
+
+
+def page_size_and_cursor(limit: int | None, cursor: str | None) -> tuple[int, str]:
+    """Checked before the cache is asked, so bad input never reaches a key (400 instead)."""
+    size = feeds.check_limit(limit)
+    feeds.decode_cursor(cursor)
+    return size, cursor or ""
+
+
+def latest_page(limit: int | None, cursor: str | None) -> tuple[str, PageBuilder]:
+    """Everyone's images (the API feed and the home page share these entries)."""
+    size, after = page_size_and_cursor(limit, cursor)
+
+    async def build(session: AsyncSession) -> dict[str, Any]:
+        page = await feeds.latest(session, viewer_id=None, limit=size, cursor=after)
+        return public_feed(page)
+
+    return f"latest:{size}:{after}", build
+
+
+def author_page(author_id: int, limit: int | None, cursor: str | None) -> tuple[str, PageBuilder]:
+    """One author's images, by the author's id (the profile page has looked them up)."""
+    size, after = page_size_and_cursor(limit, cursor)
+
+    async def build(session: AsyncSession) -> dict[str, Any]:
+        page = await feeds.by_author(session, author_id, viewer_id=None, limit=size, cursor=after)
+        return public_feed(page)
+
+    return f"author:{author_id}:{size}:{after}", build
+
+
+def author_page_by_name(
+    username: str, limit: int | None, cursor: str | None
+) -> tuple[str, PageBuilder]:
+    """One author's images by username: a hit costs no query for the user (404 on a miss)."""
+    size, after = page_size_and_cursor(limit, cursor)
+
+    async def build(session: AsyncSession) -> dict[str, Any]:
+        author = await users.find_by_username(session, username)
+        page = await feeds.by_author(session, author.id, viewer_id=None, limit=size, cursor=after)
+        return public_feed(page)
+
+    return f"author-name:{username}:{size}:{after}", build
+
+
+def tag_page(name: str, limit: int | None, cursor: str | None) -> tuple[str, PageBuilder]:
+    size, after = page_size_and_cursor(limit, cursor)
+
+    async def build(session: AsyncSession) -> dict[str, Any]:
+        page = await tags.tagged_images(session, name, viewer_id=None, limit=size, cursor=after)
+        return public_feed(page)
+
+    return f"tag:{name}:{size}:{after}", build
+
+
+def hot_page(limit: int | None, cursor: str | None) -> tuple[str, PageBuilder]:
+    """The hot feed; its version must include the ranking generation (see the route)."""
+    size = feeds.check_limit(limit)
+    after = cursor or ""
+
+    async def build(session: AsyncSession) -> dict[str, Any]:
+        page = await ranking.hot_page(
+            session, current_redis(), viewer_id=None, limit=size, cursor=after or None
+        )
+        return public_feed(page)
+
+    return f"hot:{size}:{after}", build
+
+
+def seed_page(page: int, per_page: int, author_id: int | None) -> tuple[str, PageBuilder]:
+    """The seed clients' numbered pages, ``{"has_next", "images"}`` (checked by the route)."""
+
+    async def build(session: AsyncSession) -> dict[str, Any]:
+        if author_id is not None:
+            await users.find_by_id(session, author_id)
+        numbered = await feeds.numbered_page(
+            session, page=page, per_page=per_page, viewer_id=None, author_id=author_id
+        )
+        storage = current_storage()
+        return {
+            "has_next": numbered.has_next,
+            "images": [asdict(image_out(card, storage)) for card in numbered.cards],
+        }
+
+    return f"seed:{author_id or '-'}:{page}:{per_page}", build
+
+
+async def todays_top_items(limit: int, version: str) -> list[dict[str, Any]]:
+    """Today's best images for the home page, cached per feed version and ranking."""
+    redis = current_redis()
+    generation = await ranking.current_generation(await request_db(), redis)
+
+    async def build(session: AsyncSession) -> dict[str, Any]:
+        cards = await ranking.todays_top(session, redis, viewer_id=None, limit=limit)
+        storage = current_storage()
+        return {"items": [asdict(image_out(card, storage)) for card in cards]}
+
+    page = await shared_page(f"top:{generation}:{limit}", version, build)
+    data, _ = await personal_page(page, "items")
+    return list(data["items"])
