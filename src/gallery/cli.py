@@ -77,7 +77,12 @@ def main(verbose: bool) -> None:
 @main.command()
 @click.option("--bind", "binds", multiple=True, help="Override hypercorn.toml's bind (repeatable).")
 @click.option("--workers", type=int, default=None, help="Override hypercorn.toml's workers.")
-def serve(binds: tuple[str, ...], workers: int | None) -> None:
+@click.option(
+    "--access-log/--no-access-log",
+    default=None,
+    help="Log every request to stdout (default: on, except with GALLERY_ENV=production).",
+)
+def serve(binds: tuple[str, ...], workers: int | None, access_log: bool | None) -> None:
     """Run the site under Hypercorn with hypercorn.toml.
 
     On the embedded default this first brings the schema to head and starts the
@@ -101,6 +106,10 @@ def serve(binds: tuple[str, ...], workers: int | None) -> None:
         command += ["--bind", bind]
     if workers is not None:
         command += ["--workers", str(workers)]
+    # hypercorn.toml leaves the access log to nginx: a line per request written
+    # by every worker costs throughput. On a developer's machine it helps.
+    if access_log if access_log is not None else not settings.is_production:
+        command += ["--access-logfile", "-"]
     command.append("gallery.asgi:app")
     click.echo(f"Serving Gallery on {', '.join(binds) or 'the address in hypercorn.toml'}")
     # Hypercorn runs in its own session so that Ctrl-C in a terminal reaches
