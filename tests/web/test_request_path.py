@@ -66,3 +66,20 @@ async def test_json_responses_are_compact_utf8(app: Quart, runtime: Runtime) -> 
     assert response.mimetype == "application/json"
     assert "café ☕ <b>".encode() in body and b": " not in body
     assert (await app.test_client().get("/openapi.json")).status_code == 200
+
+
+async def test_empty_answers_are_sent_without_a_thread(
+    app: Quart, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``Response(status=304)`` has an empty *iterable* body, which Quart iterates in a
+    thread pool; an empty bytes body is sent directly."""
+
+    def no_threads(iterable: object) -> None:
+        raise AssertionError(f"a response body iterated in a thread: {iterable!r}")
+
+    monkeypatch.setattr("quart.wrappers.response.run_sync_iterable", no_threads)
+    await add_image_rows(runtime, await make_active_user(runtime), 1)
+    client = app.test_client()
+    etag = (await client.get("/api/v1/feed")).headers["ETag"]
+    polled = await client.get("/api/v1/feed", headers={"If-None-Match": etag})
+    assert polled.status_code == 304

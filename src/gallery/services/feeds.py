@@ -28,6 +28,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
+from gallery.infra.coalesced import coalesced
 from gallery.models.comment import Comment
 from gallery.models.image import Image
 from gallery.models.social import Follow, Like
@@ -244,7 +245,10 @@ async def liked_among(session: AsyncSession, viewer_id: int, image_ids: list[int
     """Which of ``image_ids`` the viewer likes: one query on the likes' primary key."""
     if not image_ids:
         return set()
-    query = select(Like.image_id).where(Like.user_id == viewer_id, Like.image_id.in_(image_ids))
+    # On the table, not the mapped class: a plain row query skips the ORM's
+    # per-statement set-up, and this runs on every signed-in feed request.
+    likes = Like.__table__.c
+    query = select(likes.image_id).where(likes.user_id == viewer_id, likes.image_id.in_(image_ids))
     return set((await session.scalars(query)).all())
 
 
@@ -276,8 +280,12 @@ async def _first_comments(session: AsyncSession, image_ids: list[int]) -> dict[i
 
 
 async def current_version(redis: aioredis.Redis, key: str) -> str:
-    """The version stored under ``key``: it changes after every write it stands for."""
-    version = await redis.get(key)
+    """The version stored under ``key``: it changes after every write it stands for.
+
+    Concurrent callers share one GET that is sent after all of them asked
+    (``infra.coalesced``), so the answer is never older than the caller.
+    """
+    version = await coalesced(redis).get(key)
     if version is None:
         # A random start, so that a Redis that lost its data never hands out a
         # version that old ETags already used.

@@ -243,7 +243,7 @@ async def media(key: str) -> ResponseReturnValue:
         abort(404)
     etag = hashlib.sha256(key.encode()).hexdigest()[:32]
     if request.if_none_match.contains(etag):
-        response = Response(status=304)
+        response = Response(b"", status=304)
     else:
         try:
             data = await current_storage().open(key)  # blocking-ok: a coroutine; reads in a thread

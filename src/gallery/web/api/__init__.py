@@ -109,7 +109,7 @@ async def revoke_session(session_id: str) -> Response:
     user = require_user()
     if not await current_sign_ins().revoke(user.id, session_id):
         abort(404, "You have no session with that id.")
-    return Response(status=204)
+    return Response(b"", status=204)
 
 
 # The routes of the other API areas register themselves on ``bp``.

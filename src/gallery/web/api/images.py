@@ -170,7 +170,7 @@ async def delete_image(image_id: int) -> Response:
     await images.delete_image(
         await request_db(), current_storage(), current_redis(), image_id=image_id, actor=user
     )
-    return Response(status=204)
+    return Response(b"", status=204)
 
 
 @bp.patch("/images/<int:image_id>")
@@ -244,4 +244,4 @@ async def delete_comment(comment_id: int) -> Response:
     await comments.delete_comment(
         await request_db(), current_redis(), comment_id=comment_id, actor=user
     )
-    return Response(status=204)
+    return Response(b"", status=204)
