@@ -13,6 +13,7 @@ from gallery.infra.runtime import Runtime, close_request_db, current_redis
 from gallery.infra.sessions import RedisSessionInterface, SessionUser
 from gallery.jobs import BACKGROUND_JOBS
 from gallery.settings import Settings
+from gallery.web.fast_path import install_fast_path
 from gallery.web.requests import GalleryRequest
 
 __all__ = ["create_app"]
@@ -29,6 +30,7 @@ def create_app(settings: Settings | None = None) -> Quart:
     register_infrastructure(app, settings)
     register_extensions(app, settings)
     register_blueprints(app)
+    install_fast_path(app, cookie_secure=bool(settings.cookie_secure))
     return app
 
 

@@ -91,11 +91,17 @@ async def test_likes_are_laid_over_the_shared_page_per_viewer(
         ids[1]: True,
         ids[2]: False,
     }
+    with counted_statements(runtime) as statements:
+        again = await (await bob.get("/api/v1/feed")).get_json()
+    assert again == mine and len(statements) == 1, statements  # kept for this version
     theirs = await (await anonymous.get("/api/v1/feed")).get_json()
     assert not any(item["liked"] for item in theirs["items"])  # the shared page is untouched
     assert [i["like_count"] for i in theirs["items"]] == [i["like_count"] for i in mine["items"]]
     home = await (await bob.get("/")).get_data(as_text=True)
     assert home.count('aria-pressed="true"') == 1
+    await bob.delete(f"/api/v1/images/{ids[1]}/like", headers={"X-CSRF-Token": token})
+    after = await (await bob.get("/api/v1/feed")).get_json()
+    assert not any(item["liked"] for item in after["items"])
 
 
 # -- every write that feeds show reaches every worker at once ---------------------

@@ -47,6 +47,7 @@ class CachedPage:
 
     data: Any
     body: bytes
+    key: str = ""  # what it is cached under (the version included)
 
 
 class PageCache:
@@ -63,6 +64,9 @@ class PageCache:
         self.local_entries = local_entries
         self.ttl_seconds = ttl_seconds
         self._local: OrderedDict[str, CachedPage] = OrderedDict()
+        # Pages as one viewer sees them (their likes laid on): this process only,
+        # apart so that many viewers never push the shared pages out.
+        self._personal: OrderedDict[str, CachedPage] = OrderedDict()
         self._building: dict[str, asyncio.Task[CachedPage]] = {}
 
     async def get_or_build(self, key: str, build: Callable[[], Awaitable[Any]]) -> CachedPage:
@@ -82,6 +86,24 @@ class PageCache:
             self._building[key] = task
             task.add_done_callback(lambda done: self._finished(key, done))
         return await asyncio.shield(task)
+
+    def peek(self, key: str) -> CachedPage | None:
+        """The page if this process holds it; never waits, never builds."""
+        page = self._local.get(key)
+        if page is not None:
+            self._local.move_to_end(key)
+        return page
+
+    def personal(self, key: str) -> CachedPage | None:
+        page = self._personal.get(key)
+        if page is not None:
+            self._personal.move_to_end(key)
+        return page
+
+    def keep_personal(self, key: str, page: CachedPage) -> None:
+        self._personal[key] = page
+        while len(self._personal) > self.local_entries:
+            self._personal.popitem(last=False)
 
     def _finished(self, key: str, task: asyncio.Task[CachedPage]) -> None:
         if self._building.get(key) is task:
@@ -107,15 +129,16 @@ class PageCache:
             stored = None
         if stored is not None:
             body = stored.encode() if isinstance(stored, str) else bytes(stored)
-            return CachedPage(data=orjson.loads(body), body=body)
+            return CachedPage(data=orjson.loads(body), body=body, key=key)
         body = orjson.dumps(await build())
         try:
             await self.redis.set(redis_key, body, ex=self.ttl_seconds)
         except RedisError:
             log.warning("Page cache write failed for %s", key, exc_info=True)
         # Parsed back, so a page is the same plain structure whoever built it.
-        return CachedPage(data=orjson.loads(body), body=body)
+        return CachedPage(data=orjson.loads(body), body=body, key=key)
 
     def clear_local(self) -> None:
         """Forget this process's copies (tests that change data behind the app's back)."""
         self._local.clear()
+        self._personal.clear()

@@ -19,11 +19,16 @@ from gallery.services.feeds import feed_version
 from gallery.web.current_user import signed_in_user
 
 
+def etag_for(version: str, full_path: str, viewer_id: int | None) -> str:
+    """The ETag of the answer to ``full_path`` (path and query) for a viewer at ``version``."""
+    material = f"{version}|{full_path}|{viewer_id if viewer_id is not None else '-'}"
+    return hashlib.sha256(material.encode()).hexdigest()[:32]
+
+
 def current_etag(version: str) -> str:
     """The ETag of this request's answer while ``version`` stands."""
     viewer = signed_in_user()
-    material = f"{version}|{request.full_path}|{viewer.id if viewer else '-'}"
-    return hashlib.sha256(material.encode()).hexdigest()[:32]
+    return etag_for(version, request.full_path, viewer.id if viewer else None)
 
 
 def set_validators(response: Response, etag: str) -> Response:

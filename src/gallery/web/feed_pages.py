@@ -37,15 +37,16 @@ from gallery.web.current_user import signed_in_user
 PageBuilder = Callable[[AsyncSession], Awaitable[Any]]
 
 JSON_CONTENT_TYPE = "application/json"
+PAGE_CACHE_EXTENSION = "gallery.page_cache"
 
 
 def current_page_cache() -> PageCache:
     """The app's page cache, made on first use over the app's Redis client."""
-    cache: PageCache | None = current_app.extensions.get("gallery.page_cache")
+    cache: PageCache | None = current_app.extensions.get(PAGE_CACHE_EXTENSION)
     redis = current_redis()
     if cache is None or cache.redis is not redis:
         cache = PageCache(redis)
-        current_app.extensions["gallery.page_cache"] = cache
+        current_app.extensions[PAGE_CACHE_EXTENSION] = cache
     return cache
 
 
@@ -76,13 +77,28 @@ async def personal_items(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 async def personal_page(page: CachedPage, list_field: str) -> tuple[dict[str, Any], bytes]:
-    """The page's structure and JSON for this viewer; the shared bytes when nothing differs."""
-    items = page.data[list_field]
-    mine = await personal_items(items)
-    if mine is items:
+    """The page's structure and JSON for this viewer; the shared bytes when nothing differs.
+
+    A signed-in viewer's version is kept in this process under the shared
+    page's key (which holds the feed version, and every like moves that on),
+    so polling an unchanged feed costs no likes query after the first.
+    """
+    viewer = signed_in_user()
+    if viewer is None:
         return page.data, page.body
-    data = {**page.data, list_field: mine}
-    return data, orjson.dumps(data)
+    cache = current_page_cache()
+    personal_key = f"{page.key}@{viewer.id}"
+    mine = cache.personal(personal_key)
+    if mine is None:
+        items = page.data[list_field]
+        laid = await personal_items(items)
+        if laid is items:
+            mine = page
+        else:
+            data = {**page.data, list_field: laid}
+            mine = CachedPage(data=data, body=orjson.dumps(data), key=personal_key)
+        cache.keep_personal(personal_key, mine)
+    return mine.data, mine.body
 
 
 async def feed_json(
