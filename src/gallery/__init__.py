@@ -14,6 +14,7 @@ from gallery.infra.sessions import RedisSessionInterface, SessionUser
 from gallery.jobs import BACKGROUND_JOBS
 from gallery.settings import Settings
 from gallery.web.fast_path import install_fast_path
+from gallery.web.overload import install_overload_guard
 from gallery.web.requests import GalleryRequest
 
 __all__ = ["create_app"]
@@ -31,6 +32,7 @@ def create_app(settings: Settings | None = None) -> Quart:
     register_extensions(app, settings)
     register_blueprints(app)
     install_fast_path(app, cookie_secure=bool(settings.cookie_secure))
+    install_overload_guard(app, settings)
     return app
 
 

@@ -69,6 +69,21 @@ class Settings(BaseSettings):
     session_ttl_seconds: int = 24 * 3600
     remember_ttl_seconds: int = 30 * 24 * 3600
 
+    # -- Connection pools and overload (each per process) ------------------------
+    # Database connections: pool + overflow. Two Hypercorn workers at 10 + 20 use
+    # at most 60 of MariaDB's default 151, leaving room for `gallery worker` and
+    # the CLI (30 each at most).
+    db_pool_size: int = Field(default=10, ge=1)
+    db_max_overflow: int = Field(default=20, ge=0)
+    # Redis connections; redis-py's own default (100) raised an error when used up.
+    redis_pool_size: int = Field(default=64, ge=1)
+    # How long a request waits for a free database or Redis connection before it
+    # is answered 503 with Retry-After: above the queueing of a busy moment, below
+    # the point where clients and proxies give up on their own.
+    pool_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Requests one process serves at once; more are answered 503 at once (0 = no limit).
+    max_requests_in_flight: int = Field(default=2048, ge=0)
+
     @model_validator(mode="after")
     def _fill_derived_defaults(self) -> Self:
         self.instance_dir = self.instance_dir.expanduser().resolve()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -10,7 +11,8 @@ from typing import Any
 from sqlalchemy import DateTime, MetaData, String, event
 from sqlalchemy.dialects import mysql
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -29,6 +31,11 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+# The pool when nothing says otherwise (the CLI, tests); the app passes its settings.
+DEFAULT_POOL_SIZE = 10
+DEFAULT_MAX_OVERFLOW = 20
+DEFAULT_POOL_TIMEOUT_SECONDS = 10.0
 
 
 class Base(DeclarativeBase):
@@ -70,10 +77,30 @@ def exact_string(length: int) -> String:
     return String(length).with_variant(mysql.VARCHAR(length, collation="utf8mb4_bin"), "mysql")
 
 
-def make_engine(database_url: str) -> AsyncEngine:
-    """Create the engine with settings that suit the backend."""
+def make_engine(
+    database_url: str,
+    *,
+    pool_size: int = DEFAULT_POOL_SIZE,
+    max_overflow: int = DEFAULT_MAX_OVERFLOW,
+    pool_timeout: float = DEFAULT_POOL_TIMEOUT_SECONDS,
+) -> AsyncEngine:
+    """Create the engine with settings that suit the backend.
+
+    A request that finds every connection in use waits up to ``pool_timeout``
+    seconds for one, then gets ``sqlalchemy.exc.TimeoutError`` (answered 503).
+    """
+    pool_limits: dict[str, Any] = {
+        "pool_size": pool_size,
+        "max_overflow": max_overflow,
+        "pool_timeout": pool_timeout,
+    }
     if database_url.startswith("sqlite"):
-        engine = create_async_engine(database_url, connect_args={"timeout": 30})
+        # An in-memory database lives in one connection (SQLAlchemy's StaticPool),
+        # which has no size to set.
+        in_memory = make_url(database_url).database in (None, "", ":memory:")
+        engine = create_async_engine(
+            database_url, connect_args={"timeout": 30}, **({} if in_memory else pool_limits)
+        )
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -87,21 +114,24 @@ def make_engine(database_url: str) -> AsyncEngine:
         return engine
     # MySQL/MariaDB close idle connections (wait_timeout): ping before use and
     # recycle well inside the server's limit.
-    return create_async_engine(
-        database_url,
-        pool_pre_ping=True,
-        pool_recycle=1800,
-        pool_size=10,
-        max_overflow=20,
-    )
+    return create_async_engine(database_url, pool_pre_ping=True, pool_recycle=1800, **pool_limits)
 
 
 class Database:
     """The engine and its session factory, started and stopped with the app."""
 
-    def __init__(self, database_url: str) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        pool_size: int = DEFAULT_POOL_SIZE,
+        max_overflow: int = DEFAULT_MAX_OVERFLOW,
+        pool_timeout: float = DEFAULT_POOL_TIMEOUT_SECONDS,
+    ) -> None:
         self.url = database_url
-        self.engine = make_engine(database_url)
+        self.engine = make_engine(
+            database_url, pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout
+        )
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
 
     @property
@@ -116,6 +146,37 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+async def close_despite_cancellation(session: AsyncSession) -> None:
+    """Close ``session`` completely, even if the calling task is cancelled meanwhile.
+
+    A client that goes away makes Quart cancel the request's task, also while
+    the request's session is being closed at teardown. Cancelled there, the
+    connection's rollback stops halfway ("Exception during reset or similar")
+    and the connection is thrown away. So the close runs in a task of its own
+    that the cancellation cannot reach, as SQLAlchemy does itself when an
+    ``async with`` session block exits; a cancellation that arrives meanwhile
+    is raised again once the connection is back in the pool.
+    """
+    closing = asyncio.create_task(session.close())
+    cancelled: asyncio.CancelledError | None = None
+    while True:
+        try:
+            await asyncio.shield(closing)
+        except asyncio.CancelledError as error:
+            if closing.done():  # the close itself was cancelled (loop shutting down)
+                raise
+            cancelled = error
+        else:
+            break
+    if cancelled is not None:
+        raise cancelled
+
+
+def is_pool_timeout(error: BaseException) -> bool:
+    """Whether ``error`` is a wait for a pooled connection that ran out of time."""
+    return isinstance(error, PoolTimeoutError)
 
 
 async def insert_unless_present(session: AsyncSession, table: Any, values: dict[str, Any]) -> bool:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import MaxConnectionsError, RedisError
 
 log = logging.getLogger(__name__)
 
@@ -25,9 +25,43 @@ log = logging.getLogger(__name__)
 MAX_SOCKET_PATH = 100
 
 
-def connect(url: str) -> aioredis.Redis:
-    """A client for ``url`` that returns ``str`` values."""
-    return aioredis.Redis.from_url(url, decode_responses=True, health_check_interval=30)
+# The pool when nothing says otherwise (the CLI, tests); the app passes its settings.
+DEFAULT_POOL_SIZE = 64
+DEFAULT_POOL_TIMEOUT_SECONDS = 10.0
+
+
+def connect(
+    url: str,
+    *,
+    max_connections: int = DEFAULT_POOL_SIZE,
+    timeout: float = DEFAULT_POOL_TIMEOUT_SECONDS,
+) -> aioredis.Redis:
+    """A client for ``url`` that returns ``str`` values.
+
+    Its pool holds at most ``max_connections``. When all are in use a command
+    waits up to ``timeout`` seconds for one (redis-py's default pool raises at
+    once instead), then ``ConnectionError("No connection available.")``.
+    """
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url,
+        max_connections=max_connections,
+        timeout=timeout,
+        decode_responses=True,
+        health_check_interval=30,
+    )
+    return aioredis.Redis.from_pool(pool)  # the client closes the pool with itself
+
+
+def is_pool_timeout(error: BaseException) -> bool:
+    """Whether ``error`` is a wait for a pooled connection that ran out of time.
+
+    The blocking pool raises a plain ``ConnectionError`` for it, as for a server
+    that is down, but from the ``TimeoutError`` of its wait; the default pool
+    raises ``MaxConnectionsError``.
+    """
+    return isinstance(error, MaxConnectionsError) or (
+        isinstance(error, RedisConnectionError) and isinstance(error.__cause__, TimeoutError)
+    )
 
 
 def redis_server_binary() -> str:

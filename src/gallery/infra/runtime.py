@@ -12,14 +12,18 @@ import redis.asyncio as aioredis
 from quart import current_app, g
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gallery.infra import db as db_infra
 from gallery.infra import redis as redis_infra
-from gallery.infra.db import Database
+from gallery.infra.db import Database, close_despite_cancellation
 from gallery.infra.mail import Mailer, OutboxWorker, make_transport
 from gallery.infra.sessions import SignInStore
 from gallery.infra.storage import Storage, make_storage
 from gallery.settings import Settings
 
 log = logging.getLogger(__name__)
+
+# Builds are single-flight per page and process, so a few connections serve them.
+PAGE_BUILD_POOL_SIZE = 2
 
 # A loop that runs until the event is set, then finishes its round.
 BackgroundJob = Callable[["Runtime", asyncio.Event], Coroutine[Any, Any, None]]
@@ -35,6 +39,11 @@ class Runtime:
     storage: Storage
     redis: aioredis.Redis | None = None
     sign_ins: SignInStore | None = None
+    # A small pool of its own for building shared feed pages. A request that
+    # holds a connection (its viewer, its profile) waits for the build; were
+    # builds to draw on the same pool, a burst of such requests could hold
+    # every connection while each waits for one more.
+    page_build_db: Database | None = None
     # What runs beside the requests when ``run_worker`` is on, and alone in
     # ``gallery worker``: handed in by the app factory and the CLI (see
     # gallery.jobs), because the jobs are services and infra imports none.
@@ -49,7 +58,18 @@ class Runtime:
         assert settings.media_dir is not None, "Settings fills in the media folder"
         return cls(
             settings=settings,
-            db=Database(str(settings.database_url)),
+            db=Database(
+                str(settings.database_url),
+                pool_size=settings.db_pool_size,
+                max_overflow=settings.db_max_overflow,
+                pool_timeout=settings.pool_timeout_seconds,
+            ),
+            page_build_db=Database(
+                str(settings.database_url),
+                pool_size=PAGE_BUILD_POOL_SIZE,
+                max_overflow=PAGE_BUILD_POOL_SIZE,
+                pool_timeout=settings.pool_timeout_seconds,
+            ),
             mailer=Mailer(settings),
             storage=make_storage(settings.media_dir),
             background_jobs=background_jobs,
@@ -63,7 +83,9 @@ class Runtime:
             url = embedded.url
         else:
             url = str(settings.redis_url)
-        self.redis = redis_infra.connect(url)
+        self.redis = redis_infra.connect(
+            url, max_connections=settings.redis_pool_size, timeout=settings.pool_timeout_seconds
+        )
         await self.redis.ping()  # fail at start-up, not on the first request
         self.sign_ins = SignInStore(
             self.redis, settings.session_ttl_seconds, settings.remember_ttl_seconds
@@ -89,6 +111,18 @@ class Runtime:
         if self.redis is not None:
             await self.redis.aclose()
         await self.db.dispose()
+        if self.page_build_db is not None:
+            await self.page_build_db.dispose()
+
+    @property
+    def page_builds(self) -> Database:
+        """Where shared pages are built (the main pool when no pool of their own was made)."""
+        return self.page_build_db or self.db
+
+
+def pool_wait_timed_out(error: BaseException) -> bool:
+    """Whether ``error`` is a database or Redis pool wait that timed out (overload)."""
+    return db_infra.is_pool_timeout(error) or redis_infra.is_pool_timeout(error)
 
 
 def current_runtime() -> Runtime:
@@ -121,6 +155,12 @@ async def request_db() -> AsyncSession:
 
 
 async def close_request_db(_exc: BaseException | None = None) -> None:
+    """At teardown: give the request's connection back, also when the client has gone.
+
+    Quart cancels the request's task when the client disconnects, and when that
+    happens during this teardown the cancellation lands in the close (see
+    ``close_despite_cancellation``).
+    """
     session = g.pop("_db_session", None)
     if session is not None:
-        await session.close()
+        await close_despite_cancellation(session)

@@ -8,8 +8,11 @@ from quart import Quart, Response, flash, jsonify, redirect, render_template, re
 from quart.typing import ResponseReturnValue
 from quart_auth import Unauthorized
 from quart_schema import RequestSchemaValidationError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from gallery.infra.runtime import pool_wait_timed_out
 from gallery.services.errors import ServiceError
 from gallery.services.permissions import AccountLocked
 from gallery.web.api import JSON_ROUTE_PREFIXES
@@ -19,6 +22,11 @@ log = logging.getLogger(__name__)
 
 # Paths whose clients are scripts: their errors are JSON and never redirect.
 JSON_PATH_PREFIXES = (*JSON_ROUTE_PREFIXES, "/openapi.json")
+
+# When an overloaded process (503) asks clients to come back: soon, since a
+# burst passes, but not at once.
+OVERLOAD_RETRY_AFTER_SECONDS = 1
+OVERLOAD_MESSAGE = "Gallery is very busy right now. Please try again in a moment."
 
 ERROR_CODES = {
     400: "BAD_REQUEST",
@@ -32,6 +40,7 @@ ERROR_CODES = {
     422: "UNPROCESSABLE",
     429: "RATE_LIMITED",
     500: "INTERNAL_ERROR",
+    503: "SERVICE_UNAVAILABLE",
 }
 
 TITLES = {
@@ -45,6 +54,7 @@ TITLES = {
     422: "Cannot use this file",
     429: "Slow down",
     500: "Something went wrong",
+    503: "Too busy",
 }
 
 
@@ -74,6 +84,10 @@ async def render_error(status: int, message: str) -> tuple[str, int]:
 
 
 async def handle_http_exception(error: HTTPException) -> Response | tuple[str, int]:
+    original = getattr(error, "original_exception", None)
+    if original is not None and pool_wait_timed_out(original):
+        # Raised after the view (saving the session), where Quart hands only its 500 on.
+        return await overloaded(original)
     status = error.code or 500
     message = error.description or TITLES.get(status, "Error")
     if wants_json():
@@ -122,6 +136,29 @@ async def handle_service_error(error: ServiceError) -> ResponseReturnValue:
     return await render_error(error.status, error.message)
 
 
+async def overloaded(error: BaseException) -> Response:
+    """503 with Retry-After: no free database or Redis connection came in time.
+
+    The process is saturated, not broken, so one line in the log, not a
+    traceback for every request that could not be served.
+    """
+    log.warning("503 for %s %s: %s", request.method, request.path, error)
+    if wants_json():
+        response = json_error(503, OVERLOAD_MESSAGE, "OVERLOADED")
+    else:
+        body, status = await render_error(503, OVERLOAD_MESSAGE)
+        response = Response(body, status=status, mimetype="text/html")
+    response.headers["Retry-After"] = str(OVERLOAD_RETRY_AFTER_SECONDS)
+    return response
+
+
+async def handle_connection_wait(error: Exception) -> Response | tuple[str, int]:
+    """A pool wait that timed out is overload; any other Redis connection error is not."""
+    if pool_wait_timed_out(error):
+        return await overloaded(error)
+    return await handle_unexpected(error)
+
+
 async def handle_unexpected(error: Exception) -> Response | tuple[str, int]:
     log.exception("Unhandled error on %s %s", request.method, request.path, exc_info=error)
     return await handle_http_exception(
@@ -131,9 +168,29 @@ async def handle_unexpected(error: Exception) -> Response | tuple[str, int]:
     )
 
 
+class OverloadTracebackFilter(logging.Filter):
+    """Drops Quart's own tracebacks of pool waits that timed out.
+
+    An error raised after the view (saving the session to Redis) reaches the
+    handlers only through Quart's 500 path, which logs it with a traceback
+    first; ``overloaded`` says it in one line.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return error is None or not pool_wait_timed_out(error)
+
+
+# One instance: every app shares the "gallery" logger, and a filter is added once.
+OVERLOAD_TRACEBACK_FILTER = OverloadTracebackFilter()
+
+
 def register_error_handlers(app: Quart) -> None:
+    app.logger.addFilter(OVERLOAD_TRACEBACK_FILTER)
     app.register_error_handler(Unauthorized, handle_unauthorized)
     app.register_error_handler(RequestSchemaValidationError, handle_schema_error)
     app.register_error_handler(ServiceError, handle_service_error)
+    app.register_error_handler(PoolTimeoutError, handle_connection_wait)
+    app.register_error_handler(RedisConnectionError, handle_connection_wait)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(Exception, handle_unexpected)

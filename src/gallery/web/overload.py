@@ -1,0 +1,111 @@
+"""A cap on the requests one process serves at once: past it, 503 at once.
+
+A process that accepts every connection only gets slower for everybody: the
+requests queue for the database and Redis pools until they time out. Past
+``GALLERY_MAX_REQUESTS_IN_FLIGHT`` the guard answers 503 with Retry-After
+straight away, before Quart, Redis or the database see the request, so the
+refusal costs next to nothing. It sits on every request: a counter and a
+comparison, nothing more.
+
+It also turns a pool wait that timed out where Quart cannot answer it into
+the same 503 instead of a 500 with a traceback: reading the request's session
+from Redis happens before any error handler, and outside testing Quart lets
+such an error out of the app.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from hypercorn.typing import ASGIFramework, ASGIReceiveCallable, ASGISendCallable, Scope
+from quart import Quart
+
+from gallery.infra.runtime import pool_wait_timed_out
+from gallery.settings import Settings
+from gallery.web.errors import JSON_PATH_PREFIXES, OVERLOAD_MESSAGE, OVERLOAD_RETRY_AFTER_SECONDS
+
+log = logging.getLogger(__name__)
+
+JSON_BODY = json.dumps({"error": {"code": "OVERLOADED", "message": OVERLOAD_MESSAGE}}).encode()
+HTML_BODY = (
+    '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Too busy</title></head>'
+    f"<body><h1>Too busy</h1><p>{OVERLOAD_MESSAGE}</p></body></html>"
+).encode()
+
+# What every page carries (web/security.py), minus what needs the app to compute.
+COMMON_HEADERS = [
+    (b"retry-after", str(OVERLOAD_RETRY_AFTER_SECONDS).encode()),
+    (b"cache-control", b"no-store"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"strict-origin-when-cross-origin"),
+    (b"content-security-policy", b"default-src 'none'"),
+]
+JSON_HEADERS = [
+    (b"content-type", b"application/json"),
+    (b"content-length", str(len(JSON_BODY)).encode()),
+    *COMMON_HEADERS,
+]
+HTML_HEADERS = [
+    (b"content-type", b"text/html; charset=utf-8"),
+    (b"content-length", str(len(HTML_BODY)).encode()),
+    *COMMON_HEADERS,
+]
+
+
+async def refuse(path: str, send: ASGISendCallable) -> None:
+    """503 + Retry-After: JSON for scripts' paths, a short page for the rest."""
+    wants_json = path.startswith(JSON_PATH_PREFIXES)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 503,
+            "headers": JSON_HEADERS if wants_json else HTML_HEADERS,
+        }
+    )
+    await send(
+        {
+            "type": "http.response.body",
+            "body": JSON_BODY if wants_json else HTML_BODY,
+            "more_body": False,
+        }
+    )
+
+
+class OverloadGuard:
+    """ASGI middleware around ``app.asgi_app``; websockets and lifespan pass through."""
+
+    def __init__(self, app: ASGIFramework, max_in_flight: int) -> None:
+        self.app = app
+        self.max_in_flight = max_in_flight  # 0: no limit
+        self.in_flight = 0
+
+    async def __call__(
+        self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self.max_in_flight and self.in_flight >= self.max_in_flight:
+            await refuse(scope["path"], send)
+            return
+        self.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        except Exception as error:
+            if not pool_wait_timed_out(error):
+                raise
+            # Quart lets an error out only when it raised before any response
+            # was sent (opening the session), so this is the whole answer.
+            log.warning("503 for %s %s: %s", scope["method"], scope["path"], error)
+            await refuse(scope["path"], send)
+        finally:
+            self.in_flight -= 1
+
+
+def install_overload_guard(app: Quart, settings: Settings) -> None:
+    """Wrap the app's ASGI entry (Quart's place for middleware) in the guard."""
+    app.asgi_app = OverloadGuard(  # type: ignore[method-assign]
+        app.asgi_app, settings.max_requests_in_flight
+    )
