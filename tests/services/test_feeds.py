@@ -23,12 +23,15 @@ def counted_statements(runtime: Runtime) -> Iterator[list[str]]:
     def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         statements.append(statement)
 
-    engine = runtime.db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", count)
+    # The requests' pool and the one shared feed pages are built from.
+    engines = {runtime.db.engine.sync_engine, runtime.page_builds.engine.sync_engine}
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", count)
     try:
         yield statements
     finally:
-        event.remove(engine, "before_cursor_execute", count)
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", count)
 
 
 async def walk(runtime: Runtime, limit: int, **kwargs: Any) -> list[int]:

@@ -54,9 +54,10 @@ async def shared_page(key: str, version: str, build: PageBuilder) -> CachedPage:
     """The public page ``key`` at ``version``, built with ``build`` by whoever asks first.
 
     The build gets a session of its own, not the request's: it may outlive the
-    request that started it (the others waiting for it still want it).
+    request that started it (the others waiting for it still want it). Its
+    connection comes from a pool of its own: the waiting request may hold one.
     """
-    database = current_runtime().db
+    database = current_runtime().page_builds
 
     async def build_in_own_session() -> Any:
         async with database.session() as session:
