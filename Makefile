@@ -29,9 +29,17 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/mypy
 
-# Run the benchmarks.
-bench: $(VENV)/.installed
-	$(BIN)/python bench/run.py
+# Benchmark Gallery (production settings, MariaDB, Redis) against a bare Quart
+# ceiling with wrk; installs wrk if missing. Options: make bench BENCH_ARGS="--duration 3"
+# (see bench/run.py --help). httpx, which signs the bench user in, comes with [test].
+bench: $(VENV)/.installed-test
+	@if [ ! -x /usr/bin/wrk ]; then \
+	  sudo=; if [ "$$(id -u)" != 0 ] && command -v sudo >/dev/null; then sudo=sudo; fi; \
+	  echo "Installing wrk with apt-get"; \
+	  $$sudo apt-get update -qq && \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; \
+	fi
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 # Remove the virtualenv, caches and build output (never instance/).
 clean:

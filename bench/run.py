@@ -1,241 +1,619 @@
-"""Benchmark: a real Hypercorn server on loopback, hit by concurrent httpx clients.
+"""`make bench`: production-shaped Gallery against a bare Quart ceiling, driven by wrk.
 
-Usage: python bench/run.py [--requests N] [--concurrency C] [--workers W]
+    python bench/run.py [--duration 10] [--connections 64,256,1024] [--routes feed-304,...]
+                        [--users 1000 --images 10000 --comments 30000 --likes 50000]
+                        [--keep-running] [--output FILE]
 
-It starts Gallery on the embedded default in a temporary instance folder (or on
-whatever GALLERY_DATABASE_URL / GALLERY_REDIS_URL say), registers and activates
-a user, forges photos and comments (``gallery forge``), signs in, then
-measures throughput and latency of a few hot paths and the server's memory.
-Bounded in requests and time; talks only to 127.0.0.1.
+All on 127.0.0.1, every step bounded in time:
+
+1. MariaDB and Redis are started if they do not answer (never stopped: they are
+   shared), unless GALLERY_BENCH_DATABASE_URL / GALLERY_BENCH_REDIS_URL say
+   where others are.
+2. A database of its own (dropped and re-created), a Redis database of its own
+   (flushed), ``alembic upgrade head`` and a site inserted in bulk (seeding.py).
+3. Two servers from the same hypercorn.toml: Gallery (GALLERY_ENV=production,
+   a random secret key) and the ceiling (ceiling.py), a bare Quart route.
+4. The user "bench" signs in through the real login form; every route is
+   fetched once and must answer what it should (200, or 304 for the polls).
+5. At each concurrency, wrk drives the ceiling and then every route, each after
+   a warm-up that is not counted; ratios are to the ceiling at the same
+   concurrency in the same run.
+6. A Markdown table, the workers' memory and the goals of issue 11 are printed;
+   then both servers stop, the database is dropped and the Redis database
+   flushed, also after an error or Ctrl-C.
+
+The caller's GALLERY_* variables reach Gallery (to try GALLERY_ACCESS_LOG=false,
+say), except those the benchmark must set itself (OWNED_SETTINGS).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import re
+import resource
+import secrets
 import shutil
 import signal
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
 
 import httpx
+import redis
+from report import CEILING, CEILING_AGAIN, Measurement, Memory, number, render
+from seeding import SeededSite, SiteSize, database_name, drop_database, recreate_database, seed_site
+from servers import (
+    HYPERCORN_CONFIG,
+    REPO,
+    Server,
+    ServiceError,
+    connections_per_worker,
+    ensure_mariadb,
+    ensure_redis,
+    free_port,
+    rss_mib,
+    start_hypercorn,
+    stop_server,
+    worker_pids,
+)
+from wrk import (
+    REQUEST_TIMEOUT_SECONDS,
+    THREADS,
+    WrkError,
+    WrkResult,
+    finish_wrk,
+    run_wrk,
+    start_wrk,
+)
 
-REPO = Path(__file__).resolve().parents[1]
-CSRF = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
+DEFAULT_DATABASE_URL = "mysql+asyncmy://root@127.0.0.1:3306/gallery_bench?charset=utf8mb4"
+# Not 15 (the tests') nor 14 (CI's): a benchmark may run next to either.
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/13"
+# Settings the benchmark decides; a caller's value for these is not passed on.
+OWNED_SETTINGS = frozenset(
+    {
+        "GALLERY_ENV",
+        "GALLERY_SECRET_KEY",
+        "GALLERY_DATABASE_URL",
+        "GALLERY_REDIS_URL",
+        "GALLERY_INSTANCE_DIR",
+        "GALLERY_MEDIA_DIR",
+        "GALLERY_COOKIE_SECURE",
+        "GALLERY_PUBLIC_URL",
+    }
+)
+WARMUP_SECONDS = 2
+# After each measurement, the server may still be finishing (or cancelling)
+# what the last connections asked for; the next route must not pay for it.
+SETTLE_SECONDS = 1
+PROBE_TIMEOUT_SECONDS = 60
+CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+class BenchError(RuntimeError):
+    """Something the benchmark relies on is not as it must be."""
 
 
-def rss_mib(pid: int) -> float:
-    """Resident memory of a process and its children (Hypercorn workers)."""
-    total = 0
-    pids = [pid]
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    if children.exists():
-        pids += [int(p) for p in children.read_text().split()]
-    for p in pids:
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except FileNotFoundError:
-            continue
-    return total / 1024
+@dataclass(frozen=True)
+class Route:
+    name: str
+    # A short name for --routes (the long ones carry spaces and brackets).
+    slug: str
+    # {author} and {image} are filled in from the seeded site.
+    path: str
+    server: str = "gallery"
+    signed_in: bool = False
+    # Sends the ETag a previous GET returned, so the answer must be 304.
+    poll: bool = False
+
+    @property
+    def expected_status(self) -> int:
+        return 304 if self.poll else 200
+
+    def path_for(self, site: SeededSite) -> str:
+        return self.path.format(author=site.busiest_author, image=site.newest_image_id)
 
 
-async def measure(
-    client: httpx.AsyncClient,
-    name: str,
-    path: str,
-    requests: int,
-    concurrency: int,
-    headers: dict[str, str] | None = None,
-) -> str:
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for n in range(requests):
-        queue.put_nowait(n)
+FEED = "/api/v1/feed?limit=20"
+# Measured first and again last at each concurrency: the ratios are to the mean
+# of the two, and a gap between them shows the machine got busier or quieter.
+CEILING_ROUTES = (
+    Route(CEILING, "ceiling", "/", server="ceiling"),
+    Route(CEILING_AGAIN, "ceiling-again", "/", server="ceiling"),
+)
+ROUTES = (
+    Route("feed 304 poll", "feed-304", FEED, poll=True),
+    Route("feed (anonymous)", "feed-anonymous", FEED),
+    Route("feed (signed in)", "feed-signed-in", FEED, signed_in=True),
+    Route("seed page 1", "seed-1", "/index/images/1/20/"),
+    Route("seed page 500", "seed-500", "/index/images/500/20/"),
+    Route("profile feed", "profile", "/api/v1/users/{author}/images?limit=20"),
+    Route("home (anonymous)", "home-anonymous", "/"),
+    Route("home (signed in)", "home-signed-in", "/", signed_in=True),
+    Route("image page", "image", "/images/{image}"),
+    Route(
+        "unread-count poll",
+        "unread-304",
+        "/api/v1/notifications/unread-count",
+        signed_in=True,
+        poll=True,
+    ),
+)
 
-    async def worker() -> None:
-        while True:
-            try:
-                queue.get_nowait()
-            except asyncio.QueueEmpty:
-                return
-            started = time.perf_counter()
-            response = await client.get(path, headers=headers)
-            latencies.append(time.perf_counter() - started)
-            statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
 
-    began = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    elapsed = time.perf_counter() - began
-    latencies.sort()
-    p50 = statistics.median(latencies) * 1000
-    p95 = latencies[int(len(latencies) * 0.95) - 1] * 1000
-    return (
-        f"| {name} | `{path}` | {requests / elapsed:,.0f} | {p50:.1f} | {p95:.1f} | "
-        f"{', '.join(f'{k}×{v}' for k, v in sorted(statuses.items()))} |"
+@dataclass(frozen=True)
+class Backends:
+    database_url: str
+    redis_url: str
+    # False when the caller pointed the benchmark at servers of their own.
+    local_database: bool
+    local_redis: bool
+
+    @classmethod
+    def from_environment(cls) -> Backends:
+        database_url = os.environ.get("GALLERY_BENCH_DATABASE_URL")
+        redis_url = os.environ.get("GALLERY_BENCH_REDIS_URL")
+        return cls(
+            database_url=database_url or DEFAULT_DATABASE_URL,
+            redis_url=redis_url or DEFAULT_REDIS_URL,
+            local_database=database_url is None,
+            local_redis=redis_url is None,
+        )
+
+
+@dataclass
+class Bench:
+    """What one run has set up, for the steps that follow."""
+
+    args: argparse.Namespace
+    backends: Backends
+    workdir: Path
+    site: SeededSite
+    gallery: Server
+    ceiling: Server
+    cookie: str = ""
+
+
+# -- options -------------------------------------------------------------------
+
+
+def connection_counts(text: str) -> list[int]:
+    counts = [int(part) for part in text.split(",") if part.strip()]
+    if not counts or min(counts) < THREADS:
+        raise argparse.ArgumentTypeError(f"give connection counts of at least {THREADS}")
+    return counts
+
+
+def chosen_routes(text: str | None) -> list[Route]:
+    """Gallery's routes that --routes names (by slug or name); the ceiling always runs."""
+    if not text:
+        return list(ROUTES)
+    wanted = {part.strip().lower() for part in text.split(",") if part.strip()} - {CEILING}
+    known = {route.name.lower() for route in ROUTES} | {route.slug for route in ROUTES}
+    if unknown := wanted - known:
+        slugs = ", ".join(route.slug for route in ROUTES)
+        raise argparse.ArgumentTypeError(f"unknown routes {sorted(unknown)}; known: {slugs}")
+    return [route for route in ROUTES if route.slug in wanted or route.name.lower() in wanted]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=(__doc__ or "").split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="routes (the ceiling always runs): "
+        + ", ".join(f"{r.slug} ({r.name})" for r in ROUTES),
     )
+    parser.add_argument(
+        "--duration", type=int, default=10, help="seconds per measurement (default 10)"
+    )
+    parser.add_argument(
+        "--connections",
+        type=connection_counts,
+        default=[64, 256, 1024],
+        help="comma-separated (default 64,256,1024)",
+    )
+    parser.add_argument(
+        "--routes",
+        type=chosen_routes,
+        default=list(ROUTES),
+        help="comma-separated slugs or names (default: all)",
+    )
+    parser.add_argument("--users", type=int, default=1000, help="besides bench (default 1000)")
+    parser.add_argument("--images", type=int, default=10_000, help="(default 10000)")
+    parser.add_argument("--comments", type=int, default=30_000, help="(default 30000)")
+    parser.add_argument("--likes", type=int, default=50_000, help="(default 50000)")
+    parser.add_argument("--seed", type=int, default=1, help="of the random site (default 1)")
+    parser.add_argument(
+        "--keep-running",
+        action="store_true",
+        help="after seeding and sign-in, leave both servers up (for py-spy) until Ctrl-C",
+    )
+    parser.add_argument("--output", type=Path, help="also write the report to this file")
+    args = parser.parse_args(argv)
+    if args.duration < 1 or args.users < 2 or args.images < 1 or args.comments < 0:
+        parser.error("need --duration ≥ 1, --users ≥ 2, --images ≥ 1, --comments ≥ 0")
+    return args
 
 
-async def run(args: argparse.Namespace) -> None:
-    instance = Path(tempfile.mkdtemp(prefix="galb-", dir="/tmp"))
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = dict(os.environ)
-    env.setdefault("GALLERY_INSTANCE_DIR", str(instance))
-    env.update(
-        GALLERY_PUBLIC_URL=base, GALLERY_ENV="development", GALLERY_WORKER_POLL_SECONDS="0.2"
-    )
-    # The schema first (what `gallery serve` does on the embedded default),
-    # then photos to browse: forged through the real upload pipeline.
-    subprocess.run(
-        [sys.executable, "-m", "alembic", "upgrade", "head"], cwd=REPO, env=env, check=True
-    )
-    gallery = Path(sys.executable).with_name("gallery")
-    subprocess.run(
-        [str(gallery), "forge", "--users", "8", "--images", str(args.images),
-         "--comments", str(args.images * 2), "--likes", str(args.images * 5),
-         "--follows", "20", "--seed", "1"],
-        cwd=REPO, env=env, check=True, stdout=subprocess.DEVNULL,
-    )  # fmt: skip
-    server = subprocess.Popen(
-        [sys.executable, "-m", "hypercorn", "--bind", f"127.0.0.1:{port}",
-         "--workers", str(args.workers), "gallery.asgi:app"],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+# -- set-up --------------------------------------------------------------------
+
+
+def say(message: str) -> None:
+    """Progress, on stderr: stdout carries only the report."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def raise_open_file_limit(connections: int) -> None:
+    """wrk needs a descriptor per connection, and so does each worker (which
+    inherits our limits): room for the largest run, and then some."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = 2 * connections + 1024
+    if soft >= needed:
+        return
+    ceiling = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (ceiling, hard))
+    if ceiling < needed:
+        say(f"warning: open files limited to {ceiling}; {connections} connections may fail")
+
+
+def redis_client(url: str) -> redis.Redis:
+    if not re.search(r"/\d+$", url.split("?")[0]):
+        raise BenchError(f"the bench Redis URL must name its database number: {url}")
+    return redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=10)
+
+
+def flush_redis(url: str) -> None:
+    client = redis_client(url)
     try:
-        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
-            for _ in range(200):
-                try:
-                    await client.get("/")
-                    break
-                except httpx.TransportError:
-                    await asyncio.sleep(0.1)
-            token = CSRF.search((await client.get("/")).text).group(1)  # type: ignore[union-attr]
-            await client.post("/register", data={
-                "csrf_token": token, "username": "bench", "email": "bench@example.com",
-                "password": "bench password", "password2": "bench password",
-            })  # fmt: skip
-            link = None
-            for _ in range(100):
-                mails = sorted((Path(env["GALLERY_INSTANCE_DIR"]) / "mail").glob("*.eml"))
-                if mails:
-                    link = re.search(re.escape(base) + r"(/activate/[\w-]+)", mails[-1].read_text())
-                    break
-                await asyncio.sleep(0.1)
-            assert link, "no activation mail (is SMTP configured? the bench reads mail files)"
-            await client.get(link.group(1))
-            began = time.perf_counter()
-            await client.post("/login", data={
-                "csrf_token": token, "login": "bench", "password": "bench password",
-            })  # fmt: skip
-            sign_in_ms = (time.perf_counter() - began) * 1000
-            rows = [
-                await measure(
-                    client, "home page (signed in)", "/", args.requests, args.concurrency
-                ),
-                await measure(
-                    client, "JSON: who am I", "/api/v1/me", args.requests, args.concurrency
-                ),
-                await measure(
-                    client, "JSON: my sessions", "/api/v1/sessions", args.requests, args.concurrency
-                ),
-            ]
-            feed = await client.get("/api/v1/feed?limit=20")
-            first_image = feed.json()["items"][0]["id"]
-            # Follow the forged authors, so the following feed has something to show.
-            csrf = {"X-CSRF-Token": (await client.get("/api/v1/me")).json()["csrf_token"]}
-            for author in {item["author"]["username"] for item in feed.json()["items"]}:
-                await client.put(f"/api/v1/users/{author}/follow", headers=csrf)
-            unread = "/api/v1/notifications/unread-count"
-            rows += [
-                await measure(
-                    client, "JSON following feed, 20 images", "/api/v1/feed/following?limit=20",
-                    args.requests, args.concurrency,
-                ),
-                await measure(
-                    client, "JSON hot feed, 20 images (signed in)", "/api/v1/feed/hot?limit=20",
-                    args.requests, args.concurrency,
-                ),
-                await measure(
-                    client, "unread-count poll, ETag matches → 304", unread,
-                    args.requests, args.concurrency,
-                    headers={"If-None-Match": (await client.get(unread)).headers["ETag"]},
-                ),
-            ]  # fmt: skip
-            anonymous = httpx.AsyncClient(base_url=base, timeout=30)
-            async with anonymous:
-                rows += [
-                    await measure(
-                        client, "JSON feed, 20 images (signed in)", "/api/v1/feed?limit=20",
-                        args.requests, args.concurrency,
-                    ),
-                    await measure(
-                        anonymous, "JSON feed, 20 images (anonymous)", "/api/v1/feed?limit=20",
-                        args.requests, args.concurrency,
-                    ),
-                    await measure(
-                        anonymous, "JSON feed poll, ETag matches → 304", "/api/v1/feed?limit=20",
-                        args.requests, args.concurrency,
-                        headers={"If-None-Match": (await anonymous.get(
-                            "/api/v1/feed?limit=20")).headers["ETag"]},
-                    ),
-                    await measure(
-                        anonymous, "seed feed, 20 images", "/index/images/2/20/",
-                        args.requests, args.concurrency,
-                    ),
-                    await measure(
-                        anonymous, "image page", f"/images/{first_image}",
-                        args.requests, args.concurrency,
-                    ),
-                ]  # fmt: skip
-            memory = rss_mib(server.pid)
-        print(f"Gallery benchmark: {args.requests} requests per row, "
-              f"{args.concurrency} concurrent, "
-              f"{args.workers} Hypercorn worker(s), {os.cpu_count()} cores")  # fmt: skip
-        print()
-        print("| what | path | requests/s | p50 ms | p95 ms | statuses |")
-        print("|---|---|---|---|---|---|")
-        for row in rows:
-            print(row)
-        print()
-        print(f"sign-in (Argon2 verify, one request): {sign_in_ms:.0f} ms; "
-              f"server memory after the run: {memory:.0f} MiB RSS")  # fmt: skip
+        client.flushdb()
     finally:
-        server.send_signal(signal.SIGTERM)
+        client.close()
+
+
+def gallery_environment(backends: Backends, workdir: Path, port: int) -> dict[str, str]:
+    """The caller's environment and GALLERY_* settings, with the ones we own set."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in OWNED_SETTINGS and not name.startswith("GALLERY_BENCH_")
+    }
+    env.update(
+        GALLERY_ENV="production",
+        GALLERY_SECRET_KEY=secrets.token_urlsafe(48),
+        GALLERY_DATABASE_URL=backends.database_url,
+        GALLERY_REDIS_URL=backends.redis_url,
+        GALLERY_INSTANCE_DIR=str(workdir / "instance"),
+        GALLERY_MEDIA_DIR=str(workdir / "media"),
+        # Plain HTTP on loopback: Secure cookies would never come back.
+        GALLERY_COOKIE_SECURE="false",
+        GALLERY_PUBLIC_URL=f"http://127.0.0.1:{port}",
+    )
+    return env
+
+
+def passed_settings() -> list[str]:
+    """The caller's GALLERY_* settings that reach Gallery (for the report)."""
+    return sorted(
+        f"{name}={value}"
+        for name, value in os.environ.items()
+        if name.startswith("GALLERY_")
+        and name not in OWNED_SETTINGS
+        and not name.startswith("GALLERY_BENCH_")
+    )
+
+
+def migrate(env: dict[str, str]) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "alembic", "upgrade", "head"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise BenchError(f"alembic upgrade head failed:\n{done.stdout}{done.stderr}")
+
+
+def ceiling_environment() -> dict[str, str]:
+    env = {name: value for name, value in os.environ.items() if not name.startswith("GALLERY_")}
+    # Hypercorn's spawned workers import "ceiling" from here.
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parent)
+    return env
+
+
+def sign_in(base_url: str, username: str, password: str) -> str:
+    """Sign in through the login form as a browser would; the session's Cookie header."""
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        page = client.get("/login")
+        token = CSRF_META.search(page.text)
+        if page.status_code != 200 or token is None:
+            raise BenchError(f"GET /login answered {page.status_code} without a CSRF token")
+        answer = client.post(
+            "/login",
+            data={"csrf_token": token.group(1), "login": username, "password": password},
+        )
+        if answer.status_code not in (302, 303):
+            raise BenchError(f"POST /login answered {answer.status_code}, not a redirect")
+        me = client.get("/api/v1/me")
+        if me.status_code != 200 or me.json().get("username") != username:
+            raise BenchError(f"not signed in after POST /login: /api/v1/me said {me.status_code}")
+        return "; ".join(f"{cookie.name}={cookie.value}" for cookie in client.cookies.jar)
+
+
+def checked_headers(url: str, route: Route, cookie: str) -> dict[str, str]:
+    """Fetch the route once; the headers wrk must send. Fails unless it answers as it must.
+
+    Each GET is cookie-less apart from ours, as wrk's will be.
+    """
+    headers = {"Cookie": cookie} if route.signed_in else {}
+    first = httpx.get(url, headers=headers, timeout=PROBE_TIMEOUT_SECONDS)
+    if first.status_code != 200:
+        raise BenchError(f"{route.name}: GET {url} answered {first.status_code}, not 200")
+    if not route.poll:
+        return headers
+    etag = first.headers.get("ETag")
+    if not etag:
+        raise BenchError(f"{route.name}: GET {url} sent no ETag to poll with")
+    headers["If-None-Match"] = etag
+    again = httpx.get(url, headers=headers, timeout=PROBE_TIMEOUT_SECONDS)
+    if again.status_code != 304:
+        raise BenchError(f"{route.name}: the poll of {url} answered {again.status_code}, not 304")
+    return headers
+
+
+def server_of(bench: Bench, route: Route) -> Server:
+    return bench.ceiling if route.server == "ceiling" else bench.gallery
+
+
+def url_of(bench: Bench, route: Route) -> str:
+    return server_of(bench, route).base_url + route.path_for(bench.site)
+
+
+# -- measuring -----------------------------------------------------------------
+
+
+def settle(url: str, headers: dict[str, str]) -> None:
+    """Wait until the server answers a single request again after a run."""
+    time.sleep(SETTLE_SECONDS)
+    with contextlib.suppress(httpx.HTTPError):
+        httpx.get(url, headers=headers, timeout=PROBE_TIMEOUT_SECONDS)
+
+
+def measure(
+    server: Server, url: str, headers: dict[str, str], connections: int, duration: int
+) -> tuple[WrkResult, list[int]]:
+    """wrk's numbers, and how the connections were spread over the workers mid-run."""
+    # The warm-up (not counted) fills pools and caches; settling after it too,
+    # or at 1,024 connections the measurement would start behind a queue of
+    # the warm-up's last requests.
+    run_wrk(url, connections, WARMUP_SECONDS, headers)
+    settle(url, headers)
+    wrk = start_wrk(url, connections, duration, headers)
+    try:
+        time.sleep(duration / 2)
+        spread = connections_per_worker(server.port, worker_pids(server.pid))
+    except BaseException:
+        wrk.kill()
+        raise
+    result = finish_wrk(wrk, duration)
+    settle(url, headers)
+    return result, spread
+
+
+def progress_line(route: Route, connections: int, result: WrkResult) -> str:
+    errors = result.socket_errors
+    return (
+        f"  {route.name} at {connections}: {result.requests_per_second:,.0f} req/s, "
+        f"p99 {number(result.p99_ms, 1)} ms, 5xx {result.statuses.server_error}, socket errors "
+        f"{errors.connect}/{errors.read}/{errors.write}/{errors.timeout}"
+    )
+
+
+def measure_all(bench: Bench, headers: dict[str, dict[str, str]]) -> list[Measurement]:
+    """Each concurrency in turn: the ceiling, the chosen routes, the ceiling again."""
+    first, last = CEILING_ROUTES
+    measurements = []
+    for connections in bench.args.connections:
+        say(f"{connections} connections:")
+        for route in [first, *bench.args.routes, last]:
+            result, spread = measure(
+                server_of(bench, route),
+                url_of(bench, route),
+                headers[route.name],
+                connections,
+                bench.args.duration,
+            )
+            say(progress_line(route, connections, result))
+            measurements.append(
+                Measurement(
+                    route=route.name,
+                    connections=connections,
+                    result=result,
+                    expected_status=route.expected_status,
+                    duration=bench.args.duration,
+                    connections_per_worker=spread,
+                )
+            )
+    return measurements
+
+
+def memory_of(server: Server) -> Memory:
+    workers = [rss_mib(pid) for pid in worker_pids(server.pid)]
+    return Memory(workers=[mib for mib in workers if mib is not None], master=rss_mib(server.pid))
+
+
+# -- the report ----------------------------------------------------------------
+
+
+def preamble(bench: Bench, hypercorn: dict[str, object], load: tuple[float, float]) -> list[str]:
+    site, args = bench.site, bench.args
+    settings = ", ".join(passed_settings()) or "none"
+    lines = [
+        "# Gallery benchmark",
+        "",
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores shared by wrk and "
+        f"both servers. Hypercorn from hypercorn.toml: {hypercorn.get('workers')} workers "
+        f"({hypercorn.get('worker_class')}), backlog {hypercorn.get('backlog', 100)}; "
+        "the ceiling (bench/ceiling.py, a bare Quart route answering a constant 20-item "
+        "JSON list) runs on the same settings. Load average (1 min) when measuring began "
+        f"{load[0]:.2f}, when it ended {load[1]:.2f}: anything else busy on the machine "
+        "shows there and skews every row.",
+        "",
+        f"`wrk -t{THREADS} -cN -d{args.duration}s --latency --timeout "
+        f"{REQUEST_TIMEOUT_SECONDS}s -s bench/statuses.lua` per row, after a "
+        f"{WARMUP_SECONDS} s warm-up at the same concurrency. The status script slows wrk "
+        "down; the ceiling pays the same, so the ratios stay fair. Latencies leave out "
+        "requests that timed out.",
+        "",
+        f"Data: {site.users:,} users, {site.images:,} images, {site.comments:,} comments, "
+        f"{site.likes:,} likes, {site.follows:,} follows, {site.tags} tags "
+        f"(inserted in {site.seconds:.1f} s). Profile feed: {site.busiest_author} "
+        f"({site.busiest_author_images} images); image page: image {site.newest_image_id}.",
+        "",
+        f"Gallery: GALLERY_ENV=production, database `{database_name(bench.backends.database_url)}`"
+        f", Redis {bench.backends.redis_url}; the caller's GALLERY_* settings: {settings}.",
+    ]
+    if site.images < 500 * 20 and any(r.slug == "seed-500" for r in args.routes):
+        lines += ["", f"Note: with {site.images:,} images, seed page 500 is empty."]
+    return lines
+
+
+def hypercorn_settings() -> dict[str, object]:
+    with HYPERCORN_CONFIG.open("rb") as handle:
+        return tomllib.load(handle)
+
+
+# -- the run -------------------------------------------------------------------
+
+
+def ensure_backends(backends: Backends) -> None:
+    if backends.local_database:
+        ensure_mariadb()
+    if backends.local_redis:
+        ensure_redis()
+
+
+@contextlib.contextmanager
+def bench_database(backends: Backends) -> Iterator[None]:
+    """A fresh database and Redis database for the run, emptied again afterwards."""
+    flush_redis(backends.redis_url)
+    try:
+        asyncio.run(recreate_database(backends.database_url))
+        yield
+    finally:
         try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        if "GALLERY_REDIS_URL" not in os.environ:
-            from gallery.infra.redis import EmbeddedRedis
-
-            await EmbeddedRedis(Path(env["GALLERY_INSTANCE_DIR"])).stop()
-        shutil.rmtree(instance, ignore_errors=True)
+            asyncio.run(drop_database(backends.database_url))
+        finally:
+            flush_redis(backends.redis_url)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--concurrency", type=int, default=20)
-    parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--images", type=int, default=100, help="photos to forge first")
-    asyncio.run(run(parser.parse_args()))
+def set_up(args: argparse.Namespace, backends: Backends, cleanup: contextlib.ExitStack) -> Bench:
+    """Everything up to the first measurement; ``cleanup`` undoes it in reverse."""
+    workdir = Path(tempfile.mkdtemp(prefix="gallery-bench-", dir="/tmp"))
+    cleanup.callback(shutil.rmtree, workdir, ignore_errors=True)
+    cleanup.enter_context(bench_database(backends))
+    port = free_port()
+    env = gallery_environment(backends, workdir, port)
+    say("Migrating the bench database (alembic upgrade head)")
+    migrate(env)
+    size = SiteSize(args.users, args.images, args.comments, args.likes, seed=args.seed)
+    say(f"Inserting {size.users:,} users, {size.images:,} images, {size.comments:,} comments")
+    site = asyncio.run(seed_site(backends.database_url, size))
+    say(f"  done in {site.seconds:.1f} s")
+    say("Starting the ceiling and Gallery")
+    ceiling = start_hypercorn(
+        "ceiling", "ceiling:app", ceiling_environment(), workdir / "ceiling.log"
+    )
+    cleanup.callback(stop_server, ceiling)
+    gallery = start_hypercorn(
+        "gallery", "gallery.asgi:app", env, workdir / "gallery.log", port=port
+    )
+    cleanup.callback(stop_server, gallery)
+    bench = Bench(args, backends, workdir, site, gallery, ceiling)
+    bench.cookie = sign_in(gallery.base_url, site.bench_username, site.bench_password)
+    return bench
+
+
+def keep_running(bench: Bench, headers: dict[str, dict[str, str]]) -> None:
+    """Leave the servers up for py-spy and hand-made wrk runs, until Ctrl-C."""
+    for server in (bench.gallery, bench.ceiling):
+        say(
+            f"{server.name}: {server.base_url} master {server.pid}, "
+            f"workers {' '.join(map(str, worker_pids(server.pid)))}, log {server.log}"
+        )
+    say(f"Cookie: {bench.cookie}")
+    for route in [CEILING_ROUTES[0], *bench.args.routes]:
+        options = [f"-H '{name}: {value}'" for name, value in headers[route.name].items()]
+        wrk = f"wrk -t{THREADS} -c64 -d10s --latency"
+        command = " ".join([wrk, *options, url_of(bench, route)])
+        say(f"  {route.slug}: {command}")
+    say("e.g. py-spy top --pid <worker>. Ctrl-C stops everything.")
+    while True:
+        time.sleep(3600)
+
+
+def run(args: argparse.Namespace) -> str:
+    """The whole benchmark (or, with --keep-running, its set-up until Ctrl-C); the report."""
+    backends = Backends.from_environment()
+    ensure_backends(backends)
+    with contextlib.ExitStack() as cleanup:
+        bench = set_up(args, backends, cleanup)
+        headers = {route.name: checked_headers(url_of(bench, route), route, bench.cookie)
+                   for route in [*CEILING_ROUTES, *args.routes]}  # fmt: skip
+        if args.keep_running:
+            keep_running(bench, headers)
+        load_before = os.getloadavg()[0]
+        measurements = measure_all(bench, headers)
+        load = (load_before, os.getloadavg()[0])
+        report = render(
+            preamble(bench, hypercorn_settings(), load),
+            measurements,
+            memory_of(bench.gallery),
+            memory_of(bench.ceiling),
+        )
+        # Before the clean-up, which may wait for a graceful shutdown.
+        print(report, flush=True)
+        if args.output:
+            args.output.parent.mkdir(parents=True, exist_ok=True)
+            args.output.write_text(report)
+        say("Stopping the servers, dropping the database, flushing Redis")
+    return report
+
+
+def exit_on_sigterm(signum: int, _frame: FrameType | None) -> None:
+    # SystemExit unwinds through the clean-up, as Ctrl-C's KeyboardInterrupt does.
+    raise SystemExit(128 + signum)
+
+
+def main() -> int:
+    args = parse_args()
+    signal.signal(signal.SIGTERM, exit_on_sigterm)
+    raise_open_file_limit(max(args.connections))
+    began = time.monotonic()
+    try:
+        run(args)
+    except KeyboardInterrupt:
+        say("Interrupted; cleaned up.")
+        return 130
+    except (BenchError, ServiceError, WrkError) as error:
+        say(f"bench: {error}")
+        return 1
+    finally:
+        say(f"Total: {time.monotonic() - began:.0f} s")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
