@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from quart import Blueprint, current_app, render_template, request, url_for
 from quart.typing import ResponseReturnValue
 
 from gallery.infra.runtime import current_redis
 from gallery.services import feeds
+from gallery.web.current_user import signed_in_user
 from gallery.web.feed_pages import feed_items, latest_page, todays_top_items
+from gallery.web.fragments import cached_fragment
 
 bp = Blueprint("main", __name__)
 
 HOME_PAGE_SIZE = 12
 TODAYS_TOP_SIZE = 6
+# The home page's content, kept rendered for anonymous visitors (see index).
+HOME_CONTENT_TEMPLATE = "main/_home_content.html"
 
 
 @bp.get("/")
@@ -23,15 +29,45 @@ async def index() -> ResponseReturnValue:
     page = await feed_items(*latest_page(HOME_PAGE_SIZE, cursor), version=version)
     # The strip of today's best sits above the first page only.
     top = [] if cursor else await todays_top_items(TODAYS_TOP_SIZE, version)
-    return await render_template(
-        "main/index.html",
-        top_items=top,
-        items=page["items"],
-        next_cursor=page["next_cursor"],
-        feed_url=url_for("api.feed"),
-        page_size=HOME_PAGE_SIZE,
-        more_url=url_for("main.index", cursor=page["next_cursor"]) if page["next_cursor"] else None,
-    )
+    if signed_in_user() is None and only_a_cursor_in_query():
+        # Rendering the cards was most of the page's cost, and an anonymous
+        # visitor's content is the same for everyone at this URL until the feed
+        # moves on. Today's top is re-ranked on a clock of its own (the ranking
+        # generation, not in the feed version), so its ids go in the version
+        # too; their cards come from the page cache under the same feed version.
+        shown = f"{version}/top:{'.'.join(str(item['id']) for item in top)}"
+        content_html = await cached_fragment(
+            shown,
+            HOME_CONTENT_TEMPLATE,
+            request.full_path,
+            lambda: render_template(HOME_CONTENT_TEMPLATE, **home_context(page, top)),
+        )
+        # The page around it needs none of the content's context (built on a miss only).
+        return await render_template("main/index.html", content_html=content_html)
+    return await render_template("main/index.html", content_html=None, **home_context(page, top))
+
+
+def home_context(page: dict[str, Any], top: list[dict[str, Any]]) -> dict[str, Any]:
+    """What main/_home_content.html shows: the feed ``page`` and today's ``top``."""
+    next_cursor = page["next_cursor"]
+    return {
+        "top_items": top,
+        "items": page["items"],
+        "next_cursor": next_cursor,
+        "feed_url": url_for("api.feed"),
+        "page_size": HOME_PAGE_SIZE,
+        "more_url": url_for("main.index", cursor=next_cursor) if next_cursor else None,
+    }
+
+
+def only_a_cursor_in_query() -> bool:
+    """Whether the query string is empty or one ``cursor`` (the pages worth keeping).
+
+    Anything else (stray parameters, a repeated cursor) is rendered as usual,
+    so that odd URLs cannot fill the fragment cache with copies of one page.
+    """
+    args = request.args
+    return not args or (len(args) == 1 and "cursor" in args and len(args.getlist("cursor")) == 1)
 
 
 @bp.get("/docs")
