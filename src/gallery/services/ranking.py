@@ -45,6 +45,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
+from gallery.infra.coalesced import coalesced
 from gallery.models.image import Image
 from gallery.services.errors import InvalidInput
 from gallery.services.feeds import (
@@ -187,7 +188,8 @@ def _generation_of(hot_ids: list[int], today_ids: list[int]) -> str:
 
 async def current_generation(session: AsyncSession, redis: aioredis.Redis) -> str:
     """The generation pages are served from now, ranking the images if none is current."""
-    generation = await redis.get(GENERATION_KEY)
+    # Read on every home page and hot poll: shared by the callers of a moment.
+    generation = await coalesced(redis).get(GENERATION_KEY)
     if generation is not None:
         return str(generation)
     if await redis.set(LOCK_KEY, "1", nx=True, ex=RANKING_LOCK_SECONDS):
