@@ -86,4 +86,4 @@ async def test_memory_holds_a_bounded_number_of_pages(runtime: Runtime) -> None:
 
     for key in ("a", "b", "c"):
         await cache.get_or_build(key, build)
-    assert list(cache._local) == ["b", "c"]
+    assert cache.local.keys() == ["b", "c"]

@@ -20,9 +20,7 @@ its encoding together, so responses can send the bytes as they are.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +28,8 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
+
+from gallery.infra.single_flight import SingleFlightLRU
 
 log = logging.getLogger(__name__)
 
@@ -61,13 +61,11 @@ class PageCache:
         ttl_seconds: int = REDIS_TTL_SECONDS,
     ) -> None:
         self.redis = redis
-        self.local_entries = local_entries
         self.ttl_seconds = ttl_seconds
-        self._local: OrderedDict[str, CachedPage] = OrderedDict()
+        self.local = SingleFlightLRU[CachedPage](local_entries)
         # Pages as one viewer sees them (their likes laid on): this process only,
         # apart so that many viewers never push the shared pages out.
-        self._personal: OrderedDict[str, CachedPage] = OrderedDict()
-        self._building: dict[str, asyncio.Task[CachedPage]] = {}
+        self._personal = SingleFlightLRU[CachedPage](local_entries)
 
     async def get_or_build(self, key: str, build: Callable[[], Awaitable[Any]]) -> CachedPage:
         """The page under ``key``, building (and sharing) it with ``build()`` if nobody has.
@@ -76,48 +74,17 @@ class PageCache:
         finish after that request is gone): it opens its own database session.
         Its exceptions reach every waiter and nothing is cached for them.
         """
-        page = self._local.get(key)
-        if page is not None:
-            self._local.move_to_end(key)
-            return page
-        task = self._building.get(key)
-        if task is None:
-            task = asyncio.create_task(self._load(key, build), name=f"page-cache {key}")
-            self._building[key] = task
-            task.add_done_callback(lambda done: self._finished(key, done))
-        return await asyncio.shield(task)
+        return await self.local.get_or_build(key, lambda: self._load(key, build))
 
     def peek(self, key: str) -> CachedPage | None:
         """The page if this process holds it; never waits, never builds."""
-        page = self._local.get(key)
-        if page is not None:
-            self._local.move_to_end(key)
-        return page
+        return self.local.peek(key)
 
     def personal(self, key: str) -> CachedPage | None:
-        page = self._personal.get(key)
-        if page is not None:
-            self._personal.move_to_end(key)
-        return page
+        return self._personal.peek(key)
 
     def keep_personal(self, key: str, page: CachedPage) -> None:
-        self._personal[key] = page
-        while len(self._personal) > self.local_entries:
-            self._personal.popitem(last=False)
-
-    def _finished(self, key: str, task: asyncio.Task[CachedPage]) -> None:
-        if self._building.get(key) is task:
-            del self._building[key]
-        if task.cancelled():
-            return
-        if task.exception() is None:  # also marks a failure as seen when every waiter left
-            self._remember(key, task.result())
-
-    def _remember(self, key: str, page: CachedPage) -> None:
-        self._local[key] = page
-        self._local.move_to_end(key)
-        while len(self._local) > self.local_entries:
-            self._local.popitem(last=False)
+        self._personal.put(key, page)
 
     async def _load(self, key: str, build: Callable[[], Awaitable[Any]]) -> CachedPage:
         redis_key = KEY_PREFIX + key
@@ -137,8 +104,3 @@ class PageCache:
             log.warning("Page cache write failed for %s", key, exc_info=True)
         # Parsed back, so a page is the same plain structure whoever built it.
         return CachedPage(data=orjson.loads(body), body=body, key=key)
-
-    def clear_local(self) -> None:
-        """Forget this process's copies (tests that change data behind the app's back)."""
-        self._local.clear()
-        self._personal.clear()

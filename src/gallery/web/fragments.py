@@ -23,12 +23,12 @@ others.
 
 from __future__ import annotations
 
-import asyncio
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
 from markupsafe import Markup
 from quart import current_app
+
+from gallery.infra.single_flight import SingleFlightLRU
 
 # A rendered home page content is 20-40 KB, so this bounds the cache to a few
 # MB per worker while holding the first pages of the current version (and
@@ -44,12 +44,10 @@ class FragmentCache:
     """Rendered markup by key: an LRU of ``entries``, one render per key at a time."""
 
     def __init__(self, entries: int = FRAGMENT_ENTRIES) -> None:
-        self.entries = entries
-        self._done: OrderedDict[str, Markup] = OrderedDict()
-        self._rendering: dict[str, asyncio.Task[Markup]] = {}
+        self._rendered = SingleFlightLRU[Markup](entries)
 
     def __len__(self) -> int:
-        return len(self._done)
+        return len(self._rendered)
 
     async def get_or_render(self, key: str, render: Render) -> Markup:
         """The markup under ``key``, rendering it with ``render()`` if nobody has.
@@ -59,32 +57,13 @@ class FragmentCache:
         waiters' cancellation. Its exceptions reach every waiter and nothing is
         kept, so the next request tries again.
         """
-        markup = self._done.get(key)
-        if markup is not None:
-            self._done.move_to_end(key)
-            return markup
-        task = self._rendering.get(key)
-        if task is None:
-            task = asyncio.create_task(self._render(render), name=f"fragment {key}")
-            self._rendering[key] = task
-            task.add_done_callback(lambda done: self._finished(key, done))
-        return await asyncio.shield(task)
+        return await self._rendered.get_or_build(key, lambda: _as_markup(render))
 
-    async def _render(self, render: Render) -> Markup:
-        # ``render`` gives a template's output: HTML already, its user text
-        # autoescaped as it was rendered, so it is output as it is.
-        return Markup(await render())  # noqa: S704
 
-    def _finished(self, key: str, task: asyncio.Task[Markup]) -> None:
-        if self._rendering.get(key) is task:
-            del self._rendering[key]
-        if task.cancelled():
-            return
-        if task.exception() is None:  # also marks a failure as seen when every waiter left
-            self._done[key] = task.result()
-            self._done.move_to_end(key)
-            while len(self._done) > self.entries:
-                self._done.popitem(last=False)
+async def _as_markup(render: Render) -> Markup:
+    # ``render`` gives a template's output: HTML already, its user text
+    # autoescaped as it was rendered, so it is output as it is.
+    return Markup(await render())  # noqa: S704
 
 
 def current_fragments() -> FragmentCache:
