@@ -148,50 +148,67 @@ def page_size_and_cursor(limit: int | None, cursor: str | None) -> tuple[int, st
     return size, cursor or ""
 
 
-def latest_page(limit: int | None, cursor: str | None) -> tuple[str, PageBuilder]:
-    """Everyone's images (the API feed and the home page share these entries)."""
+# Fetches one keyset page of a feed (as an anonymous visitor sees it) from a session.
+FetchPage = Callable[[AsyncSession, int, str], Awaitable[feeds.FeedPage]]
+
+
+def keyset_feed(
+    name: str, limit: int | None, cursor: str | None, fetch: FetchPage
+) -> tuple[str, PageBuilder]:
+    """The cache key and builder of a keyset feed's page: ``name`` tells feeds apart."""
     size, after = page_size_and_cursor(limit, cursor)
 
     async def build(session: AsyncSession) -> dict[str, Any]:
-        page = await feeds.latest(session, viewer_id=None, limit=size, cursor=after)
-        return public_feed(page)
+        return public_feed(await fetch(session, size, after))
 
-    return f"latest:{size}:{after}", build
+    return f"{name}:{size}:{after}", build
+
+
+def latest_page(limit: int | None, cursor: str | None) -> tuple[str, PageBuilder]:
+    """Everyone's images (the API feed and the home page share these entries)."""
+    return keyset_feed(
+        "latest",
+        limit,
+        cursor,
+        lambda session, size, after: feeds.latest(
+            session, viewer_id=None, limit=size, cursor=after
+        ),
+    )
 
 
 def author_page(author_id: int, limit: int | None, cursor: str | None) -> tuple[str, PageBuilder]:
     """One author's images, by the author's id (the profile page has looked them up)."""
-    size, after = page_size_and_cursor(limit, cursor)
-
-    async def build(session: AsyncSession) -> dict[str, Any]:
-        page = await feeds.by_author(session, author_id, viewer_id=None, limit=size, cursor=after)
-        return public_feed(page)
-
-    return f"author:{author_id}:{size}:{after}", build
+    return keyset_feed(
+        f"author:{author_id}",
+        limit,
+        cursor,
+        lambda session, size, after: feeds.by_author(
+            session, author_id, viewer_id=None, limit=size, cursor=after
+        ),
+    )
 
 
 def author_page_by_name(
     username: str, limit: int | None, cursor: str | None
 ) -> tuple[str, PageBuilder]:
     """One author's images by username: a hit costs no query for the user (404 on a miss)."""
-    size, after = page_size_and_cursor(limit, cursor)
 
-    async def build(session: AsyncSession) -> dict[str, Any]:
+    async def fetch(session: AsyncSession, size: int, after: str) -> feeds.FeedPage:
         author = await users.find_by_username(session, username)
-        page = await feeds.by_author(session, author.id, viewer_id=None, limit=size, cursor=after)
-        return public_feed(page)
+        return await feeds.by_author(session, author.id, viewer_id=None, limit=size, cursor=after)
 
-    return f"author-name:{username}:{size}:{after}", build
+    return keyset_feed(f"author-name:{username}", limit, cursor, fetch)
 
 
 def tag_page(name: str, limit: int | None, cursor: str | None) -> tuple[str, PageBuilder]:
-    size, after = page_size_and_cursor(limit, cursor)
-
-    async def build(session: AsyncSession) -> dict[str, Any]:
-        page = await tags.tagged_images(session, name, viewer_id=None, limit=size, cursor=after)
-        return public_feed(page)
-
-    return f"tag:{name}:{size}:{after}", build
+    return keyset_feed(
+        f"tag:{name}",
+        limit,
+        cursor,
+        lambda session, size, after: tags.tagged_images(
+            session, name, viewer_id=None, limit=size, cursor=after
+        ),
+    )
 
 
 def hot_page(limit: int | None, cursor: str | None) -> tuple[str, PageBuilder]:
