@@ -23,11 +23,13 @@ test: $(VENV)/.installed-test chromium
 test-mariadb: $(VENV)/.installed-test chromium
 	GALLERY_TEST_BACKEND=mariadb $(PYTEST) $(PYTEST_ARGS)
 
-# Check style, formatting and types (ruff and mypy come with the [test] extras).
+# Check style, formatting, types and the layering (ruff, mypy and import-linter
+# come with the [test] extras; the layering contracts are in pyproject.toml).
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-logo --no-cache
 
 # Benchmark Gallery (production settings, MariaDB, Redis) against a bare Quart
 # ceiling with wrk; installs wrk if missing. Options: make bench BENCH_ARGS="--duration 3"

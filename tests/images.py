@@ -14,7 +14,7 @@ from werkzeug.datastructures import FileStorage
 from gallery.infra.runtime import Runtime
 from gallery.models.image import Image
 from gallery.models.user import User
-from gallery.services import comments, images
+from gallery.services import comments, images, tags
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -122,7 +122,23 @@ async def add_image_rows(runtime: Runtime, user_id: int, count: int) -> list[int
         return [row.id for row in rows]
 
 
+async def add_described_images(runtime: Runtime, user_id: int, *descriptions: str) -> list[int]:
+    """Image rows with these descriptions and their tags (no files), oldest first; their ids."""
+    ids = []
+    async with runtime.db.session() as session:
+        for index, description in enumerate(descriptions):
+            image = image_row(user_id, index, description)
+            session.add(image)
+            await session.flush()
+            await tags.attach_tags(session, image.id, tags.parse_hashtags(description))
+            ids.append(image.id)
+        await session.commit()
+    return ids
+
+
 async def add_comment_rows(runtime: Runtime, image_id: int, author_id: int, count: int) -> None:
+    """``count`` comments (``comment 0``, ``comment 1``…) through the service, without
+    Redis: the counts move, the feed version does not."""
     async with runtime.db.session() as session:
         for index in range(count):
             author = await session.get(User, author_id)

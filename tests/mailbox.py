@@ -11,7 +11,9 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
+from gallery.infra.mail import make_transport
 from gallery.infra.runtime import Runtime
+from gallery.services.mail import OutboxWorker
 
 
 def free_port() -> int:
@@ -85,7 +87,8 @@ class Mailbox:
         self.runtime = runtime
 
     async def deliver(self) -> None:
-        worker = self.runtime.outbox_worker()
+        runtime = self.runtime
+        worker = OutboxWorker(runtime.db, make_transport(runtime.settings), runtime.settings)
         while (await worker.deliver_due()).sent:
             pass
 

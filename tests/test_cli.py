@@ -23,6 +23,7 @@ from gallery.models import (
     Role,
     User,
 )
+from gallery.services.mail import Mailer
 from gallery.settings import Settings
 from tests.conftest import TEST_SECRET_KEY
 from tests.helpers import make_active_user
@@ -145,7 +146,7 @@ async def test_worker_process_delivers_the_outbox_and_stops_cleanly(
 ) -> None:
     async with runtime.db.session() as session:
         session.add(
-            runtime.mailer.compose(
+            Mailer(runtime.settings).compose(
                 "bob@example.com", "Hello", "activate", username="bob", link="http://x/activate/t"
             )
         )

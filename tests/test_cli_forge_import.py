@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from gallery.infra.runtime import Runtime
 from gallery.models import Comment, Follow, Image, Like, User
 from gallery.settings import Settings
-from tests.helpers import make_active_user
+from tests.helpers import add_user_row, make_active_user
 from tests.test_cli import gallery, gallery_env
 
 SAMPLES = Path("/work/shared/images")
@@ -151,4 +151,23 @@ async def test_import_command_usage_errors(
     nothing = await asyncio.to_thread(gallery, "import", str(empty), "--user", "importer", env=env)
     assert nothing.returncode == 1
     assert "There are no files to import under" in nothing.stderr
+    assert await count(runtime, Image) == 0
+
+
+async def test_import_command_names_accounts_that_may_not_upload(
+    runtime: Runtime, settings: Settings, tmp_path: Path
+) -> None:
+    env = gallery_env(settings)
+    (tmp_path / "one.png").write_bytes((SAMPLES / "hopper.png").read_bytes())
+    await add_user_row(runtime, "Waiting", active=False)
+    await add_user_row(runtime, "Locked", locked=True)
+
+    waiting = await asyncio.to_thread(
+        gallery, "import", str(tmp_path), "--user", "waiting", env=env
+    )
+    assert waiting.returncode == 2
+    assert "Waiting has not activated their account." in waiting.stderr
+    locked = await asyncio.to_thread(gallery, "import", str(tmp_path), "--user", "locked", env=env)
+    assert locked.returncode == 2
+    assert "Locked may not upload images." in locked.stderr
     assert await count(runtime, Image) == 0

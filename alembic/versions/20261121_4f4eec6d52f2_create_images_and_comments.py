@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import gallery.infra.db
+import gallery.models.base
 
 revision: str = "4f4eec6d52f2"
 down_revision: str | None = "ee403d7f7b08"
@@ -32,7 +32,7 @@ def upgrade() -> None:
         sa.Column("height", sa.Integer(), nullable=False),
         sa.Column("thumb_size", sa.Integer(), nullable=False),
         sa.Column("description", sa.Text(), nullable=False),
-        sa.Column("created_at", gallery.infra.db.UTCDateTime(), nullable=False),
+        sa.Column("created_at", gallery.models.base.UTCDateTime(), nullable=False),
         sa.Column("comment_count", sa.Integer(), nullable=False),
         sa.Column("like_count", sa.Integer(), nullable=False),
         sa.Column("view_count", sa.Integer(), nullable=False),
@@ -50,7 +50,7 @@ def upgrade() -> None:
         sa.Column("image_id", sa.Integer(), nullable=False),
         sa.Column("author_id", sa.Integer(), nullable=False),
         sa.Column("content", sa.Text(), nullable=False),
-        sa.Column("created_at", gallery.infra.db.UTCDateTime(), nullable=False),
+        sa.Column("created_at", gallery.models.base.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["author_id"],
             ["users.id"],

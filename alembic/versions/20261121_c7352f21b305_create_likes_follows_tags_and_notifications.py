@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import mysql
 
-import gallery.infra.db
+import gallery.models.base
 
 revision: str = "c7352f21b305"
 down_revision: str | None = "4f4eec6d52f2"
@@ -32,7 +32,7 @@ def upgrade() -> None:
             ),
             nullable=False,
         ),
-        sa.Column("created_at", gallery.infra.db.UTCDateTime(), nullable=False),
+        sa.Column("created_at", gallery.models.base.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_tags")),
         sa.UniqueConstraint("name", name=op.f("uq_tags_name")),
     )
@@ -41,7 +41,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("follower_id", sa.Integer(), nullable=False),
         sa.Column("followed_id", sa.Integer(), nullable=False),
-        sa.Column("created_at", gallery.infra.db.UTCDateTime(), nullable=False),
+        sa.Column("created_at", gallery.models.base.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["followed_id"],
             ["users.id"],
@@ -84,7 +84,7 @@ def upgrade() -> None:
         "likes",
         sa.Column("user_id", sa.Integer(), nullable=False),
         sa.Column("image_id", sa.Integer(), nullable=False),
-        sa.Column("created_at", gallery.infra.db.UTCDateTime(), nullable=False),
+        sa.Column("created_at", gallery.models.base.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["image_id"], ["images.id"], name=op.f("fk_likes_image_id_images"), ondelete="CASCADE"
         ),
@@ -104,8 +104,8 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("image_id", sa.Integer(), nullable=True),
         sa.Column("comment_id", sa.Integer(), nullable=True),
-        sa.Column("created_at", gallery.infra.db.UTCDateTime(), nullable=False),
-        sa.Column("read_at", gallery.infra.db.UTCDateTime(), nullable=True),
+        sa.Column("created_at", gallery.models.base.UTCDateTime(), nullable=False),
+        sa.Column("read_at", gallery.models.base.UTCDateTime(), nullable=True),
         sa.ForeignKeyConstraint(
             ["actor_id"],
             ["users.id"],

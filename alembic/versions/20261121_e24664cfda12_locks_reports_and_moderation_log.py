@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import mysql
 
-import gallery.infra.db
+import gallery.models.base
 
 revision: str = "e24664cfda12"
 down_revision: str | None = "b3e9d0c4a1f7"
@@ -24,7 +24,7 @@ def upgrade() -> None:
     op.create_table(
         "moderation_log",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("created_at", gallery.infra.db.UTCDateTime(), nullable=False),
+        sa.Column("created_at", gallery.models.base.UTCDateTime(), nullable=False),
         sa.Column("actor_id", sa.Integer(), nullable=True),
         sa.Column("action", sa.String(length=32), nullable=False),
         sa.Column("subject_id", sa.Integer(), nullable=True),
@@ -54,7 +54,7 @@ def upgrade() -> None:
         sa.Column("image_id", sa.Integer(), nullable=True),
         sa.Column("comment_id", sa.Integer(), nullable=True),
         sa.Column("reason", sa.String(length=500), nullable=False),
-        sa.Column("created_at", gallery.infra.db.UTCDateTime(), nullable=False),
+        sa.Column("created_at", gallery.models.base.UTCDateTime(), nullable=False),
         sa.Column(
             "open_key",
             sa.String(length=64).with_variant(
@@ -62,7 +62,7 @@ def upgrade() -> None:
             ),
             nullable=True,
         ),
-        sa.Column("resolved_at", gallery.infra.db.UTCDateTime(), nullable=True),
+        sa.Column("resolved_at", gallery.models.base.UTCDateTime(), nullable=True),
         sa.Column("resolved_by_id", sa.Integer(), nullable=True),
         sa.Column("resolution", sa.String(length=16), nullable=True),
         sa.ForeignKeyConstraint(
@@ -99,7 +99,9 @@ def upgrade() -> None:
             sa.Column("comments_disabled", sa.Boolean(), server_default="0", nullable=False)
         )
     with op.batch_alter_table("users", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("locked_at", gallery.infra.db.UTCDateTime(), nullable=True))
+        batch_op.add_column(
+            sa.Column("locked_at", gallery.models.base.UTCDateTime(), nullable=True)
+        )
         batch_op.add_column(sa.Column("lock_reason", sa.String(length=500), nullable=True))
 
 

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import mysql
 
-import gallery.infra.db
+import gallery.models.base
 
 revision: str = "ee403d7f7b08"
 down_revision: str | None = None
@@ -30,11 +30,11 @@ def upgrade() -> None:
         sa.Column("body_html", sa.Text(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("next_attempt_at", gallery.infra.db.UTCDateTime(), nullable=False),
+        sa.Column("next_attempt_at", gallery.models.base.UTCDateTime(), nullable=False),
         sa.Column("claim_token", sa.String(length=32), nullable=True),
         sa.Column("last_error", sa.String(length=500), nullable=True),
-        sa.Column("created_at", gallery.infra.db.UTCDateTime(), nullable=False),
-        sa.Column("sent_at", gallery.infra.db.UTCDateTime(), nullable=True),
+        sa.Column("created_at", gallery.models.base.UTCDateTime(), nullable=False),
+        sa.Column("sent_at", gallery.models.base.UTCDateTime(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_mail_outbox")),
     )
     with op.batch_alter_table("mail_outbox", schema=None) as batch_op:
@@ -63,9 +63,9 @@ def upgrade() -> None:
         sa.Column("is_active", sa.Boolean(), nullable=False),
         sa.Column("permissions", sa.Integer(), nullable=False),
         sa.Column("avatar_key", sa.String(length=255), nullable=True),
-        sa.Column("created_at", gallery.infra.db.UTCDateTime(), nullable=False),
-        sa.Column("activated_at", gallery.infra.db.UTCDateTime(), nullable=True),
-        sa.Column("password_changed_at", gallery.infra.db.UTCDateTime(), nullable=True),
+        sa.Column("created_at", gallery.models.base.UTCDateTime(), nullable=False),
+        sa.Column("activated_at", gallery.models.base.UTCDateTime(), nullable=True),
+        sa.Column("password_changed_at", gallery.models.base.UTCDateTime(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
         sa.UniqueConstraint("email_key", name=op.f("uq_users_email_key")),
         sa.UniqueConstraint("username_key", name=op.f("uq_users_username_key")),

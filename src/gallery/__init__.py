@@ -9,13 +9,14 @@ from quart import Quart
 from quart_auth import QuartAuth
 from quart_schema import Info, QuartSchema
 
-from gallery.infra.runtime import Runtime, close_request_db, current_redis
-from gallery.infra.sessions import RedisSessionInterface, SessionUser
+from gallery.infra.runtime import Runtime
 from gallery.jobs import BACKGROUND_JOBS
 from gallery.settings import Settings
 from gallery.web.fast_path import install_fast_path
 from gallery.web.overload import install_overload_guard
 from gallery.web.requests import GalleryRequest
+from gallery.web.resources import install_resources
+from gallery.web.sessions import RedisSessionInterface, SessionUser
 
 __all__ = ["create_app"]
 
@@ -78,9 +79,9 @@ def configure(app: Quart, settings: Settings) -> None:
 
 def register_infrastructure(app: Quart, settings: Settings) -> None:
     runtime = Runtime.from_settings(settings, BACKGROUND_JOBS)
-    app.extensions["gallery"] = runtime
+    resources = install_resources(app, runtime)
     app.session_interface = RedisSessionInterface(  # type: ignore[assignment]
-        current_redis, ttl_seconds=settings.remember_ttl_seconds
+        lambda: resources.redis, ttl_seconds=settings.remember_ttl_seconds
     )
 
     @app.before_serving
@@ -91,12 +92,10 @@ def register_infrastructure(app: Quart, settings: Settings) -> None:
     async def stop_runtime() -> None:
         await runtime.stop()
 
-    app.teardown_appcontext(close_request_db)
-
 
 def register_extensions(app: Quart, settings: Settings) -> None:
-    from gallery.web.api import JsonRoutesOpenAPIProvider
     from gallery.web.json_encoding import use_orjson
+    from gallery.web.json_routes import JsonRoutesOpenAPIProvider
 
     auth = QuartAuth(
         app,

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TypeVar
 
 import click
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gallery.infra.db import Database
@@ -57,6 +56,24 @@ def upgrade_schema(database_url: str) -> None:
     command.upgrade(config, "head")
 
 
+def upgrade_embedded_schema(settings: Settings) -> None:
+    """Bring an embedded SQLite database to head; leave MariaDB alone.
+
+    The embedded default has to work without a separate migration step, so
+    every command that uses it migrates first; a MariaDB deployment is
+    migrated by whoever runs it, on purpose, never behind their back.
+    """
+    if settings.is_sqlite:
+        upgrade_schema(str(settings.database_url))
+
+
+def settings_with_current_schema() -> Settings:
+    """The configured settings, after ``upgrade_embedded_schema``: what database commands need."""
+    settings = Settings()
+    upgrade_embedded_schema(settings)
+    return settings
+
+
 @asynccontextmanager
 async def started_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     runtime = Runtime.from_settings(settings, BACKGROUND_JOBS)
@@ -91,8 +108,7 @@ def serve(binds: tuple[str, ...], workers: int | None, access_log: bool | None) 
     settings = Settings()
     settings.resolve_secret_key()  # refuse to start now rather than in every worker
     embedded = None
-    if settings.is_sqlite:
-        upgrade_schema(str(settings.database_url))
+    upgrade_embedded_schema(settings)
     if settings.uses_embedded_redis:
         from gallery.infra.redis import EmbeddedRedis
 
@@ -208,9 +224,7 @@ def run_in_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
 
     On the embedded default the schema is brought to head first, as ``serve`` does.
     """
-    settings = Settings()
-    if settings.is_sqlite:
-        upgrade_schema(str(settings.database_url))
+    settings = settings_with_current_schema()
 
     async def run() -> T:
         database = Database(str(settings.database_url))
@@ -291,7 +305,7 @@ def plural(count: int, noun: str) -> str:
 @click.option("--seed", type=int, default=None, help="Seed the random choices (reproducible).")
 @click.option(
     "--password",
-    default="gallery-forge",  # forge.DEFAULT_PASSWORD (the module is imported when used)
+    default="gallery-forge",  # forge.DEFAULT_PASSWORD (the package is imported when used)
     show_default=True,
     help="The password all forged users sign in with.",
 )
@@ -314,7 +328,7 @@ def forge_command(
     images. Likes and follows are distinct pairs, so fewer are made when there
     are not enough users or images for the number asked.
     """
-    from gallery.services import forge
+    from gallery.devtools import forge
     from gallery.services.accounts import AccountError, check_password
     from gallery.services.errors import ServiceError
 
@@ -322,9 +336,7 @@ def forge_command(
         check_password(password)
     except AccountError as error:
         raise click.BadParameter(error.message, param_hint="'--password'") from error
-    settings = Settings()
-    if settings.is_sqlite:
-        upgrade_schema(str(settings.database_url))
+    settings = settings_with_current_schema()
 
     async def run() -> forge.ForgeReport:
         async with command_runtime(settings) as runtime:
@@ -448,9 +460,7 @@ def import_command(directory: Path, username: str, description: str) -> None:
         text = images.check_description(description)
     except ServiceError as error:
         raise click.BadParameter(error.message, param_hint="'--description'") from error
-    settings = Settings()
-    if settings.is_sqlite:
-        upgrade_schema(str(settings.database_url))
+    settings = settings_with_current_schema()
     limit = settings.max_upload_bytes
 
     async def run() -> tuple[int, list[ImportEntry], list[tuple[str, str]]]:
@@ -491,28 +501,34 @@ def import_command(directory: Path, username: str, description: str) -> None:
 
 async def import_user_id(runtime: Runtime, username: str) -> int:
     """The id of the user ``gallery import`` uploads as; a usage error if they cannot."""
-    from gallery.models.user import Permission, User
+    from gallery.services import images, users
+    from gallery.services.errors import NotFoundError, PermissionDenied
 
     async with runtime.db.session() as session:
-        user = await session.scalar(select(User).where(User.username_key == User.key_for(username)))
-    if user is None:
-        problem = f"there is no user called {username!r}."
-    elif not user.is_active:
-        problem = f"{user.username} has not activated their account."
-    elif not user.can(Permission.UPLOAD):
-        problem = f"{user.username} may not upload images."
-    else:
-        return user.id
-    raise click.BadParameter(problem, param_hint="'--user'")
+        try:
+            user = await users.find_account_by_username(session, username)
+        except NotFoundError:
+            problem = f"there is no user called {username!r}."
+            raise click.BadParameter(problem, param_hint="'--user'") from None
+    try:
+        images.check_can_upload(user)
+    except PermissionDenied:
+        # The service's refusal is worded for the uploader ("Your account may
+        # not…"); the operator running the command is told whose account and why.
+        if not user.is_active:
+            problem = f"{user.username} has not activated their account."
+        else:
+            problem = f"{user.username} may not upload images."
+        raise click.BadParameter(problem, param_hint="'--user'") from None
+    return user.id
 
 
 async def import_one(
     runtime: Runtime, user_id: int, entry: ImportEntry, description: str, limit: int
 ) -> str | None:
     """Ingest one file for ``gallery import``; None if it was stored, else why not."""
-    from gallery.models.user import User
-    from gallery.services import images
-    from gallery.services.errors import ServiceError
+    from gallery.services import images, users
+    from gallery.services.errors import NotFoundError, ServiceError
 
     too_big = f"larger than the upload limit of {_megabytes(limit)}"
     if entry.size > limit:
@@ -524,8 +540,9 @@ async def import_one(
     if len(data) > limit:  # it grew since the folder was listed
         return f"{too_big} ({_megabytes(len(data))})"
     async with runtime.db.session() as session:
-        author = await session.get(User, user_id)
-        if author is None:
+        try:
+            author = await users.find_account_by_id(session, user_id)
+        except NotFoundError:
             return "the user was deleted during the import"
         try:
             await images.ingest(

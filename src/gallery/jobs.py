@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import asyncio
 
+from gallery.infra.mail import make_transport
 from gallery.infra.runtime import BackgroundJob, Runtime
 from gallery.services import views
+from gallery.services.mail import OutboxWorker
 
 
 async def deliver_mail(runtime: Runtime, stop: asyncio.Event) -> None:
     """Send what the mail outbox holds, with retries, until stopped."""
-    await runtime.outbox_worker().run(stop)
+    worker = OutboxWorker(runtime.db, make_transport(runtime.settings), runtime.settings)
+    await worker.run(stop)
 
 
 async def flush_views(runtime: Runtime, stop: asyncio.Event) -> None:

@@ -15,9 +15,12 @@ from tests.services.test_tags import PARSER_CASES
 
 SHARED_JS = Path(__file__).resolve().parents[2] / "src" / "gallery" / "static" / "js" / "shared.js"
 
-COLLECT = """(texts) => texts.map((text) => ({
+# The tag page's URL template, as the grids carry it (data-tag-url, rendered with url_for).
+TAG_URL = "/tags/{name}"
+
+COLLECT = """([texts, tagUrl]) => texts.map((text) => ({
   spans: window.Gallery.hashtagSpans(text).map((s) => [text.slice(s.start, s.end), s.name]),
-  nodes: Array.from(window.Gallery.descriptionNodes(text).childNodes).map((n) =>
+  nodes: Array.from(window.Gallery.descriptionNodes(text, tagUrl).childNodes).map((n) =>
     n.nodeType === Node.TEXT_NODE
       ? ["text", n.textContent]
       : [n.tagName.toLowerCase(), n.className, n.textContent, n.getAttribute("href")]),
@@ -33,7 +36,7 @@ async def test_the_browser_finds_the_same_tags_as_the_server(browser: Browser) -
     ]
     page = await browser.new_page()
     await page.add_script_tag(content=SHARED_JS.read_text(encoding="utf-8"))
-    results = await page.evaluate(COLLECT, texts)
+    results = await page.evaluate(COLLECT, [texts, TAG_URL])
     await page.close()
     for text, found in zip(texts, results, strict=True):
         server = [[text[s.start : s.end], s.name] for s in hashtag_spans(text)]

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, expect
 
+from gallery.devtools import forge
 from gallery.infra.runtime import Runtime
-from gallery.services import forge
 from gallery.settings import Settings
 from tests.browser.conftest import (
     DESKTOP,

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from gallery.infra.runtime import Runtime
 from gallery.models import OutboxMessage, Role, User
 from gallery.services import accounts
+from gallery.services.mail import Mailer
 from gallery.services.passwords import hash_password, verify_password
 
 
@@ -18,7 +19,7 @@ async def new_user(runtime: Runtime, username: str, email: str) -> User:
         return await accounts.register(
             session,
             runtime.redis,
-            runtime.mailer,  # type: ignore[arg-type]
+            Mailer(runtime.settings),  # type: ignore[arg-type]
             username=username,
             email=email,
             password="long enough password",
@@ -78,7 +79,7 @@ async def test_register_refuses_bad_input(
             await accounts.register(
                 session,
                 runtime.redis,
-                runtime.mailer,  # type: ignore[arg-type]
+                Mailer(runtime.settings),  # type: ignore[arg-type]
                 username=username,
                 email=email,
                 password=password,

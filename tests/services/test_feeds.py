@@ -2,36 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import event
 
 from gallery.infra.runtime import Runtime
 from gallery.services import feeds
 from gallery.services.errors import InvalidInput
-from tests.helpers import make_active_user
+from tests.helpers import counted_statements, make_active_user
 from tests.images import add_comment_rows, add_image_rows
-
-
-@contextmanager
-def counted_statements(runtime: Runtime) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    # The requests' pool and the one shared feed pages are built from.
-    engines = {runtime.db.engine.sync_engine, runtime.page_builds.engine.sync_engine}
-    for engine in engines:
-        event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        for engine in engines:
-            event.remove(engine, "before_cursor_execute", count)
 
 
 async def walk(runtime: Runtime, limit: int, **kwargs: Any) -> list[int]:

@@ -1,22 +1,43 @@
-"""The upload service: all or nothing, and deletion leaves no files."""
+"""The image service: uploads all or nothing, deletion leaves no files (nor likes,
+comments, notices), who may delete and switch comments, and what the log keeps."""
 
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from gallery.infra.runtime import Runtime
-from gallery.models import Image, Permission, Role, User
-from gallery.services import images
-from gallery.services.errors import PermissionDenied, Rejected
-from tests.helpers import make_active_user
-from tests.images import jpeg_bytes, shared_image, store_image, stored_files
+from gallery.models import (
+    Comment,
+    Image,
+    Like,
+    ModerationAction,
+    Notification,
+    Permission,
+    Role,
+    User,
+)
+from gallery.services import comments, images
+from gallery.services.comments import COMMENTS_OFF_MESSAGE
+from gallery.services.errors import NotFoundError, PermissionDenied, Rejected
+from gallery.services.permissions import AccountLocked
+from tests.helpers import (
+    add_comment,
+    add_like,
+    add_numbered_user_rows,
+    add_user_row,
+    count_rows,
+    delete_image,
+    list_comments_on,
+    lock_account,
+    make_active_user,
+    moderation_entries,
+    switch_comments,
+    unread_count_of,
+)
+from tests.images import add_image_rows, jpeg_bytes, shared_image, store_image, stored_files
 
-
-async def image_rows(runtime: Runtime) -> int:
-    async with runtime.db.session() as session:
-        return int(await session.scalar(select(func.count()).select_from(Image)) or 0)
+# -- uploading -----------------------------------------------------------------
 
 
 async def test_a_failed_commit_removes_the_files_already_written(runtime: Runtime) -> None:
@@ -29,7 +50,7 @@ async def test_a_failed_commit_removes_the_files_already_written(runtime: Runtim
                 session, runtime.storage, runtime.redis, author=ghost, data=jpeg_bytes()
             )
     assert stored_files(runtime) == []
-    assert await image_rows(runtime) == 0
+    assert await count_rows(runtime, Image) == 0
 
 
 async def test_a_refused_file_writes_nothing(runtime: Runtime) -> None:
@@ -44,7 +65,7 @@ async def test_a_refused_file_writes_nothing(runtime: Runtime) -> None:
             )  # fmt: skip
     assert refused.value.status == 422
     assert stored_files(runtime) == []
-    assert await image_rows(runtime) == 0
+    assert await count_rows(runtime, Image) == 0
 
 
 async def test_inactive_or_unpermitted_authors_cannot_upload(runtime: Runtime) -> None:
@@ -62,6 +83,9 @@ async def test_inactive_or_unpermitted_authors_cannot_upload(runtime: Runtime) -
     assert stored_files(runtime) == []
 
 
+# -- deleting ------------------------------------------------------------------
+
+
 async def test_deleting_survives_a_file_already_gone(runtime: Runtime) -> None:
     user_id = await make_active_user(runtime)
     image_id = await store_image(runtime, user_id)
@@ -73,4 +97,127 @@ async def test_deleting_survives_a_file_already_gone(runtime: Runtime) -> None:
             session, runtime.storage, runtime.redis, image_id=image_id, actor=actor
         )
     assert stored_files(runtime) == []
-    assert await image_rows(runtime) == 0
+    assert await count_rows(runtime, Image) == 0
+
+
+async def test_deleting_an_image_removes_its_likes_and_notices(runtime: Runtime) -> None:
+    owner, fan = await add_numbered_user_rows(runtime, 2)
+    (image_id,) = await add_image_rows(runtime, owner, 1)
+    await add_like(runtime, fan, image_id)
+    async with runtime.db.session() as session:
+        await comments.add_comment(
+            session,
+            runtime.redis,
+            image_id=image_id,
+            author=await session.get_one(User, fan),
+            content="nice",
+        )
+    assert await unread_count_of(runtime, owner) == 2
+
+    async with runtime.db.session() as session:
+        await images.delete_image(
+            session,
+            runtime.storage,
+            runtime.redis,
+            image_id=image_id,
+            actor=await session.get_one(User, owner),
+        )
+    assert await count_rows(runtime, Like) == 0
+    assert await count_rows(runtime, Comment) == 0
+    assert await count_rows(runtime, Notification) == 0
+    assert await unread_count_of(runtime, owner) == 0
+
+
+async def test_an_owner_deleting_their_image_is_not_logged_but_a_moderator_is(
+    runtime: Runtime,
+) -> None:
+    mod = await add_user_row(runtime, "mod", role=Role.MODERATOR)
+    alice = await add_user_row(runtime, "alice")
+    bob = await add_user_row(runtime, "bob")
+    own, other = await add_image_rows(runtime, alice, 2)
+
+    with pytest.raises(PermissionDenied):
+        await delete_image(runtime, bob, own)
+    await delete_image(runtime, alice, own)
+    assert await moderation_entries(runtime) == []
+
+    await delete_image(runtime, mod, other, reason="  off-topic ")
+    assert await count_rows(runtime, Image) == 0
+    (entry,) = await moderation_entries(runtime)
+    assert (entry.actor_id, entry.action, entry.target, entry.subject_id, entry.reason) == (
+        mod,
+        ModerationAction.DELETE_IMAGE,
+        f"image {other}",
+        alice,
+        "off-topic",
+    )
+    assert entry.summary == "Photo by alice: “row 1”"
+
+
+async def test_a_moderator_deleting_their_own_image_is_not_logged(runtime: Runtime) -> None:
+    mod = await add_user_row(runtime, "mod", role=Role.MODERATOR)
+    (image_id,) = await add_image_rows(runtime, mod, 1)
+    await delete_image(runtime, mod, image_id)
+    assert await moderation_entries(runtime) == []
+
+
+# -- turning comments off and on -----------------------------------------------
+
+
+async def test_owners_and_moderators_switch_comments_off_and_on(runtime: Runtime) -> None:
+    mod = await add_user_row(runtime, "mod", role=Role.MODERATOR)
+    owner = await add_user_row(runtime, "owner")
+    bob = await add_user_row(runtime, "bob")
+    (image_id,) = await add_image_rows(runtime, owner, 1)
+    earlier = await add_comment(runtime, bob, image_id, "first!")
+
+    with pytest.raises(PermissionDenied):
+        await switch_comments(runtime, bob, image_id, False)
+    image = await switch_comments(runtime, owner, image_id, False)
+    assert image.comments_disabled
+    assert await moderation_entries(runtime) == []  # the owner's own photo
+
+    for author in (bob, owner, mod):
+        with pytest.raises(PermissionDenied) as refused:
+            await add_comment(runtime, author, image_id, "more")
+        assert refused.value.message == COMMENTS_OFF_MESSAGE
+    assert [c.id for c in (await list_comments_on(runtime, image_id))] == [earlier]
+    async with runtime.db.session() as session:
+        assert (await session.get_one(Image, image_id)).comment_count == 1
+
+    # Switching to the state it is in changes and logs nothing.
+    await switch_comments(runtime, mod, image_id, False)
+    assert await moderation_entries(runtime) == []
+
+    await switch_comments(runtime, mod, image_id, True)
+    (entry,) = await moderation_entries(runtime)
+    assert (entry.actor_id, entry.action, entry.target, entry.subject_id) == (
+        mod,
+        ModerationAction.ENABLE_COMMENTS,
+        f"image {image_id}",
+        owner,
+    )
+    await add_comment(runtime, bob, image_id, "back again")
+    assert len(await list_comments_on(runtime, image_id)) == 2
+
+    await switch_comments(runtime, mod, image_id, False)
+    assert (await moderation_entries(runtime))[-1].action == ModerationAction.DISABLE_COMMENTS
+    with pytest.raises(NotFoundError):
+        await switch_comments(runtime, owner, 999_999, True)
+
+
+async def test_a_locked_owner_may_close_their_photo_to_comments_but_not_open_it(
+    runtime: Runtime,
+) -> None:
+    # Closing is a take-down like deleting (allowed while locked, see
+    # images.may_change_image); opening is a change like any other, refused.
+    mod = await add_user_row(runtime, "mod", role=Role.MODERATOR)
+    owner = await add_user_row(runtime, "owner")
+    (image_id,) = await add_image_rows(runtime, owner, 1)
+    await lock_account(runtime, mod, owner)
+
+    assert (await switch_comments(runtime, owner, image_id, False)).comments_disabled
+    with pytest.raises(AccountLocked):
+        await switch_comments(runtime, owner, image_id, True)
+    async with runtime.db.session() as session:
+        assert (await session.get_one(Image, image_id)).comments_disabled

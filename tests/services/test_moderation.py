@@ -1,7 +1,7 @@
 """Locking accounts, roles, activation mails, site counts, the user list and the log.
 
-Also the moderation side of images and comments: what a moderator's deletion
-or comment switch writes to the log, and what an owner's does not.
+What a moderator's deletion or comment switch writes to the log is tested with
+the services that write it: ``test_images.py`` and ``test_comments.py``.
 """
 
 from __future__ import annotations
@@ -28,18 +28,12 @@ from gallery.models import (
     User,
 )
 from gallery.services import comments, images, moderation, reports, social
-from gallery.services.comments import COMMENTS_OFF_MESSAGE
 from gallery.services.errors import Conflict, InvalidInput, NotFoundError, PermissionDenied
+from gallery.services.mail import Mailer
 from gallery.services.moderation import UserFilter
 from gallery.services.permissions import LOCKED_MESSAGE, AccountLocked
-from tests.helpers import add_user_row, count_rows, fetch_user, moderation_entries
+from tests.helpers import add_user_row, count_rows, fetch_user, lock_account, moderation_entries
 from tests.images import add_image_rows, jpeg_bytes, stored_files
-
-
-async def lock(runtime: Runtime, actor_id: int, user_id: int, reason: str | None = "spam") -> User:
-    async with runtime.db.session() as session:
-        actor = await session.get_one(User, actor_id)
-        return await moderation.lock_user(session, actor=actor, user_id=user_id, reason=reason)
 
 
 async def unlock(runtime: Runtime, actor_id: int, user_id: int, reason: str | None = "") -> User:
@@ -63,7 +57,7 @@ async def test_a_moderator_locks_a_plain_user_and_the_log_says_who_what_and_why(
     mod = await add_user_row(runtime, "mod", role=Role.MODERATOR)
     bob = await add_user_row(runtime, "bob")
 
-    locked = await lock(runtime, mod, bob, reason="  posts spam  ")
+    locked = await lock_account(runtime, mod, bob, reason="  posts spam  ")
 
     assert locked.is_locked
     stored = await fetch_user(runtime, bob)
@@ -80,7 +74,7 @@ async def test_a_moderator_locks_a_plain_user_and_the_log_says_who_what_and_why(
 
     # Locking again only updates the reason (and logs it).
     first_locked_at = stored.locked_at
-    await lock(runtime, mod, bob, reason="still spam")
+    await lock_account(runtime, mod, bob, reason="still spam")
     again = await fetch_user(runtime, bob)
     assert again.locked_at == first_locked_at
     assert again.lock_reason == "still spam"
@@ -94,7 +88,7 @@ async def test_a_moderator_cannot_lock_a_moderator_or_an_administrator(runtime: 
 
     for target in (other_mod, admin):
         with pytest.raises(PermissionDenied) as refused:
-            await lock(runtime, mod, target)
+            await lock_account(runtime, mod, target)
         assert type(refused.value) is PermissionDenied
         assert "only an administrator" in refused.value.message
         assert not (await fetch_user(runtime, target)).is_locked
@@ -108,8 +102,8 @@ async def test_an_administrator_locks_moderators_and_other_administrators(
     mod = await add_user_row(runtime, "mod", role=Role.MODERATOR)
     admin2 = await add_user_row(runtime, "admin2", role=Role.ADMINISTRATOR)
 
-    await lock(runtime, admin, mod)
-    await lock(runtime, admin, admin2)
+    await lock_account(runtime, admin, mod)
+    await lock_account(runtime, admin, admin2)
 
     assert (await fetch_user(runtime, mod)).is_locked
     assert (await fetch_user(runtime, admin2)).is_locked
@@ -121,7 +115,7 @@ async def test_nobody_locks_themselves(runtime: Runtime) -> None:
     admin = await add_user_row(runtime, "admin", role=Role.ADMINISTRATOR)
     for who in (mod, admin):
         with pytest.raises(PermissionDenied, match="your own account"):
-            await lock(runtime, who, who)
+            await lock_account(runtime, who, who)
         assert not (await fetch_user(runtime, who)).is_locked
     assert await moderation_entries(runtime) == []
 
@@ -130,7 +124,7 @@ async def test_plain_users_lock_nobody(runtime: Runtime) -> None:
     alice = await add_user_row(runtime, "alice")
     bob = await add_user_row(runtime, "bob")
     with pytest.raises(PermissionDenied, match="moderate"):
-        await lock(runtime, alice, bob)
+        await lock_account(runtime, alice, bob)
     assert not (await fetch_user(runtime, bob)).is_locked
 
 
@@ -139,19 +133,19 @@ async def test_a_lock_needs_a_reason_of_at_most_500_characters(runtime: Runtime)
     bob = await add_user_row(runtime, "bob")
     for reason in (None, "", "   ", "x" * 501):
         with pytest.raises(InvalidInput) as refused:
-            await lock(runtime, mod, bob, reason=reason)
+            await lock_account(runtime, mod, bob, reason=reason)
         assert refused.value.field == "reason"
     assert not (await fetch_user(runtime, bob)).is_locked
     assert await moderation_entries(runtime) == []
 
-    await lock(runtime, mod, bob, reason="x" * 500)
+    await lock_account(runtime, mod, bob, reason="x" * 500)
     assert (await fetch_user(runtime, bob)).lock_reason == "x" * 500
 
 
 async def test_locking_a_missing_account_is_not_found(runtime: Runtime) -> None:
     mod = await add_user_row(runtime, "mod", role=Role.MODERATOR)
     with pytest.raises(NotFoundError):
-        await lock(runtime, mod, 999_999)
+        await lock_account(runtime, mod, 999_999)
 
 
 async def test_unlocking_gives_the_account_back_and_is_logged(runtime: Runtime) -> None:
@@ -161,7 +155,7 @@ async def test_unlocking_gives_the_account_back_and_is_logged(runtime: Runtime) 
         await unlock(runtime, mod, bob)
     assert await moderation_entries(runtime) == []
 
-    await lock(runtime, mod, bob)
+    await lock_account(runtime, mod, bob)
     unlocked = await unlock(runtime, mod, bob, reason="apologised")
 
     assert not unlocked.is_locked
@@ -183,7 +177,7 @@ async def test_a_moderator_cannot_unlock_a_moderator(runtime: Runtime) -> None:
     admin = await add_user_row(runtime, "admin", role=Role.ADMINISTRATOR)
     mod = await add_user_row(runtime, "mod", role=Role.MODERATOR)
     mod2 = await add_user_row(runtime, "mod2", role=Role.MODERATOR)
-    await lock(runtime, admin, mod2)
+    await lock_account(runtime, admin, mod2)
     with pytest.raises(PermissionDenied):
         await unlock(runtime, mod, mod2)
     assert (await fetch_user(runtime, mod2)).is_locked
@@ -195,9 +189,9 @@ async def test_a_locked_moderator_cannot_moderate(runtime: Runtime) -> None:
     admin = await add_user_row(runtime, "admin", role=Role.ADMINISTRATOR)
     mod = await add_user_row(runtime, "mod", role=Role.MODERATOR)
     bob = await add_user_row(runtime, "bob")
-    await lock(runtime, admin, mod)
+    await lock_account(runtime, admin, mod)
     with pytest.raises(AccountLocked):
-        await lock(runtime, mod, bob)
+        await lock_account(runtime, mod, bob)
     assert not (await fetch_user(runtime, bob)).is_locked
 
 
@@ -215,7 +209,7 @@ async def test_a_locked_account_changes_nothing_until_it_is_unlocked(runtime: Ru
         comment = await comments.add_comment(
             session, None, image_id=fresh, author=carols, content="mine"
         )
-    await lock(runtime, mod, alice)
+    await lock_account(runtime, mod, alice)
 
     def attempts(session: Any, account: User) -> dict[str, Callable[[], Awaitable[object]]]:
         return {
@@ -390,7 +384,7 @@ async def test_an_administrator_resends_an_activation_mail(runtime: Runtime) -> 
         await moderation.resend_activation(
             session,
             runtime.redis,
-            runtime.mailer,  # type: ignore[arg-type]
+            Mailer(runtime.settings),  # type: ignore[arg-type]
             actor=await session.get_one(User, admin),
             user_id=newbie,
         )
@@ -423,7 +417,7 @@ async def test_activation_mails_go_only_to_inactive_accounts_and_only_by_adminis
             await moderation.resend_activation(
                 session,
                 runtime.redis,  # type: ignore[arg-type]
-                runtime.mailer,  # type: ignore[arg-type]
+                Mailer(runtime.settings),  # type: ignore[arg-type]
                 actor=await session.get_one(User, actor_id),
                 user_id=user_id,
             )
@@ -640,181 +634,3 @@ async def test_a_long_target_is_cut_to_fit(runtime: Runtime) -> None:
 
 
 # -- deletions and the comment switch, as the log sees them ----------------------
-
-
-async def delete_image(runtime: Runtime, actor_id: int, image_id: int, reason: str = "") -> None:
-    async with runtime.db.session() as session:
-        await images.delete_image(
-            session,
-            runtime.storage,
-            runtime.redis,
-            image_id=image_id,
-            actor=await session.get_one(User, actor_id),
-            reason=reason,
-        )
-
-
-async def add_comment(runtime: Runtime, author_id: int, image_id: int, text: str) -> int:
-    async with runtime.db.session() as session:
-        comment = await comments.add_comment(
-            session,
-            runtime.redis,
-            image_id=image_id,
-            author=await session.get_one(User, author_id),
-            content=text,
-        )
-        return comment.id
-
-
-async def delete_comment(runtime: Runtime, actor_id: int, comment_id: int, reason: str = "") -> int:
-    async with runtime.db.session() as session:
-        return await comments.delete_comment(
-            session,
-            runtime.redis,
-            comment_id=comment_id,
-            actor=await session.get_one(User, actor_id),
-            reason=reason,
-        )
-
-
-async def switch_comments(runtime: Runtime, actor_id: int, image_id: int, enabled: bool) -> Image:
-    async with runtime.db.session() as session:
-        return await images.set_comments_enabled(
-            session,
-            runtime.redis,
-            image_id=image_id,
-            actor=await session.get_one(User, actor_id),
-            enabled=enabled,
-        )
-
-
-async def comments_on(runtime: Runtime, image_id: int) -> list[Comment]:
-    async with runtime.db.session() as session:
-        page = await comments.list_comments(session, image_id, limit=100, cursor=None)
-    return page.comments
-
-
-async def test_an_owner_deleting_their_image_is_not_logged_but_a_moderator_is(
-    runtime: Runtime,
-) -> None:
-    mod = await add_user_row(runtime, "mod", role=Role.MODERATOR)
-    alice = await add_user_row(runtime, "alice")
-    bob = await add_user_row(runtime, "bob")
-    own, other = await add_image_rows(runtime, alice, 2)
-
-    with pytest.raises(PermissionDenied):
-        await delete_image(runtime, bob, own)
-    await delete_image(runtime, alice, own)
-    assert await moderation_entries(runtime) == []
-
-    await delete_image(runtime, mod, other, reason="  off-topic ")
-    assert await count_rows(runtime, Image) == 0
-    (entry,) = await moderation_entries(runtime)
-    assert (entry.actor_id, entry.action, entry.target, entry.subject_id, entry.reason) == (
-        mod,
-        ModerationAction.DELETE_IMAGE,
-        f"image {other}",
-        alice,
-        "off-topic",
-    )
-    assert entry.summary == "Photo by alice: “row 1”"
-
-
-async def test_a_moderator_deleting_their_own_image_is_not_logged(runtime: Runtime) -> None:
-    mod = await add_user_row(runtime, "mod", role=Role.MODERATOR)
-    (image_id,) = await add_image_rows(runtime, mod, 1)
-    await delete_image(runtime, mod, image_id)
-    assert await moderation_entries(runtime) == []
-
-
-async def test_only_a_moderators_deletion_of_other_peoples_comments_is_logged(
-    runtime: Runtime,
-) -> None:
-    mod = await add_user_row(runtime, "mod", role=Role.MODERATOR)
-    owner = await add_user_row(runtime, "owner")
-    bob = await add_user_row(runtime, "bob")
-    stranger = await add_user_row(runtime, "stranger")
-    (image_id,) = await add_image_rows(runtime, owner, 1)
-    by_author, by_owner, by_mod = [
-        await add_comment(runtime, bob, image_id, text)
-        for text in ("one", "two", "three  is\nrude")
-    ]
-
-    with pytest.raises(PermissionDenied):
-        await delete_comment(runtime, stranger, by_author)
-    assert await delete_comment(runtime, bob, by_author) == image_id
-    await delete_comment(runtime, owner, by_owner)
-    assert await moderation_entries(runtime) == []
-
-    await delete_comment(runtime, mod, by_mod, reason="rude")
-    (entry,) = await moderation_entries(runtime)
-    assert (entry.actor_id, entry.action, entry.target, entry.subject_id, entry.reason) == (
-        mod,
-        ModerationAction.DELETE_COMMENT,
-        f"comment {by_mod}",
-        bob,
-        "rude",
-    )
-    assert entry.summary == f"Comment by bob on photo {image_id}: “three is rude”"
-    assert await count_rows(runtime, Comment) == 0
-    async with runtime.db.session() as session:
-        assert (await session.get_one(Image, image_id)).comment_count == 0
-
-
-async def test_owners_and_moderators_switch_comments_off_and_on(runtime: Runtime) -> None:
-    mod = await add_user_row(runtime, "mod", role=Role.MODERATOR)
-    owner = await add_user_row(runtime, "owner")
-    bob = await add_user_row(runtime, "bob")
-    (image_id,) = await add_image_rows(runtime, owner, 1)
-    earlier = await add_comment(runtime, bob, image_id, "first!")
-
-    with pytest.raises(PermissionDenied):
-        await switch_comments(runtime, bob, image_id, False)
-    image = await switch_comments(runtime, owner, image_id, False)
-    assert image.comments_disabled
-    assert await moderation_entries(runtime) == []  # the owner's own photo
-
-    for author in (bob, owner, mod):
-        with pytest.raises(PermissionDenied) as refused:
-            await add_comment(runtime, author, image_id, "more")
-        assert refused.value.message == COMMENTS_OFF_MESSAGE
-    assert [c.id for c in (await comments_on(runtime, image_id))] == [earlier]
-    async with runtime.db.session() as session:
-        assert (await session.get_one(Image, image_id)).comment_count == 1
-
-    # Switching to the state it is in changes and logs nothing.
-    await switch_comments(runtime, mod, image_id, False)
-    assert await moderation_entries(runtime) == []
-
-    await switch_comments(runtime, mod, image_id, True)
-    (entry,) = await moderation_entries(runtime)
-    assert (entry.actor_id, entry.action, entry.target, entry.subject_id) == (
-        mod,
-        ModerationAction.ENABLE_COMMENTS,
-        f"image {image_id}",
-        owner,
-    )
-    await add_comment(runtime, bob, image_id, "back again")
-    assert len(await comments_on(runtime, image_id)) == 2
-
-    await switch_comments(runtime, mod, image_id, False)
-    assert (await moderation_entries(runtime))[-1].action == ModerationAction.DISABLE_COMMENTS
-    with pytest.raises(NotFoundError):
-        await switch_comments(runtime, owner, 999_999, True)
-
-
-async def test_a_locked_owner_may_close_their_photo_to_comments_but_not_open_it(
-    runtime: Runtime,
-) -> None:
-    # Closing is a take-down like deleting (allowed while locked, see
-    # images.may_change_image); opening is a change like any other, refused.
-    mod = await add_user_row(runtime, "mod", role=Role.MODERATOR)
-    owner = await add_user_row(runtime, "owner")
-    (image_id,) = await add_image_rows(runtime, owner, 1)
-    await lock(runtime, mod, owner)
-
-    assert (await switch_comments(runtime, owner, image_id, False)).comments_disabled
-    with pytest.raises(AccountLocked):
-        await switch_comments(runtime, owner, image_id, True)
-    async with runtime.db.session() as session:
-        assert (await session.get_one(Image, image_id)).comments_disabled

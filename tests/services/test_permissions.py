@@ -9,8 +9,8 @@ from itertools import product
 
 import pytest
 
-from gallery.infra.db import utcnow
 from gallery.models import Permission, Role, User
+from gallery.models.base import utcnow
 from gallery.services.errors import PermissionDenied
 from gallery.services.permissions import (
     LOCKED_MESSAGE,

@@ -12,9 +12,8 @@ from gallery.infra.runtime import Runtime
 from gallery.models.image import Image
 from gallery.services import ranking
 from gallery.services.errors import InvalidInput
-from tests.helpers import make_active_user
+from tests.helpers import counted_statements, make_active_user
 from tests.images import add_image_rows
-from tests.services.test_feeds import counted_statements
 
 
 async def set_row(

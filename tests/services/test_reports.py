@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from gallery.infra.db import utcnow
 from gallery.infra.runtime import Runtime
 from gallery.models import (
     Comment,
@@ -21,41 +19,23 @@ from gallery.models import (
     Role,
     User,
 )
-from gallery.services import comments, images, reports, social
+from gallery.models.base import utcnow
+from gallery.services import images, reports, social
 from gallery.services.errors import Conflict, InvalidInput, NotFoundError, PermissionDenied
 from gallery.services.reports import ReportTarget
-from tests.helpers import add_user_rows, count_rows, fetch_user, moderation_entries
+from tests.helpers import (
+    add_comment,
+    add_user_rows,
+    count_rows,
+    counted_statements,
+    fetch_user,
+    file_report,
+    moderation_entries,
+)
 from tests.images import add_image_rows, jpeg_bytes, stored_files
-from tests.services.test_feeds import counted_statements
 
 IMAGE = ReportTarget.IMAGE
 COMMENT = ReportTarget.COMMENT
-
-
-async def add_comment(runtime: Runtime, author_id: int, image_id: int, text: str = "nice") -> int:
-    async with runtime.db.session() as session:
-        comment = await comments.add_comment(
-            session,
-            None,
-            image_id=image_id,
-            author=await session.get_one(User, author_id),
-            content=text,
-        )
-        return comment.id
-
-
-async def report(
-    runtime: Runtime, reporter_id: int, kind: ReportTarget, target_id: int, reason: Any = "spam"
-) -> Report:
-    async with runtime.db.session() as session:
-        reporter = await session.get_one(User, reporter_id)
-        if kind is IMAGE:
-            return await reports.report_image(
-                session, reporter=reporter, image_id=target_id, reason=reason
-            )
-        return await reports.report_comment(
-            session, reporter=reporter, comment_id=target_id, reason=reason
-        )
 
 
 async def open_reports(runtime: Runtime) -> int:
@@ -116,8 +96,8 @@ async def test_reports_on_images_and_comments_keep_their_reason(runtime: Runtime
     (image_id,) = await add_image_rows(runtime, alice, 1)
     comment_id = await add_comment(runtime, alice, image_id)
 
-    on_image = await report(runtime, bob, IMAGE, image_id, reason="  not a photo \n")
-    on_comment = await report(runtime, bob, COMMENT, comment_id, reason="rude")
+    on_image = await file_report(runtime, bob, IMAGE, image_id, reason="  not a photo \n")
+    on_comment = await file_report(runtime, bob, COMMENT, comment_id, reason="rude")
 
     assert (on_image.image_id, on_image.comment_id) == (image_id, None)
     assert (on_comment.image_id, on_comment.comment_id) == (None, comment_id)
@@ -138,11 +118,11 @@ async def test_a_report_needs_a_reason_of_at_most_500_characters(runtime: Runtim
     for kind, target in ((IMAGE, image_id), (COMMENT, comment_id)):
         for reason in (None, "", "  \n ", "x" * 501):
             with pytest.raises(InvalidInput) as refused:
-                await report(runtime, bob, kind, target, reason=reason)
+                await file_report(runtime, bob, kind, target, reason=reason)
             assert refused.value.field == "reason"
     assert await count_rows(runtime, Report) == 0
 
-    assert (await report(runtime, bob, IMAGE, image_id, reason="é" * 500)).reason == "é" * 500
+    assert (await file_report(runtime, bob, IMAGE, image_id, reason="é" * 500)).reason == "é" * 500
 
 
 async def test_nobody_reports_their_own_content(runtime: Runtime) -> None:
@@ -150,18 +130,18 @@ async def test_nobody_reports_their_own_content(runtime: Runtime) -> None:
     (image_id,) = await add_image_rows(runtime, alice, 1)
     comment_id = await add_comment(runtime, alice, image_id)
     with pytest.raises(InvalidInput, match="own photo"):
-        await report(runtime, alice, IMAGE, image_id)
+        await file_report(runtime, alice, IMAGE, image_id)
     with pytest.raises(InvalidInput, match="own comment"):
-        await report(runtime, alice, COMMENT, comment_id)
+        await file_report(runtime, alice, COMMENT, comment_id)
     assert await count_rows(runtime, Report) == 0
 
 
 async def test_reporting_what_does_not_exist_is_not_found(runtime: Runtime) -> None:
     (bob,) = await add_user_rows(runtime, "bob")
     with pytest.raises(NotFoundError):
-        await report(runtime, bob, IMAGE, 999_999)
+        await file_report(runtime, bob, IMAGE, 999_999)
     with pytest.raises(NotFoundError):
-        await report(runtime, bob, COMMENT, 999_999)
+        await file_report(runtime, bob, COMMENT, 999_999)
     assert await count_rows(runtime, Report) == 0
 
 
@@ -186,16 +166,16 @@ async def test_one_open_report_per_person_and_target(runtime: Runtime) -> None:
     comment_id = await add_comment(runtime, alice, image_id)
 
     for kind, target in ((IMAGE, image_id), (COMMENT, comment_id)):
-        await report(runtime, bob, kind, target, reason="first")
+        await file_report(runtime, bob, kind, target, reason="first")
         with pytest.raises(Conflict, match="already reported"):
-            await report(runtime, bob, kind, target, reason="again")
-        await report(runtime, carol, kind, target, reason="me too")
+            await file_report(runtime, bob, kind, target, reason="again")
+        await file_report(runtime, carol, kind, target, reason="me too")
     assert await count_rows(runtime, Report) == 4
     assert await count_rows(runtime, Report, Report.reason == "again") == 0
 
     # Once a moderator has dismissed it, the same person may report it again.
     await dismiss(runtime, mod, IMAGE, image_id)
-    again = await report(runtime, bob, IMAGE, image_id, reason="still spam")
+    again = await file_report(runtime, bob, IMAGE, image_id, reason="still spam")
     assert again.open_key is not None
     assert await count_rows(runtime, Report, Report.image_id == image_id) == 3
     assert (
@@ -203,7 +183,7 @@ async def test_one_open_report_per_person_and_target(runtime: Runtime) -> None:
         == 1
     )
     with pytest.raises(Conflict):
-        await report(runtime, bob, IMAGE, image_id)
+        await file_report(runtime, bob, IMAGE, image_id)
 
 
 async def test_concurrent_duplicate_reports_leave_one_open_report(runtime: Runtime) -> None:
@@ -211,7 +191,7 @@ async def test_concurrent_duplicate_reports_leave_one_open_report(runtime: Runti
     (image_id,) = await add_image_rows(runtime, alice, 1)
 
     outcomes = await asyncio.gather(
-        *(report(runtime, bob, IMAGE, image_id, reason=f"tab {tab}") for tab in range(2)),
+        *(file_report(runtime, bob, IMAGE, image_id, reason=f"tab {tab}") for tab in range(2)),
         return_exceptions=True,
     )
 
@@ -232,14 +212,14 @@ async def test_the_queue_groups_most_reported_first_then_longest_waiting(
     on_loud = await add_comment(runtime, bob, loud, "on the loud one")
 
     # The oldest report is on `quiet`, but it has one report only.
-    await report(runtime, bob, IMAGE, quiet, reason="meh")
+    await file_report(runtime, bob, IMAGE, quiet, reason="meh")
     for index, fan in enumerate(fans):
-        await report(runtime, fan, IMAGE, loud, reason=f"loud {index}")
+        await file_report(runtime, fan, IMAGE, loud, reason=f"loud {index}")
     for index, fan in enumerate(fans):
-        await report(runtime, fan, COMMENT, on_loud, reason=f"rude {index}")
-    await report(runtime, fans[0], IMAGE, other, reason="blurry")
+        await file_report(runtime, fan, COMMENT, on_loud, reason=f"rude {index}")
+    await file_report(runtime, fans[0], IMAGE, other, reason="blurry")
     # A dismissed report does not count.
-    await report(runtime, fans[1], IMAGE, other, reason="dismissed later")
+    await file_report(runtime, fans[1], IMAGE, other, reason="dismissed later")
     async with runtime.db.session() as session:
         resolved = await session.scalar(select(Report).where(Report.reason == "dismissed later"))
         assert resolved is not None
@@ -275,7 +255,7 @@ async def test_the_queue_pages(runtime: Runtime) -> None:
     alice, bob = await add_user_rows(runtime, "alice", "bob")
     ids = await add_image_rows(runtime, alice, 5)
     for image_id in ids:
-        await report(runtime, bob, IMAGE, image_id)
+        await file_report(runtime, bob, IMAGE, image_id)
 
     seen: list[int] = []
     for number, expected_next in ((1, True), (2, True), (3, False)):
@@ -301,7 +281,7 @@ async def test_a_queue_page_costs_the_same_queries_whatever_it_holds(runtime: Ru
     alice, bob, carol = await add_user_rows(runtime, "alice", "bob", "carol")
     ids = await add_image_rows(runtime, alice, 4)
     comment_ids = [await add_comment(runtime, bob, image_id) for image_id in ids]
-    await report(runtime, carol, IMAGE, ids[0])
+    await file_report(runtime, carol, IMAGE, ids[0])
 
     async def statements_for_queue() -> tuple[int, int]:
         async with runtime.db.session() as session:
@@ -320,10 +300,10 @@ async def test_a_queue_page_costs_the_same_queries_whatever_it_holds(runtime: Ru
 
     one_group, few = await statements_for_queue()
     for image_id in ids[1:]:
-        await report(runtime, carol, IMAGE, image_id)
+        await file_report(runtime, carol, IMAGE, image_id)
     for comment_id in comment_ids:
-        await report(runtime, carol, COMMENT, comment_id)
-        await report(runtime, alice, COMMENT, comment_id)
+        await file_report(runtime, carol, COMMENT, comment_id)
+        await file_report(runtime, alice, COMMENT, comment_id)
     many_groups, many = await statements_for_queue()
 
     assert (one_group, many_groups) == (1, 8)
@@ -341,10 +321,10 @@ async def test_dismissing_closes_every_open_report_on_the_target_and_logs_once(
     alice, bob, carol = await add_user_rows(runtime, "alice", "bob", "carol")
     image_id, untouched = await add_image_rows(runtime, alice, 2)
     comment_id = await add_comment(runtime, alice, image_id)
-    await report(runtime, bob, IMAGE, image_id, reason="ugly")
-    await report(runtime, carol, IMAGE, image_id, reason="boring")
-    await report(runtime, bob, COMMENT, comment_id, reason="rude")
-    await report(runtime, bob, IMAGE, untouched, reason="other")
+    await file_report(runtime, bob, IMAGE, image_id, reason="ugly")
+    await file_report(runtime, carol, IMAGE, image_id, reason="boring")
+    await file_report(runtime, bob, COMMENT, comment_id, reason="rude")
+    await file_report(runtime, bob, IMAGE, untouched, reason="other")
 
     assert await dismiss(runtime, mod, IMAGE, image_id, reason="  it is fine ") == 2
 
@@ -383,8 +363,8 @@ async def test_two_moderators_dismissing_at_once_close_the_reports_once(
     first, second = await add_user_rows(runtime, "mod1", "mod2", role=Role.MODERATOR)
     alice, bob, carol = await add_user_rows(runtime, "alice", "bob", "carol")
     (image_id,) = await add_image_rows(runtime, alice, 1)
-    await report(runtime, bob, IMAGE, image_id)
-    await report(runtime, carol, IMAGE, image_id)
+    await file_report(runtime, bob, IMAGE, image_id)
+    await file_report(runtime, carol, IMAGE, image_id)
 
     outcomes = await asyncio.gather(
         dismiss(runtime, first, IMAGE, image_id),
@@ -401,7 +381,7 @@ async def test_two_moderators_dismissing_at_once_close_the_reports_once(
 async def test_plain_users_cannot_dismiss(runtime: Runtime) -> None:
     alice, bob = await add_user_rows(runtime, "alice", "bob")
     (image_id,) = await add_image_rows(runtime, alice, 1)
-    await report(runtime, bob, IMAGE, image_id)
+    await file_report(runtime, bob, IMAGE, image_id)
     for who in (alice, bob):
         with pytest.raises(PermissionDenied):
             await dismiss(runtime, who, IMAGE, image_id)
@@ -441,10 +421,10 @@ async def test_deleting_a_reported_image_removes_everything_and_the_log_remember
     assert len(stored_files(runtime)) == 3
     (kept,) = await add_image_rows(runtime, alice, 1)
     comment_id = await add_comment(runtime, bob, image_id, "lovely")
-    await report(runtime, bob, IMAGE, image_id, reason="stolen photo")
-    await report(runtime, carol, IMAGE, image_id, reason="copyright")
-    await report(runtime, carol, COMMENT, comment_id, reason="spam")
-    await report(runtime, carol, IMAGE, kept, reason="keep me")
+    await file_report(runtime, bob, IMAGE, image_id, reason="stolen photo")
+    await file_report(runtime, carol, IMAGE, image_id, reason="copyright")
+    await file_report(runtime, carol, COMMENT, comment_id, reason="spam")
+    await file_report(runtime, carol, IMAGE, kept, reason="keep me")
 
     await delete_reported(runtime, mod, IMAGE, image_id)
 
@@ -474,7 +454,7 @@ async def test_a_moderators_own_reason_is_logged_instead_of_the_reports(runtime:
     (mod,) = await add_user_rows(runtime, "mod", role=Role.MODERATOR)
     alice, bob = await add_user_rows(runtime, "alice", "bob")
     (image_id,) = await add_image_rows(runtime, alice, 1)
-    await report(runtime, bob, IMAGE, image_id, reason="stolen")
+    await file_report(runtime, bob, IMAGE, image_id, reason="stolen")
     await delete_reported(runtime, mod, IMAGE, image_id, reason="confirmed theft")
     assert (await moderation_entries(runtime))[0].reason == "confirmed theft"
 
@@ -485,7 +465,7 @@ async def test_many_long_report_reasons_still_fit_the_log(runtime: Runtime) -> N
     fans = await add_user_rows(runtime, *(f"fan{index}" for index in range(7)))
     (image_id,) = await add_image_rows(runtime, alice, 1)
     for index, fan in enumerate(fans):
-        await report(runtime, fan, IMAGE, image_id, reason=f"{index} " + "z" * 480)
+        await file_report(runtime, fan, IMAGE, image_id, reason=f"{index} " + "z" * 480)
 
     await delete_reported(runtime, mod, IMAGE, image_id)
 
@@ -501,8 +481,8 @@ async def test_deleting_a_reported_comment(runtime: Runtime) -> None:
     (image_id,) = await add_image_rows(runtime, alice, 1)
     kept = await add_comment(runtime, carol, image_id, "kind words")
     rude = await add_comment(runtime, bob, image_id, "rude words")
-    await report(runtime, carol, COMMENT, rude, reason="insult")
-    await report(runtime, carol, IMAGE, image_id, reason="image too")
+    await file_report(runtime, carol, COMMENT, rude, reason="insult")
+    await file_report(runtime, carol, IMAGE, image_id, reason="image too")
 
     await delete_reported(runtime, mod, COMMENT, rude)
 
@@ -533,7 +513,7 @@ async def test_deleting_a_reported_comment_on_the_moderators_own_photo_is_logged
     bob, carol = await add_user_rows(runtime, "bob", "carol")
     (image_id,) = await add_image_rows(runtime, mod, 1)
     rude = await add_comment(runtime, bob, image_id, "rude words")
-    await report(runtime, carol, COMMENT, rude, reason="insult")
+    await file_report(runtime, carol, COMMENT, rude, reason="insult")
 
     await delete_reported(runtime, mod, COMMENT, rude)
 
@@ -549,8 +529,8 @@ async def test_plain_users_cannot_delete_reported_content(runtime: Runtime) -> N
     alice, bob = await add_user_rows(runtime, "alice", "bob")
     (image_id,) = await add_image_rows(runtime, alice, 1)
     comment_id = await add_comment(runtime, alice, image_id)
-    await report(runtime, bob, IMAGE, image_id)
-    await report(runtime, bob, COMMENT, comment_id)
+    await file_report(runtime, bob, IMAGE, image_id)
+    await file_report(runtime, bob, COMMENT, comment_id)
     # Not even the owner through this door: it is the moderators' action.
     for who in (bob, alice):
         with pytest.raises(PermissionDenied):
@@ -572,9 +552,9 @@ async def test_locking_the_author_uses_the_reports_reasons_and_leaves_them_open(
     alice, bob, carol = await add_user_rows(runtime, "alice", "bob", "carol")
     (image_id,) = await add_image_rows(runtime, alice, 1)
     comment_id = await add_comment(runtime, bob, image_id, "buy pills")
-    await report(runtime, carol, IMAGE, image_id, reason="nudity")
-    await report(runtime, bob, IMAGE, image_id, reason="porn")
-    await report(runtime, carol, COMMENT, comment_id, reason="spam")
+    await file_report(runtime, carol, IMAGE, image_id, reason="nudity")
+    await file_report(runtime, bob, IMAGE, image_id, reason="porn")
+    await file_report(runtime, carol, COMMENT, comment_id, reason="spam")
 
     locked = await lock_author(runtime, mod, IMAGE, image_id)
 
@@ -600,7 +580,7 @@ async def test_a_moderator_cannot_lock_an_administrators_content(runtime: Runtim
     (admin,) = await add_user_rows(runtime, "admin", role=Role.ADMINISTRATOR)
     (bob,) = await add_user_rows(runtime, "bob")
     (image_id,) = await add_image_rows(runtime, admin, 1)
-    await report(runtime, bob, IMAGE, image_id, reason="rude admin")
+    await file_report(runtime, bob, IMAGE, image_id, reason="rude admin")
 
     with pytest.raises(PermissionDenied):
         await lock_author(runtime, mod, IMAGE, image_id)

@@ -9,53 +9,12 @@ from sqlalchemy import delete, update
 
 from gallery.infra.runtime import Runtime
 from gallery.models import Image, User
-from gallery.services import search, tags
+from gallery.services import search
 from gallery.services.errors import InvalidInput
 from gallery.services.search import description_terms
 from tests.conftest import BACKEND
-from tests.helpers import make_active_user
-from tests.images import image_row
-
-# Inputs people (and scripts) type; none may turn into an SQL error.
-HOSTILE_QUERIES = [
-    "%",
-    "_",
-    "'",
-    '"',
-    "\\",
-    "*",
-    "+-><()~",
-    "' OR 1=1 --",
-    "#",
-    "🌅",
-    "東京",
-    "a\x00b",
-    "\x00",
-    "%_\\",
-    "sun%",
-    'sun" OR "1"="1',
-    "sun*",
-    "+sun -moon",
-    "@",
-    "NEAR(sun moon)",
-    "sun AND moon OR NOT x",
-    "description:sun",
-    "' UNION SELECT password_hash FROM users --",
-]
-
-
-async def add_described_images(runtime: Runtime, user_id: int, *descriptions: str) -> list[int]:
-    """Image rows with these descriptions (no files), oldest first; returns their ids."""
-    ids = []
-    async with runtime.db.session() as session:
-        for index, description in enumerate(descriptions):
-            image = image_row(user_id, index, description)
-            session.add(image)
-            await session.flush()
-            await tags.attach_tags(session, image.id, tags.parse_hashtags(description))
-            ids.append(image.id)
-        await session.commit()
-    return ids
+from tests.helpers import HOSTILE_QUERIES, make_active_user
+from tests.images import add_described_images
 
 
 async def find_images(runtime: Runtime, query: str, **kwargs: Any) -> list[int]:

@@ -7,17 +7,15 @@ import secrets
 from pathlib import Path
 
 import pytest
-from quart import Quart
 from sqlalchemy import func, select
 
 from gallery.infra.runtime import Runtime
-from gallery.models import Image, Tag, User, image_tags
+from gallery.models import Tag, User, image_tags
 from gallery.services import images, tags
 from gallery.services.errors import NotFoundError, Rejected
 from gallery.services.tags import hashtag_spans, parse_hashtags, tag_name_from_input
-from tests.helpers import csrf_token, make_active_user, signed_in
-from tests.images import add_image_rows, api_upload, jpeg_bytes, multipart, store_image
-from tests.services.test_feeds import counted_statements
+from tests.helpers import count_rows, counted_statements, make_active_user, tag_names_of
+from tests.images import add_image_rows, store_image
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHARED_JS = REPO_ROOT / "src" / "gallery" / "static" / "js" / "shared.js"
@@ -88,22 +86,6 @@ def test_tag_names_typed_by_people(typed: str, name: str | None) -> None:
 # -- attaching -------------------------------------------------------------------
 
 
-async def tags_of(runtime: Runtime, image_id: int) -> list[str]:
-    async with runtime.db.session() as session:
-        names = await session.scalars(
-            select(Tag.name)
-            .join(image_tags, image_tags.c.tag_id == Tag.id)
-            .where(image_tags.c.image_id == image_id)
-            .order_by(Tag.name)
-        )
-        return list(names)
-
-
-async def tag_count(runtime: Runtime) -> int:
-    async with runtime.db.session() as session:
-        return int(await session.scalar(select(func.count()).select_from(Tag)) or 0)
-
-
 async def tag_rows(runtime: Runtime, image_ids: list[int], description: str) -> None:
     """Tag image rows as an upload with that description would."""
     async with runtime.db.session() as session:
@@ -117,10 +99,10 @@ async def test_an_upload_carries_the_tags_of_its_description(runtime: Runtime) -
     first = await store_image(runtime, user_id, "Sunset over #Brighton #sea #SEA")
     second = await store_image(runtime, user_id, "#sea again, and #東京")
     untagged = await store_image(runtime, user_id, "no tags")
-    assert await tags_of(runtime, first) == ["brighton", "sea"]
-    assert await tags_of(runtime, second) == ["sea", "東京"]
-    assert await tags_of(runtime, untagged) == []
-    assert await tag_count(runtime) == 3  # "sea" is one row, reused
+    assert await tag_names_of(runtime, first) == ["brighton", "sea"]
+    assert await tag_names_of(runtime, second) == ["sea", "東京"]
+    assert await tag_names_of(runtime, untagged) == []
+    assert await count_rows(runtime, Tag) == 3  # "sea" is one row, reused
 
 
 async def test_a_refused_upload_leaves_no_tags(runtime: Runtime) -> None:
@@ -137,7 +119,7 @@ async def test_a_refused_upload_leaves_no_tags(runtime: Runtime) -> None:
                 data=b"not an image",
                 description="#lonely",
             )
-    assert await tag_count(runtime) == 0
+    assert await count_rows(runtime, Tag) == 0
 
 
 async def test_concurrent_uploads_create_a_new_tag_once(runtime: Runtime) -> None:
@@ -155,33 +137,9 @@ async def test_concurrent_uploads_create_a_new_tag_once(runtime: Runtime) -> Non
             for index in range(8)
         )
     )
-    assert await tag_count(runtime) == 3 + 8
+    assert await count_rows(runtime, Tag) == 3 + 8
     for image_id in ids:
-        assert {f"a{new}", f"b{new}", f"z{new}"} <= set(await tags_of(runtime, image_id))
-
-
-async def test_tags_attached_by_the_api_upload(app: Quart, runtime: Runtime) -> None:
-    client, token = await signed_in(app, runtime)
-    response = await api_upload(client, token, description="Morning #Run at the #park")
-    assert response.status_code == 201
-    image_id = (await response.get_json())["id"]
-    assert await tags_of(runtime, image_id) == ["park", "run"]
-
-
-async def test_tags_attached_by_the_upload_page(app: Quart, runtime: Runtime) -> None:
-    client, _ = await signed_in(app, runtime)
-    body, content_type = multipart(
-        {"description": "Two of #Paris", "csrf_token": await csrf_token(client)},
-        [("file", "one.jpg", jpeg_bytes()), ("file", "two.jpg", jpeg_bytes())],
-    )
-    response = await client.post("/upload", data=body, headers={"Content-Type": content_type})
-    assert response.status_code == 303
-    async with runtime.db.session() as session:
-        image_ids = list(await session.scalars(select(Image.id)))
-    assert len(image_ids) == 2
-    for image_id in image_ids:
-        assert await tags_of(runtime, image_id) == ["paris"]
-    assert await tag_count(runtime) == 1
+        assert {f"a{new}", f"b{new}", f"z{new}"} <= set(await tag_names_of(runtime, image_id))
 
 
 # -- the tag feed -------------------------------------------------------------------

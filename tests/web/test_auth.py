@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from quart import Quart
 from quart.typing import TestClientProtocol as Client
 from sqlalchemy import func, select
 
@@ -10,6 +11,7 @@ from gallery.infra.runtime import Runtime
 from gallery.models import OutboxMessage, User
 from tests.helpers import (
     activation_path,
+    count_rows,
     csrf_token,
     make_active_user,
     post_form,
@@ -17,11 +19,6 @@ from tests.helpers import (
     sign_in,
 )
 from tests.mailbox import Mailbox, html_of, link_in, text_of
-
-
-async def count_users(runtime: Runtime) -> int:
-    async with runtime.db.session() as session:
-        return int(await session.scalar(select(func.count()).select_from(User)) or 0)
 
 
 async def test_register_activate_sign_in_and_out(
@@ -125,7 +122,7 @@ async def test_register_rejects_bad_input_and_creates_nothing(
     response = await post_form(client, "/register", data)
     assert response.status_code == 400
     assert message in await response.get_data(as_text=True)
-    assert await count_users(runtime) == 0
+    assert await count_rows(runtime, User) == 0
     async with runtime.db.session() as session:
         assert await session.scalar(select(func.count()).select_from(OutboxMessage)) == 0
 
@@ -140,7 +137,7 @@ async def test_usernames_and_emails_are_unique_ignoring_case(
     response = await register(client, "bob", "ALICE@example.COM")
     assert response.status_code == 400
     assert "exists already" in await response.get_data(as_text=True)
-    assert await count_users(runtime) == 1
+    assert await count_rows(runtime, User) == 1
 
 
 async def test_sign_in_by_email_any_case(client: Client, runtime: Runtime) -> None:
@@ -360,3 +357,19 @@ async def test_signed_in_user_visiting_login_goes_home(client: Client, runtime: 
     await sign_in(client)
     assert (await client.get("/login")).headers["Location"] == "/"
     assert (await client.get("/register")).headers["Location"] == "/"
+
+
+async def test_revoking_on_the_account_page(app: Quart, runtime: Runtime) -> None:
+    await make_active_user(runtime)
+    laptop = app.test_client()
+    phone = app.test_client()
+    await sign_in(laptop)
+    await sign_in(phone)
+    sessions = (await (await laptop.get("/api/v1/sessions")).get_json())["sessions"]
+    other = next(s for s in sessions if not s["current"])["id"]
+    page = await (await laptop.get("/account")).get_data(as_text=True)
+    assert f"/account/sessions/{other}/revoke" in page
+    token = await csrf_token(laptop)
+    response = await laptop.post(f"/account/sessions/{other}/revoke", form={"csrf_token": token})
+    assert response.status_code == 302
+    assert (await phone.get("/api/v1/me")).status_code == 401

@@ -12,6 +12,11 @@ with targets that belong to a sixth account (the "owner"), built fresh for
 each call where the call may consume them. Only the authorisation outcome is
 asserted here (refused how, or let through); what each route then does is
 tested next to it.
+
+The table also names the rate limits each route spends (entries of
+``web/rate_limits.py``), or says that it is exempt: an unsafe route with
+neither fails, and so does a column that disagrees with the decorators on the
+view (``@rate_limited``, ``@rate_limit_exempt``, which give the reason).
 """
 
 from __future__ import annotations
@@ -26,13 +31,15 @@ from quart import Quart
 from quart.typing import TestClientProtocol as Client
 from werkzeug.routing import Map
 
-from gallery.infra.db import utcnow
 from gallery.infra.runtime import Runtime
 from gallery.infra.storage import new_stem
+from gallery.models.base import utcnow
 from gallery.models.comment import Comment
 from gallery.models.moderation import Report
 from gallery.models.user import Role, User
 from gallery.services.permissions import LOCKED_MESSAGE
+from gallery.web.rate_limits import RATE_LIMITS, declared_limits, exemption_of
+from gallery.web.security import UNSAFE_METHODS
 from tests.helpers import add_user_row, csrf_token, make_active_user, sign_in
 from tests.images import image_row, jpeg_bytes
 
@@ -206,6 +213,8 @@ class Route:
     body: dict[str, Any] | None = None  # JSON for /api/, form fields for pages
     query: dict[str, str] | None = None
     signs_out: bool = False  # the call ends the caller's sign-in
+    limits: tuple[str, ...] = ()  # the RATE_LIMITS entries the route spends
+    exempt: bool = False  # deliberately no rate limit (the view's decorator says why)
 
 
 A = Access
@@ -221,61 +230,85 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("social.followers", "GET"): Route(A.PUBLIC, owner),
     ("social.following", "GET"): Route(A.PUBLIC, owner),
     ("discover.tag_page", "GET"): Route(A.PUBLIC, fixed(name="sea")),
-    ("discover.search_page", "GET"): Route(A.PUBLIC, query={"q": "sea"}),
+    ("discover.search_page", "GET"): Route(A.PUBLIC, query={"q": "sea"}, limits=("searches",)),
     ("compat.index_images", "GET"): Route(A.PUBLIC, fixed(page=1, per_page=5)),
     ("compat.profile_images", "GET"): Route(A.PUBLIC, owner_by_id),
     # -- signing up and in (signed-in visitors are sent on, never refused) ----------
     ("auth.register", "GET"): Route(A.PUBLIC),
-    ("auth.register", "POST"): Route(A.PUBLIC, body={"username": "x"}),
+    ("auth.register", "POST"): Route(A.PUBLIC, body={"username": "x"}, limits=("registrations",)),
     ("auth.login", "GET"): Route(A.PUBLIC),
-    ("auth.login", "POST"): Route(A.PUBLIC, body={"login": "nobody", "password": "wrong"}),
+    ("auth.login", "POST"): Route(
+        A.PUBLIC,
+        body={"login": "nobody", "password": "wrong"},
+        limits=("sign-ins-by-address", "sign-ins-by-account"),
+    ),
     ("auth.activate", "GET"): Route(A.PUBLIC, fixed(token="not-a-token")),
     ("auth.resend_activation", "GET"): Route(A.PUBLIC),
-    ("auth.resend_activation", "POST"): Route(A.PUBLIC, body={"email": "x@example.com"}),
+    ("auth.resend_activation", "POST"): Route(
+        A.PUBLIC,
+        body={"email": "x@example.com"},
+        limits=("activation-mails-by-address", "activation-mails-by-email"),
+    ),
     ("auth.forgot_password", "GET"): Route(A.PUBLIC),
-    ("auth.forgot_password", "POST"): Route(A.PUBLIC, body={"email": "x@example.com"}),
+    ("auth.forgot_password", "POST"): Route(
+        A.PUBLIC,
+        body={"email": "x@example.com"},
+        limits=("reset-mails-by-address", "reset-mails-by-email"),
+    ),
     ("auth.reset_password", "GET"): Route(A.PUBLIC, fixed(token="not-a-token")),
-    ("auth.reset_password", "POST"): Route(A.PUBLIC, fixed(token="not-a-token")),
+    ("auth.reset_password", "POST"): Route(A.PUBLIC, fixed(token="not-a-token"), exempt=True),
     # -- one's own account: locked accounts keep these -------------------------------
     ("auth.account", "GET"): Route(A.SIGNED_IN),
-    ("auth.account", "POST"): Route(A.SIGNED_IN, body={"current_password": "x"}),
-    ("auth.revoke_session", "POST"): Route(A.SIGNED_IN, fixed(public_id="no-such-session")),
+    ("auth.account", "POST"): Route(A.SIGNED_IN, body={"current_password": "x"}, exempt=True),
+    ("auth.revoke_session", "POST"): Route(
+        A.SIGNED_IN, fixed(public_id="no-such-session"), exempt=True
+    ),
     # Signed out already, it just goes home.
-    ("auth.logout", "POST"): Route(A.PUBLIC, signs_out=True),
+    ("auth.logout", "POST"): Route(A.PUBLIC, signs_out=True, exempt=True),
     ("social.following_feed", "GET"): Route(A.SIGNED_IN),
     ("social.notifications", "GET"): Route(A.SIGNED_IN),
-    ("social.mark_read", "POST"): Route(A.SIGNED_IN, fixed(notification_id=999_999)),
-    ("social.mark_all_read", "POST"): Route(A.SIGNED_IN),
+    ("social.mark_read", "POST"): Route(A.SIGNED_IN, fixed(notification_id=999_999), exempt=True),
+    ("social.mark_all_read", "POST"): Route(A.SIGNED_IN, exempt=True),
     # -- acting: uploads, comments, likes, follows, reports ----------------------------
     ("images.upload", "GET"): Route(A.ACTING),
-    ("images.upload_files", "POST"): Route(A.ACTING, body={"description": "no file"}),
-    ("images.post_comment", "POST"): Route(A.ACTING, same_image, body={"content": "Nice"}),
-    ("social.like", "POST"): Route(A.ACTING, same_image),
-    ("social.unlike", "POST"): Route(A.ACTING, same_image),
-    ("social.follow", "POST"): Route(A.ACTING, owner),
-    ("social.unfollow", "POST"): Route(A.ACTING, owner),
+    ("images.upload_files", "POST"): Route(
+        A.ACTING, body={"description": "no file"}, limits=("uploads",)
+    ),
+    ("images.post_comment", "POST"): Route(
+        A.ACTING, same_image, body={"content": "Nice"}, limits=("comments",)
+    ),
+    ("social.like", "POST"): Route(A.ACTING, same_image, limits=("likes",)),
+    ("social.unlike", "POST"): Route(A.ACTING, same_image, limits=("likes",)),
+    ("social.follow", "POST"): Route(A.ACTING, owner, limits=("follows",)),
+    ("social.unfollow", "POST"): Route(A.ACTING, owner, limits=("follows",)),
     ("reports.report_image_page", "GET"): Route(A.ACTING, same_image),
-    ("reports.report_image_page", "POST"): Route(A.ACTING, new_image, body={"reason": "spam"}),
+    ("reports.report_image_page", "POST"): Route(
+        A.ACTING, new_image, body={"reason": "spam"}, limits=("reports",)
+    ),
     ("reports.report_comment_page", "GET"): Route(A.ACTING, new_comment),
-    ("reports.report_comment_page", "POST"): Route(A.ACTING, new_comment, body={"reason": "spam"}),
+    ("reports.report_comment_page", "POST"): Route(
+        A.ACTING, new_comment, body={"reason": "spam"}, limits=("reports",)
+    ),
     # -- the owner's (or a moderator's) -------------------------------------------------
-    ("images.delete", "POST"): Route(A.OWNER_OR_MODERATOR, new_image),
-    ("images.delete_comment", "POST"): Route(A.OWNER_OR_MODERATOR, new_comment),
-    ("images.disable_comments", "POST"): Route(A.OWNER_OR_MODERATOR, new_image),
-    ("images.enable_comments", "POST"): Route(A.OWNER_OR_MODERATOR, new_image),
+    ("images.delete", "POST"): Route(A.OWNER_OR_MODERATOR, new_image, exempt=True),
+    ("images.delete_comment", "POST"): Route(A.OWNER_OR_MODERATOR, new_comment, exempt=True),
+    ("images.disable_comments", "POST"): Route(A.OWNER_OR_MODERATOR, new_image, exempt=True),
+    ("images.enable_comments", "POST"): Route(A.OWNER_OR_MODERATOR, new_image, exempt=True),
     # -- moderation and administration -----------------------------------------------------
     ("admin.reports", "GET"): Route(A.MODERATOR),
     ("admin.log", "GET"): Route(A.MODERATOR),
-    ("admin.dismiss_reports", "POST"): Route(A.MODERATOR, reported("image")),
-    ("admin.delete_reported", "POST"): Route(A.MODERATOR, reported("comment")),
+    ("admin.dismiss_reports", "POST"): Route(A.MODERATOR, reported("image"), exempt=True),
+    ("admin.delete_reported", "POST"): Route(A.MODERATOR, reported("comment"), exempt=True),
     ("admin.lock_reported_author", "POST"): Route(
-        A.MODERATOR, reported("image"), body={"reason": "spam"}
+        A.MODERATOR, reported("image"), body={"reason": "spam"}, exempt=True
     ),
-    ("admin.lock_user", "POST"): Route(A.MODERATOR, a_user(), body={"reason": "spam"}),
-    ("admin.unlock_user", "POST"): Route(A.MODERATOR, a_user(locked=True)),
+    ("admin.lock_user", "POST"): Route(A.MODERATOR, a_user(), body={"reason": "spam"}, exempt=True),
+    ("admin.unlock_user", "POST"): Route(A.MODERATOR, a_user(locked=True), exempt=True),
     ("admin.dashboard", "GET"): Route(A.ADMINISTRATOR),
-    ("admin.change_role", "POST"): Route(A.ADMINISTRATOR, a_user(), body={"role": "moderator"}),
-    ("admin.resend_activation", "POST"): Route(A.ADMINISTRATOR, a_user(active=False)),
+    ("admin.change_role", "POST"): Route(
+        A.ADMINISTRATOR, a_user(), body={"role": "moderator"}, exempt=True
+    ),
+    ("admin.resend_activation", "POST"): Route(A.ADMINISTRATOR, a_user(active=False), exempt=True),
     # -- the JSON API: reading ------------------------------------------------------------
     ("api.feed", "GET"): Route(A.PUBLIC),
     ("api.hot_feed", "GET"): Route(A.PUBLIC),
@@ -286,29 +319,39 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("api.user_followers", "GET"): Route(A.PUBLIC, owner),
     ("api.user_following", "GET"): Route(A.PUBLIC, owner),
     ("api.tag_images", "GET"): Route(A.PUBLIC, fixed(name="sea")),
-    ("api.search_everything", "GET"): Route(A.PUBLIC, query={"q": "sea"}),
+    ("api.search_everything", "GET"): Route(A.PUBLIC, query={"q": "sea"}, limits=("searches",)),
     ("api.following_feed", "GET"): Route(A.SIGNED_IN),
     ("api.me", "GET"): Route(A.SIGNED_IN),
     ("api.list_sessions", "GET"): Route(A.SIGNED_IN),
-    ("api.revoke_session", "DELETE"): Route(A.SIGNED_IN, fixed(session_id="no-such-session")),
+    ("api.revoke_session", "DELETE"): Route(
+        A.SIGNED_IN, fixed(session_id="no-such-session"), exempt=True
+    ),
     ("api.list_notifications", "GET"): Route(A.SIGNED_IN),
     ("api.unread_count", "GET"): Route(A.SIGNED_IN),
-    ("api.mark_notification_read", "POST"): Route(A.SIGNED_IN, fixed(notification_id=999_999)),
-    ("api.mark_all_notifications_read", "POST"): Route(A.SIGNED_IN),
-    # -- the JSON API: acting --------------------------------------------------------------
-    ("api.upload_image", "POST"): Route(A.ACTING, body={}),
-    ("api.post_comment", "POST"): Route(A.ACTING, same_image, body={"content": "Nice"}),
-    ("api.like_image", "PUT"): Route(A.ACTING, same_image),
-    ("api.unlike_image", "DELETE"): Route(A.ACTING, same_image),
-    ("api.follow_user", "PUT"): Route(A.ACTING, owner),
-    ("api.unfollow_user", "DELETE"): Route(A.ACTING, owner),
-    ("api.report_image", "POST"): Route(A.ACTING, new_image, body={"reason": "spam"}),
-    ("api.report_comment", "POST"): Route(A.ACTING, new_comment, body={"reason": "spam"}),
-    ("api.delete_image", "DELETE"): Route(A.OWNER_OR_MODERATOR, new_image),
-    ("api.update_image", "PATCH"): Route(
-        A.OWNER_OR_MODERATOR, new_image, body={"comments_enabled": False}
+    ("api.mark_notification_read", "POST"): Route(
+        A.SIGNED_IN, fixed(notification_id=999_999), exempt=True
     ),
-    ("api.delete_comment", "DELETE"): Route(A.OWNER_OR_MODERATOR, new_comment),
+    ("api.mark_all_notifications_read", "POST"): Route(A.SIGNED_IN, exempt=True),
+    # -- the JSON API: acting --------------------------------------------------------------
+    ("api.upload_image", "POST"): Route(A.ACTING, body={}, limits=("uploads",)),
+    ("api.post_comment", "POST"): Route(
+        A.ACTING, same_image, body={"content": "Nice"}, limits=("comments",)
+    ),
+    ("api.like_image", "PUT"): Route(A.ACTING, same_image, limits=("likes",)),
+    ("api.unlike_image", "DELETE"): Route(A.ACTING, same_image, limits=("likes",)),
+    ("api.follow_user", "PUT"): Route(A.ACTING, owner, limits=("follows",)),
+    ("api.unfollow_user", "DELETE"): Route(A.ACTING, owner, limits=("follows",)),
+    ("api.report_image", "POST"): Route(
+        A.ACTING, new_image, body={"reason": "spam"}, limits=("reports",)
+    ),
+    ("api.report_comment", "POST"): Route(
+        A.ACTING, new_comment, body={"reason": "spam"}, limits=("reports",)
+    ),
+    ("api.delete_image", "DELETE"): Route(A.OWNER_OR_MODERATOR, new_image, exempt=True),
+    ("api.update_image", "PATCH"): Route(
+        A.OWNER_OR_MODERATOR, new_image, body={"comments_enabled": False}, exempt=True
+    ),
+    ("api.delete_comment", "DELETE"): Route(A.OWNER_OR_MODERATOR, new_comment, exempt=True),
 }
 
 
@@ -327,6 +370,45 @@ def test_every_route_is_in_the_table(app: Quart) -> None:
     stale = sorted(ROUTES.keys() - served)
     assert not missing, f"routes with no entry in ROUTES (say who may call them): {missing}"
     assert not stale, f"ROUTES entries for routes that no longer exist: {stale}"
+
+
+def test_every_unsafe_route_is_rate_limited_or_exempt(app: Quart) -> None:
+    """The ``limits``/``exempt`` column: filled for unsafe routes, true to the decorators."""
+    wrong: list[str] = []
+    for endpoint, method in sorted(served_routes(app.url_map)):
+        view = app.view_functions[endpoint]
+        if method in UNSAFE_METHODS and declared_limits(view) is None and not exemption_of(view):
+            wrong.append(
+                f"{method} {endpoint} has no rate limit: put @rate_limited(<a RATE_LIMITS "
+                "name>) or @rate_limit_exempt(<why>) on its view"
+            )
+    column: dict[str, set[str]] = {}
+    exempt: set[str] = set()
+    for (endpoint, method), route in sorted(ROUTES.items()):
+        if method in UNSAFE_METHODS and bool(route.limits) == route.exempt:
+            wrong.append(f"ROUTES: {method} {endpoint} needs either limits or exempt=True")
+        unknown = sorted(set(route.limits) - RATE_LIMITS.keys())
+        if unknown:
+            wrong.append(f"ROUTES: {method} {endpoint} names limits not in RATE_LIMITS: {unknown}")
+        column.setdefault(endpoint, set()).update(route.limits)
+        if route.exempt:
+            exempt.add(endpoint)
+    for endpoint, names in sorted(column.items()):
+        view = app.view_functions.get(endpoint)
+        if view is None:
+            continue  # a stale entry: the test above says so
+        declared = declared_limits(view)
+        on_view = set(declared.names) if declared else set()
+        if on_view != names:
+            wrong.append(
+                f"{endpoint}: the view declares {sorted(on_view)}, ROUTES says {sorted(names)}"
+            )
+        if bool(exemption_of(view)) != (endpoint in exempt):
+            wrong.append(
+                f"{endpoint}: exempt on the view: {exemption_of(view)!r}, "
+                f"in ROUTES: {endpoint in exempt}"
+            )
+    assert not wrong, "\n".join(wrong)
 
 
 @dataclass

@@ -1,6 +1,8 @@
-"""CSRF, security headers, cookies, rate limits and error responses."""
+"""CSRF, security headers, cookies, rate limits, and where a visitor returns after signing in."""
 
 from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from quart import Quart
@@ -10,6 +12,7 @@ from gallery import create_app
 from gallery.infra.runtime import Runtime
 from gallery.settings import Settings
 from tests.helpers import csrf_token, make_active_user, post_form, register, sign_in
+from tests.images import add_image_rows
 
 
 async def test_form_post_without_csrf_token_is_refused(client: Client, runtime: Runtime) -> None:
@@ -140,40 +143,91 @@ async def test_mail_requests_are_rate_limited_per_address(client: Client, path: 
     assert response.status_code == 429
 
 
-async def test_json_routes_answer_json_errors(client: Client) -> None:
-    response = await client.get("/api/v1/me")
-    assert response.status_code == 401
-    assert await response.get_json() == {
-        "error": {"code": "UNAUTHORIZED", "message": "You need to sign in for this."}
-    }
-    missing = await client.get("/api/v1/nothing-here")
-    assert missing.status_code == 404
-    assert (await missing.get_json())["error"]["code"] == "NOT_FOUND"
+# -- back where they were, after signing in ------------------------------------
 
 
-async def test_pages_answer_html_errors(client: Client) -> None:
-    response = await client.get("/no-such-page")
-    assert response.status_code == 404
-    assert response.mimetype == "text/html"
-    assert "Page not found" in await response.get_data(as_text=True)
-    response = await client.get("/logout")
-    assert response.status_code == 405
+# After signing in to do something that only posts (like, follow, report), the
+# visitor lands back on the page they were on, never on the POST-only URL.
 
 
-async def test_too_large_body_is_413(client: Client) -> None:
+def next_of(location: str) -> str:
+    parts = urlsplit(location)
+    assert parts.path == "/login", location
+    return parse_qs(parts.query)["next"][0]
+
+
+async def test_a_signed_out_like_returns_to_the_page_it_was_on(
+    client: Client, runtime: Runtime
+) -> None:
+    owner_id = await make_active_user(runtime, "olga", "olga@example.com")
+    [image_id] = await add_image_rows(runtime, owner_id, 1)
+    await make_active_user(runtime)
+    token = await csrf_token(client, f"/images/{image_id}")
+
+    response = await client.post(
+        f"/images/{image_id}/like",
+        form={"csrf_token": token},
+        headers={"Referer": "http://localhost/u/olga?cursor=abc"},
+    )
+    assert response.status_code == 302
+    target = next_of(response.headers["Location"])
+    assert target == "/u/olga?cursor=abc"
+
+    signed_in = await sign_in(client, next_url="/u/olga%3Fcursor%3Dabc")
+    assert signed_in.status_code == 302
+    assert signed_in.headers["Location"] == "/u/olga?cursor=abc"
+
+
+async def test_the_form_next_field_wins_over_the_referrer(client: Client, runtime: Runtime) -> None:
+    await make_active_user(runtime, "olga", "olga@example.com")
+    token = await csrf_token(client, "/u/olga")
+    response = await client.post(
+        "/u/olga/follow",
+        form={"csrf_token": token, "next": "/u/olga/followers"},
+        headers={"Referer": "http://localhost/"},
+    )
+    assert next_of(response.headers["Location"]) == "/u/olga/followers"
+
+
+async def test_a_post_only_or_foreign_return_address_goes_home_instead(
+    client: Client, runtime: Runtime
+) -> None:
+    owner_id = await make_active_user(runtime, "olga", "olga@example.com")
+    [image_id] = await add_image_rows(runtime, owner_id, 1)
     token = await csrf_token(client)
-    big = "x" * (16 * 1024 * 1024 + 10)
-    response = await client.post("/register", form={"csrf_token": token, "username": big})
-    assert response.status_code == 413
-    assert "Too large" in await response.get_data(as_text=True)
+    cases = [
+        # The form names a URL that only takes POST: a GET there would be a 405.
+        ({"next": f"/images/{image_id}/like"}, {}),
+        # Another site referred the form.
+        ({}, {"Referer": f"http://evil.example/images/{image_id}"}),
+        # The action's own URL as the referrer.
+        ({}, {"Referer": f"http://localhost/images/{image_id}/like"}),
+        # No hint at all.
+        ({}, {}),
+    ]
+    for fields, headers in cases:
+        response = await client.post(
+            f"/images/{image_id}/like", form={"csrf_token": token, **fields}, headers=headers
+        )
+        assert response.status_code == 302
+        assert next_of(response.headers["Location"]) == "/", (fields, headers)
 
 
-async def test_unexpected_errors_are_a_clean_500(app: Quart, client: Client) -> None:
-    @app.get("/boom-for-test")
-    async def boom() -> str:
-        raise RuntimeError("secret internals")
+async def test_signed_out_like_and_follow_links_carry_the_current_page(
+    client: Client, runtime: Runtime
+) -> None:
+    owner_id = await make_active_user(runtime, "olga", "olga@example.com")
+    [image_id] = await add_image_rows(runtime, owner_id, 1)
+    page = await (await client.get(f"/images/{image_id}")).get_data(as_text=True)
+    assert f'href="/login?next=/images/{image_id}"' in page  # the heart
+    profile = await (await client.get("/u/olga")).get_data(as_text=True)
+    assert 'href="/login?next=/u/olga"' in profile  # the follow button
 
-    response = await client.get("/boom-for-test")
-    assert response.status_code == 500
-    body = await response.get_data(as_text=True)
-    assert "secret internals" not in body and "Traceback" not in body
+
+async def test_signing_in_with_a_post_only_next_lands_home(
+    client: Client, runtime: Runtime
+) -> None:
+    await make_active_user(runtime)
+    response = await sign_in(client, next_url="/u/alice/follow")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/"

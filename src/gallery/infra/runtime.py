@@ -1,4 +1,8 @@
-"""The app's connections to the outside world, started and stopped with it."""
+"""The app's connections to the outside world, started and stopped with it.
+
+Plain objects only: the web layer reaches them through ``gallery.web.resources``,
+the CLI and the worker hold a ``Runtime`` directly.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
-from quart import current_app, g
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from gallery.infra import db as db_infra
 from gallery.infra import redis as redis_infra
-from gallery.infra.db import Database, close_despite_cancellation
-from gallery.infra.mail import Mailer, OutboxWorker, make_transport
+from gallery.infra.db import Database
 from gallery.infra.sessions import SignInStore
 from gallery.infra.storage import Storage, make_storage
 from gallery.settings import Settings
@@ -35,7 +36,6 @@ class Runtime:
 
     settings: Settings
     db: Database
-    mailer: Mailer
     storage: Storage
     redis: aioredis.Redis | None = None
     sign_ins: SignInStore | None = None
@@ -70,7 +70,6 @@ class Runtime:
                 max_overflow=PAGE_BUILD_POOL_SIZE,
                 pool_timeout=settings.pool_timeout_seconds,
             ),
-            mailer=Mailer(settings),
             storage=make_storage(settings.media_dir),
             background_jobs=background_jobs,
         )
@@ -94,9 +93,6 @@ class Runtime:
             self._stop_background.clear()
             for job in self.background_jobs:
                 self._background.append(asyncio.create_task(job(self, self._stop_background)))
-
-    def outbox_worker(self) -> OutboxWorker:
-        return OutboxWorker(self.db, make_transport(self.settings), self.settings)
 
     async def run_background_jobs(self, stop: asyncio.Event) -> None:
         """Run every background job in this task until ``stop`` (``gallery worker``)."""
@@ -123,44 +119,3 @@ class Runtime:
 def pool_wait_timed_out(error: BaseException) -> bool:
     """Whether ``error`` is a database or Redis pool wait that timed out (overload)."""
     return db_infra.is_pool_timeout(error) or redis_infra.is_pool_timeout(error)
-
-
-def current_runtime() -> Runtime:
-    return current_app.extensions["gallery"]
-
-
-def current_redis() -> aioredis.Redis:
-    redis = current_runtime().redis
-    assert redis is not None, "Redis is connected when the app starts serving"
-    return redis
-
-
-def current_storage() -> Storage:
-    return current_runtime().storage
-
-
-def current_sign_ins() -> SignInStore:
-    sign_ins = current_runtime().sign_ins
-    assert sign_ins is not None, "the sign-in store exists once the app serves"
-    return sign_ins
-
-
-async def request_db() -> AsyncSession:
-    """The database session of the current request (opened on first use, closed at teardown)."""
-    session = g.get("_db_session")
-    if session is None:
-        session = current_runtime().db.sessionmaker()
-        g._db_session = session
-    return session
-
-
-async def close_request_db(_exc: BaseException | None = None) -> None:
-    """At teardown: give the request's connection back, also when the client has gone.
-
-    Quart cancels the request's task when the client disconnects, and when that
-    happens during this teardown the cancellation lands in the close (see
-    ``close_despite_cancellation``).
-    """
-    session = g.pop("_db_session", None)
-    if session is not None:
-        await close_despite_cancellation(session)

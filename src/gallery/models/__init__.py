@@ -1,6 +1,6 @@
 """SQLAlchemy models only: importing this package registers every table on ``Base``."""
 
-from gallery.infra.db import Base
+from gallery.models.base import Base
 from gallery.models.comment import Comment
 from gallery.models.image import Image
 from gallery.models.mail import OutboxMessage, OutboxStatus

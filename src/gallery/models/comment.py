@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, Integer, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from gallery.infra.db import Base, UTCDateTime, utcnow
+from gallery.models.base import Base, UTCDateTime, utcnow
 from gallery.models.user import User
 
 COMMENT_MAX_LENGTH = 1000

@@ -8,7 +8,7 @@ from typing import cast
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from gallery.infra.db import Base, UTCDateTime, utcnow
+from gallery.models.base import Base, UTCDateTime, utcnow
 from gallery.models.user import User
 
 DESCRIPTION_MAX_LENGTH = 2000

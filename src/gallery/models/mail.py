@@ -8,7 +8,7 @@ from enum import StrEnum
 from sqlalchemy import Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from gallery.infra.db import Base, UTCDateTime, utcnow
+from gallery.models.base import Base, UTCDateTime, utcnow
 
 
 class OutboxStatus(StrEnum):

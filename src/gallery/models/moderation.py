@@ -8,7 +8,7 @@ from enum import StrEnum
 from sqlalchemy import ColumnElement, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from gallery.infra.db import Base, UTCDateTime, exact_string, utcnow
+from gallery.models.base import Base, UTCDateTime, exact_string, utcnow
 from gallery.models.user import User
 
 REPORT_REASON_MAX_LENGTH = 500

@@ -8,7 +8,7 @@ from enum import StrEnum
 from sqlalchemy import Column, ForeignKey, Index, Integer, String, Table, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from gallery.infra.db import Base, UTCDateTime, exact_string, utcnow
+from gallery.models.base import Base, UTCDateTime, exact_string, utcnow
 from gallery.models.user import User
 
 TAG_MAX_LENGTH = 64

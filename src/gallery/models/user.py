@@ -8,7 +8,7 @@ from enum import IntFlag
 from sqlalchemy import Boolean, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from gallery.infra.db import Base, UTCDateTime, exact_string, utcnow
+from gallery.models.base import Base, UTCDateTime, exact_string, utcnow
 
 
 class Permission(IntFlag):

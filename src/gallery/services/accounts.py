@@ -11,9 +11,9 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gallery.infra.mail import Mailer
 from gallery.infra.sessions import SignInStore
 from gallery.models.user import Role, User
+from gallery.services.mail import Mailer
 from gallery.services.passwords import (
     hash_password,
     verify_password,

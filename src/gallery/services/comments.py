@@ -16,13 +16,9 @@ from gallery.models.social import Notification, NotificationKind
 from gallery.models.user import Permission, User
 from gallery.services import moderation, notifications
 from gallery.services.errors import NotFoundError, PermissionDenied
-from gallery.services.feeds import (
-    bump_feed_version,
-    check_limit,
-    decode_cursor,
-    trim_page,
-)
+from gallery.services.feeds import bump_feed_version
 from gallery.services.images import lock_image
+from gallery.services.paging import check_limit, decode_cursor, trim_page
 from gallery.services.permissions import can, require_permission
 from gallery.services.validation import bounded_text
 

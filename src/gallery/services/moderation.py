@@ -17,8 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 from sqlalchemy.sql.selectable import ScalarSelect
 
-from gallery.infra.db import Base, utcnow
-from gallery.infra.mail import Mailer
+from gallery.models.base import Base, utcnow
 from gallery.models.comment import Comment
 from gallery.models.image import Image
 from gallery.models.mail import OutboxMessage, OutboxStatus
@@ -26,7 +25,8 @@ from gallery.models.moderation import ModerationAction, ModerationEntry, Report
 from gallery.models.user import Permission, Role, User
 from gallery.services.accounts import queue_activation_mail
 from gallery.services.errors import Conflict, InvalidInput, NotFoundError, PermissionDenied
-from gallery.services.feeds import check_limit, decode_cursor, trim_page
+from gallery.services.mail import Mailer
+from gallery.services.paging import check_limit, decode_cursor, trim_page
 from gallery.services.permissions import outranks, require_permission
 from gallery.services.search import starts_with
 from gallery.services.validation import bounded_text

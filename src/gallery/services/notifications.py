@@ -21,18 +21,13 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, joinedload
 
-from gallery.infra.db import utcnow
+from gallery.models.base import utcnow
 from gallery.models.comment import Comment
 from gallery.models.image import Image
 from gallery.models.social import Notification, NotificationKind
 from gallery.services.errors import NotFoundError
-from gallery.services.feeds import (
-    bump_version,
-    check_limit,
-    current_version,
-    decode_cursor,
-    encode_cursor,
-)
+from gallery.services.feeds import bump_version, current_version
+from gallery.services.paging import check_limit, decode_cursor, encode_cursor
 
 log = logging.getLogger(__name__)
 

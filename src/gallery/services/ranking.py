@@ -48,15 +48,8 @@ from sqlalchemy.orm import joinedload
 from gallery.infra.coalesced import coalesced
 from gallery.models.image import Image
 from gallery.services.errors import InvalidInput
-from gallery.services.feeds import (
-    FeedPage,
-    ImageCard,
-    cards_for,
-    check_limit,
-    invalid_cursor,
-    pack_cursor,
-    unpack_cursor,
-)
+from gallery.services.feeds import FeedPage, ImageCard, cards_for
+from gallery.services.paging import check_limit, invalid_cursor, pack_cursor, unpack_cursor
 
 LIKE_WEIGHT = 2.0
 COMMENT_WEIGHT = 3.0

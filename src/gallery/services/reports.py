@@ -17,8 +17,9 @@ from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
-from gallery.infra.db import insert_unless_present, utcnow
+from gallery.infra.db import insert_unless_present
 from gallery.infra.storage import Storage
+from gallery.models.base import utcnow
 from gallery.models.comment import Comment
 from gallery.models.image import Image
 from gallery.models.moderation import (

@@ -47,14 +47,8 @@ from gallery.models.search import FULLTEXT_DIALECTS, images_fts
 from gallery.models.social import TAG_MAX_LENGTH, Tag, image_tags
 from gallery.models.user import User
 from gallery.services.errors import InvalidInput
-from gallery.services.feeds import (
-    FeedPage,
-    check_limit,
-    invalid_cursor,
-    keyset_page,
-    pack_cursor,
-    unpack_cursor,
-)
+from gallery.services.feeds import FeedPage, keyset_page
+from gallery.services.paging import check_limit, invalid_cursor, pack_cursor, unpack_cursor
 from gallery.services.tags import HASH_CHARACTERS, fold_tag_name, image_counts, is_tag_character
 
 MAX_QUERY_LENGTH = 100

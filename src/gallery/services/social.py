@@ -28,8 +28,9 @@ from gallery.models.social import Follow, Like, NotificationKind
 from gallery.models.user import Permission, User
 from gallery.services import notifications
 from gallery.services.errors import InvalidInput
-from gallery.services.feeds import bump_feed_version, check_limit, decode_cursor, encode_cursor
+from gallery.services.feeds import bump_feed_version
 from gallery.services.images import lock_image
+from gallery.services.paging import check_limit, decode_cursor, encode_cursor
 from gallery.services.permissions import require_permission
 from gallery.services.users import find_by_username
 

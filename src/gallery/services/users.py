@@ -1,4 +1,4 @@
-"""Public profiles: finding a user by name and what their profile counts."""
+"""Finding users (by name or id) and what their public profile counts."""
 
 from __future__ import annotations
 
@@ -44,5 +44,31 @@ async def find_by_id(session: AsyncSession, user_id: int) -> User:
     """The activated user with that id; ``NotFoundError`` otherwise."""
     user = await session.get(User, user_id)
     if user is None or not user.is_active:
+        raise NotFoundError("There is no user with that id.")
+    return user
+
+
+async def find_account_by_username(session: AsyncSession, username: str) -> User:
+    """The account called ``username`` (any case), activated or not; ``NotFoundError`` if none.
+
+    For the site's own tools (``gallery import``): unlike a public profile,
+    they must tell "no such user" apart from "not activated yet", so they get
+    the account in any state and decide themselves what it may do.
+    """
+    user = await session.scalar(select(User).where(User.username_key == User.key_for(username)))
+    if user is None:
+        raise NotFoundError(f"There is no user called {username!r}.")
+    return user
+
+
+async def find_account_by_id(session: AsyncSession, user_id: int) -> User:
+    """The account with that id, activated or not; ``NotFoundError`` if it is gone.
+
+    For tools that found the account earlier and act as it now (``gallery
+    import``, file by file): only a deleted account stops them here, the rest
+    (a lock, a lost permission) is for the service they call to refuse.
+    """
+    user = await session.get(User, user_id)
+    if user is None:
         raise NotFoundError("There is no user with that id.")
     return user

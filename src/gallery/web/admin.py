@@ -17,7 +17,6 @@ from typing import Any
 from quart import Blueprint, flash, redirect, render_template, request, url_for
 from quart.typing import ResponseReturnValue
 
-from gallery.infra.runtime import current_redis, current_runtime, current_storage, request_db
 from gallery.models.moderation import ModerationAction
 from gallery.models.user import Permission, Role, User
 from gallery.services import moderation, reports
@@ -25,10 +24,12 @@ from gallery.services.errors import Conflict, InvalidInput, NotFoundError
 from gallery.services.moderation import REASON_MAX_LENGTH, UserFilter
 from gallery.services.permissions import can, outranks
 from gallery.services.reports import NOUNS
-from gallery.web.api.schemas import iso_utc
 from gallery.web.current_user import require_user
 from gallery.web.permissions import permission_required
+from gallery.web.rate_limits import rate_limit_exempt
+from gallery.web.resources import resources
 from gallery.web.security import return_path
+from gallery.web.shapes import iso_utc
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -36,6 +37,8 @@ USERS_PAGE_SIZE = 30
 LOG_PAGE_SIZE = 50
 # Report kinds in the action URLs; anything else is a 404 before the view runs.
 KIND_RULE = "<any(image, comment):kind>"
+# Why the actions here spend no rate limit.
+STAFF_ONLY = "moderators and administrators only, each action is in the moderation log"
 
 FILTER_LABELS = {
     UserFilter.ALL: "All",
@@ -107,7 +110,7 @@ def user_filter(value: str | None) -> UserFilter:
 @permission_required(Permission.ADMINISTER)
 async def dashboard() -> ResponseReturnValue:
     """Site counts, then the accounts: search, filter tabs, 30 at a time."""
-    session = await request_db()
+    session = resources().db
     search = (request.args.get("q") or "").strip()
     which = user_filter(request.args.get("filter"))
     page = await moderation.list_users(
@@ -155,12 +158,14 @@ async def dashboard() -> ResponseReturnValue:
 
 @bp.post("/users/<int:user_id>/lock")
 @permission_required(Permission.MODERATE)
+@rate_limit_exempt(STAFF_ONLY)
 async def lock_user(user_id: int) -> ResponseReturnValue:
     return await change_lock(user_id, lock=True)
 
 
 @bp.post("/users/<int:user_id>/unlock")
 @permission_required(Permission.MODERATE)
+@rate_limit_exempt(STAFF_ONLY)
 async def unlock_user(user_id: int) -> ResponseReturnValue:
     return await change_lock(user_id, lock=False)
 
@@ -168,7 +173,7 @@ async def unlock_user(user_id: int) -> ResponseReturnValue:
 async def change_lock(user_id: int, *, lock: bool) -> ResponseReturnValue:
     """Lock or unlock, then back to the page the form was on."""
     actor = require_user()
-    session = await request_db()
+    session = resources().db
     user = await moderation.get_user(session, user_id)
     default = accounts_page_for(actor, user)
     change = moderation.lock_user if lock else moderation.unlock_user
@@ -184,9 +189,10 @@ async def change_lock(user_id: int, *, lock: bool) -> ResponseReturnValue:
 
 @bp.post("/users/<int:user_id>/role")
 @permission_required(Permission.ADMINISTER)
+@rate_limit_exempt(STAFF_ONLY)
 async def change_role(user_id: int) -> ResponseReturnValue:
     actor = require_user()
-    session = await request_db()
+    session = resources().db
     user = await moderation.get_user(session, user_id)
     before = user.role_name
     default = url_for("admin.dashboard")
@@ -210,13 +216,15 @@ async def change_role(user_id: int) -> ResponseReturnValue:
 
 @bp.post("/users/<int:user_id>/resend-activation")
 @permission_required(Permission.ADMINISTER)
+@rate_limit_exempt(STAFF_ONLY)
 async def resend_activation(user_id: int) -> ResponseReturnValue:
+    use = resources()
     actor = require_user()
-    session = await request_db()
+    session = use.db
     default = url_for("admin.dashboard")
     try:
         user = await moderation.resend_activation(
-            session, current_redis(), current_runtime().mailer, actor=actor, user_id=user_id
+            session, use.redis, use.mailer, actor=actor, user_id=user_id
         )
     except InvalidInput as error:
         await flash(error.message, "info")
@@ -241,9 +249,10 @@ def queue_page_number(value: str | None) -> int:
 @permission_required(Permission.MODERATE)
 async def report_queue() -> ResponseReturnValue:
     """Open reports grouped by what they are about, most-reported first."""
+    use = resources()
     number = queue_page_number(request.args.get("page"))
-    page = await reports.queue(await request_db(), page=number)
-    storage = current_storage()
+    page = await reports.queue(use.db, page=number)
+    storage = use.storage
     thumbs = {
         group.image.id: storage.url(group.image.thumb_key)
         for group in page.groups
@@ -269,11 +278,12 @@ async def queue_action_failed(error: InvalidInput | NotFoundError) -> ResponseRe
 
 @bp.post(f"/reports/{KIND_RULE}/<int:target_id>/dismiss")
 @permission_required(Permission.MODERATE)
+@rate_limit_exempt(STAFF_ONLY)
 async def dismiss_reports(kind: str, target_id: int) -> ResponseReturnValue:
     target = reports.target_kind(kind)
     try:
         count = await reports.dismiss(
-            await request_db(),
+            resources().db,
             actor=require_user(),
             kind=target,
             target_id=target_id,
@@ -288,13 +298,15 @@ async def dismiss_reports(kind: str, target_id: int) -> ResponseReturnValue:
 
 @bp.post(f"/reports/{KIND_RULE}/<int:target_id>/delete")
 @permission_required(Permission.MODERATE)
+@rate_limit_exempt(STAFF_ONLY)
 async def delete_reported(kind: str, target_id: int) -> ResponseReturnValue:
+    use = resources()
     target = reports.target_kind(kind)
     try:
         await reports.delete_reported(
-            await request_db(),
-            current_storage(),
-            current_redis(),
+            use.db,
+            use.storage,
+            use.redis,
             actor=require_user(),
             kind=target,
             target_id=target_id,
@@ -308,10 +320,11 @@ async def delete_reported(kind: str, target_id: int) -> ResponseReturnValue:
 
 @bp.post(f"/reports/{KIND_RULE}/<int:target_id>/lock-author")
 @permission_required(Permission.MODERATE)
+@rate_limit_exempt(STAFF_ONLY)
 async def lock_reported_author(kind: str, target_id: int) -> ResponseReturnValue:
     try:
         author = await reports.lock_author(
-            await request_db(),
+            resources().db,
             actor=require_user(),
             kind=reports.target_kind(kind),
             target_id=target_id,
@@ -331,7 +344,7 @@ async def lock_reported_author(kind: str, target_id: int) -> ResponseReturnValue
 async def log() -> ResponseReturnValue:
     """Who did what to whom and why, newest first."""
     page = await moderation.list_log(
-        await request_db(), limit=LOG_PAGE_SIZE, cursor=request.args.get("cursor")
+        resources().db, limit=LOG_PAGE_SIZE, cursor=request.args.get("cursor")
     )
     return await render_template(
         "admin/log.html",

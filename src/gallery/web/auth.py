@@ -10,11 +10,9 @@ from quart_auth import login_user, logout_user
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gallery.infra.mail import Mailer
-from gallery.infra.runtime import current_redis, current_runtime, current_sign_ins, request_db
-from gallery.infra.sessions import SessionUser
 from gallery.models.user import User
 from gallery.services import accounts
+from gallery.services.mail import Mailer
 from gallery.web.current_user import require_user, session_user, signed_in_user
 from gallery.web.forms import (
     ChangePasswordForm,
@@ -25,17 +23,17 @@ from gallery.web.forms import (
     posted_form,
     show_account_error,
 )
-from gallery.web.security import client_address, rate_limit, safe_next
+from gallery.web.rate_limits import count_attempt, rate_limit_exempt, rate_limited
+from gallery.web.resources import resources
+from gallery.web.security import client_address, safe_next
+from gallery.web.sessions import SessionUser
 
 bp = Blueprint("auth", __name__)
-
-HOUR = 3600
-QUARTER_HOUR = 900
 
 
 async def start_sign_in(user: User, *, remember: bool) -> None:
     """Sign ``user`` in with a fresh token and a fresh session id (no fixation)."""
-    token = await current_sign_ins().create(
+    token = await resources().sign_ins.create(
         user.id,
         remember=remember,
         ip=client_address(),
@@ -45,23 +43,21 @@ async def start_sign_in(user: User, *, remember: bool) -> None:
     session.regenerate()  # type: ignore[attr-defined]
 
 
+# The form limits are counted once the form is valid: a typo costs nothing.
 @bp.route("/register", methods=["GET", "POST"])
+@rate_limited("registrations", counted_in_view=True)
 async def register() -> ResponseReturnValue:
+    use = resources()
     if signed_in_user() is not None:
         return redirect(url_for("main.index"))
     form = await posted_form(RegisterForm)
     if request.method == "POST" and form.validate():
-        await rate_limit(
-            "registrations from your address",
-            f"register:{client_address()}",
-            limit=10,
-            window_seconds=HOUR,
-        )
+        await count_attempt("registrations")
         try:
             user = await accounts.register(
-                await request_db(),
-                current_redis(),
-                current_runtime().mailer,
+                use.db,
+                use.redis,
+                use.mailer,
                 username=form.username.data or "",
                 email=form.email.data or "",
                 password=form.password.data or "",
@@ -81,7 +77,8 @@ async def register() -> ResponseReturnValue:
 
 @bp.get("/activate/<token>")
 async def activate(token: str) -> ResponseReturnValue:
-    user = await accounts.activate(await request_db(), current_redis(), token)
+    use = resources()
+    user = await accounts.activate(use.db, use.redis, token)
     if user is None:
         await flash(
             "That activation link is not valid: it was used already or it expired. "
@@ -97,26 +94,25 @@ MailRequest = Callable[[AsyncSession, Redis, Mailer, str], Awaitable[bool]]
 
 
 async def mail_request_page(
-    *, template: str, what: str, limit_key: str, send: MailRequest, confirmation: str
+    *, template: str, by_address: str, by_email: str, send: MailRequest, confirmation: str
 ) -> ResponseReturnValue:
     """A page that mails a link to an address (activation, reset), rate-limited twice.
+
+    ``by_address`` and ``by_email`` name the route's two ``RATE_LIMITS`` entries:
+    one for the client's address, one for the e-mail address typed in.
 
     The confirmation reads the same whether or not an account has the address,
     so the page does not tell strangers who is registered.
     """
+    use = resources()
     form = await posted_form(EmailForm)
     if request.method == "GET" and request.args.get("email"):
         form.email.data = request.args["email"][:254]
     if request.method == "POST" and form.validate():
         email = form.email.data or ""
-        await rate_limit(what, f"{limit_key}:{client_address()}", limit=10, window_seconds=HOUR)
-        await rate_limit(
-            f"{what} for this address",
-            f"{limit_key}:{User.key_for(email)}",
-            limit=3,
-            window_seconds=HOUR,
-        )
-        await send(await request_db(), current_redis(), current_runtime().mailer, email)
+        await count_attempt(by_address)
+        await count_attempt(by_email, User.key_for(email))
+        await send(use.db, use.redis, use.mailer, email)
         await flash(confirmation.format(email=email), "info")
         return redirect(url_for("auth.login"))
     status = 400 if form.errors else 200
@@ -124,11 +120,12 @@ async def mail_request_page(
 
 
 @bp.route("/activate/resend", methods=["GET", "POST"])
+@rate_limited("activation-mails-by-address", "activation-mails-by-email", counted_in_view=True)
 async def resend_activation() -> ResponseReturnValue:
     return await mail_request_page(
         template="auth/resend.html",
-        what="activation mails",
-        limit_key="resend",
+        by_address="activation-mails-by-address",
+        by_email="activation-mails-by-email",
         send=accounts.resend_activation,
         confirmation="If {email} belongs to an account that is not active yet, a new "
         "activation link is on its way.",
@@ -136,6 +133,7 @@ async def resend_activation() -> ResponseReturnValue:
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@rate_limited("sign-ins-by-address", "sign-ins-by-account", counted_in_view=True)
 async def login() -> ResponseReturnValue:
     next_url = safe_next(request.args.get("next"))
     if signed_in_user() is not None:
@@ -144,22 +142,10 @@ async def login() -> ResponseReturnValue:
     inactive_email: str | None = None
     if request.method == "POST" and form.validate():
         login_text = form.login.data or ""
-        await rate_limit(
-            "sign-in attempts from your address",
-            f"login-ip:{client_address()}",
-            limit=30,
-            window_seconds=QUARTER_HOUR,
-        )
-        await rate_limit(
-            "sign-in attempts for this account",
-            f"login-account:{User.key_for(login_text)}",
-            limit=10,
-            window_seconds=QUARTER_HOUR,
-        )
+        await count_attempt("sign-ins-by-address")
+        await count_attempt("sign-ins-by-account", User.key_for(login_text))
         try:
-            user = await accounts.authenticate(
-                await request_db(), login_text, form.password.data or ""
-            )
+            user = await accounts.authenticate(resources().db, login_text, form.password.data or "")
         except accounts.InactiveAccount as error:
             form.form_errors.append(error.message)
             inactive_email = error.user.email
@@ -179,10 +165,11 @@ async def login() -> ResponseReturnValue:
 
 
 @bp.post("/logout")
+@rate_limit_exempt("ends the caller's own session; repeating it changes nothing")
 async def logout() -> ResponseReturnValue:
     auth = session_user()
     if auth.auth_id is not None:
-        await current_sign_ins().delete(auth.auth_id)
+        await resources().sign_ins.delete(auth.auth_id)
     logout_user()
     session.clear()
     session.regenerate()  # type: ignore[attr-defined]
@@ -191,11 +178,12 @@ async def logout() -> ResponseReturnValue:
 
 
 @bp.route("/password/forgot", methods=["GET", "POST"])
+@rate_limited("reset-mails-by-address", "reset-mails-by-email", counted_in_view=True)
 async def forgot_password() -> ResponseReturnValue:
     return await mail_request_page(
         template="auth/forgot.html",
-        what="password reset requests",
-        limit_key="reset",
+        by_address="reset-mails-by-address",
+        by_email="reset-mails-by-email",
         send=accounts.request_password_reset,
         confirmation="If an account uses {email}, a link to reset its password is on its "
         "way. It works once, within an hour.",
@@ -203,8 +191,12 @@ async def forgot_password() -> ResponseReturnValue:
 
 
 @bp.route("/password/reset/<token>", methods=["GET", "POST"])
+@rate_limit_exempt(
+    "needs a valid single-use token from a reset mail, and those mails are rate-limited"
+)
 async def reset_password(token: str) -> ResponseReturnValue:
-    redis = current_redis()
+    use = resources()
+    redis = use.redis
     if not await accounts.reset_token_is_valid(redis, token):
         await flash(
             "That password reset link is not valid: it was used already or it expired. "
@@ -216,7 +208,7 @@ async def reset_password(token: str) -> ResponseReturnValue:
     if request.method == "POST" and form.validate():
         try:
             user = await accounts.reset_password(
-                await request_db(), redis, current_sign_ins(), token, form.password.data or ""
+                use.db, redis, use.sign_ins, token, form.password.data or ""
             )
         except accounts.AccountError as error:
             show_account_error(form, error)
@@ -238,16 +230,21 @@ async def reset_password(token: str) -> ResponseReturnValue:
 
 
 @bp.route("/account", methods=["GET", "POST"])
+@rate_limit_exempt(
+    "the signed-in account's own password form (its current-password check is not "
+    "throttled yet: a stolen session could guess it)"
+)
 async def account() -> ResponseReturnValue:
     """The signed-in user's page: change the password, see and end sessions."""
+    use = resources()
     user = require_user()
     auth = session_user()
     form = await posted_form(ChangePasswordForm)
     if request.method == "POST" and form.validate():
         try:
             ended = await accounts.change_password(
-                await request_db(),
-                current_sign_ins(),
+                use.db,
+                use.sign_ins,
                 user,
                 current_password=form.current_password.data or "",
                 new_password=form.new_password.data or "",
@@ -261,7 +258,7 @@ async def account() -> ResponseReturnValue:
             )
             await flash(f"Your password is changed.{others}", "success")
             return redirect(url_for("auth.account"))
-    sign_ins = await current_sign_ins().list_for_user(user.id)
+    sign_ins = await use.sign_ins.list_for_user(user.id)
     current_id = auth.sign_in.public_id if auth.sign_in else None
     status = 400 if (form.errors or form.form_errors) else 200
     return await render_template(
@@ -270,9 +267,10 @@ async def account() -> ResponseReturnValue:
 
 
 @bp.post("/account/sessions/<public_id>/revoke")
+@rate_limit_exempt("ends one of the caller's own sessions")
 async def revoke_session(public_id: str) -> ResponseReturnValue:
     user = require_user()
-    if await current_sign_ins().revoke(user.id, public_id):
+    if await resources().sign_ins.revoke(user.id, public_id):
         await flash("That session is signed out.", "success")
     else:
         await flash("That session had ended already.", "info")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from quart import Blueprint, Response
 from quart_schema import document_response, tag
 
-from gallery.services import feeds
+from gallery.services import paging
 from gallery.services.errors import InvalidInput, NotFoundError
-from gallery.web.api.schemas import SeedFeed
 from gallery.web.feed_pages import feed_json, seed_page
+from gallery.web.shapes import SeedFeed
 
 bp = Blueprint("compat", __name__)
 
@@ -22,7 +22,7 @@ def check_paging(page: int, per_page: int) -> int:
         raise NotFoundError(f"Pages are numbered from 1 to {MAX_PAGE}.")
     if per_page < 1:
         raise InvalidInput("per_page must be at least 1.", field="per_page")
-    return min(per_page, feeds.MAX_LIMIT)
+    return min(per_page, paging.MAX_LIMIT)
 
 
 async def seed_feed(page: int, per_page: int, author_id: int | None) -> Response:

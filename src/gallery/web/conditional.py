@@ -14,9 +14,9 @@ from typing import Any
 
 from quart import Response, jsonify, request
 
-from gallery.infra.runtime import current_redis
 from gallery.services.feeds import feed_version
 from gallery.web.current_user import signed_in_user
+from gallery.web.resources import resources
 
 
 def etag_for(version: str, full_path: str, viewer_id: int | None) -> str:
@@ -53,7 +53,7 @@ async def conditional_json(
     ``version`` stands for what the body depends on; by default the feed version.
     """
     if version is None:
-        version = await feed_version(current_redis())
+        version = await feed_version(resources().redis)
     etag = current_etag(version)
     if request.if_none_match.contains(etag):
         return not_modified(etag)

@@ -7,9 +7,9 @@ from typing import cast
 from quart import request
 from quart_auth import Unauthorized, current_user, logout_user
 
-from gallery.infra.runtime import current_sign_ins, request_db
-from gallery.infra.sessions import SessionUser
 from gallery.models.user import User
+from gallery.web.resources import resources
+from gallery.web.sessions import SessionUser
 
 
 def session_user() -> SessionUser:
@@ -18,16 +18,17 @@ def session_user() -> SessionUser:
 
 async def load_signed_in_user() -> None:
     """Before every request: look the sign-in up once and keep it for the request."""
+    use = resources()
     auth = session_user()
     # Static files need no user (nginx serves them in production anyway).
     if auth.auth_id is None or request.endpoint in ("static", "images.media"):
         return
-    sign_ins = current_sign_ins()
+    sign_ins = use.sign_ins
     sign_in = await sign_ins.get(auth.auth_id)
     if sign_in is None:
         logout_user()  # revoked or expired: drop the dead cookie
         return
-    user = await (await request_db()).get(User, sign_in.user_id)
+    user = await (use.db).get(User, sign_in.user_id)
     if user is None or not user.is_active:
         await sign_ins.delete(auth.auth_id)
         logout_user()
@@ -47,3 +48,8 @@ def require_user() -> User:
     if user is None:
         raise Unauthorized()
     return user
+
+
+def viewer_id() -> int | None:
+    viewer = signed_in_user()
+    return viewer.id if viewer else None

@@ -7,12 +7,13 @@ from dataclasses import asdict
 from quart import Blueprint, redirect, render_template, request, url_for
 from quart.typing import ResponseReturnValue
 
-from gallery.infra.runtime import request_db
 from gallery.services import search, tags
 from gallery.services.errors import InvalidInput
-from gallery.web.api.discover import run_search
+from gallery.web.actions import run_search
 from gallery.web.feed_pages import feed_items
 from gallery.web.feed_pages import tag_page as tag_page_of
+from gallery.web.rate_limits import rate_limited
+from gallery.web.resources import resources
 
 bp = Blueprint("discover", __name__)
 
@@ -33,7 +34,7 @@ async def tag_page(name: str) -> ResponseReturnValue:
         # One address per tag: /tags/Sea and /tags/%23sea are /tags/sea.
         cursor = request.args.get("cursor")
         return redirect(url_for("discover.tag_page", name=canonical, cursor=cursor or None), 301)
-    summary = await tags.tag_summary(await request_db(), name)
+    summary = await tags.tag_summary(resources().db, name)
     page = await feed_items(*tag_page_of(summary.name, TAG_PAGE_SIZE, request.args.get("cursor")))
     return await render_template(
         "discover/tag.html",
@@ -49,6 +50,7 @@ async def tag_page(name: str) -> ResponseReturnValue:
 
 
 @bp.get("/search")
+@rate_limited("searches", counted_in_view=True)  # by run_search, once the query is valid
 async def search_page() -> ResponseReturnValue:
     """The search form, and with ``q`` its results: Photos, People or Tags (``type``)."""
     query = request.args.get("q", "")

@@ -15,8 +15,9 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from gallery.infra.runtime import pool_wait_timed_out
 from gallery.services.errors import ServiceError
 from gallery.services.permissions import AccountLocked
-from gallery.web.api import JSON_ROUTE_PREFIXES
-from gallery.web.security import CSRFError, RateLimited, return_path
+from gallery.web.json_routes import JSON_ROUTE_PREFIXES
+from gallery.web.rate_limits import RateLimited
+from gallery.web.security import CSRFError, return_path
 
 log = logging.getLogger(__name__)
 

@@ -27,11 +27,11 @@ from quart import Response, current_app, request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gallery.infra.page_cache import CachedPage, PageCache
-from gallery.infra.runtime import current_redis, current_runtime, current_storage, request_db
-from gallery.services import feeds, ranking, tags, users
-from gallery.web.api.schemas import image_out
+from gallery.services import feeds, paging, ranking, tags, users
 from gallery.web.conditional import current_etag, not_modified, set_validators
 from gallery.web.current_user import signed_in_user
+from gallery.web.resources import resources
+from gallery.web.shapes import image_out
 
 # Builds a page's public JSON structure from a database session of its own.
 PageBuilder = Callable[[AsyncSession], Awaitable[Any]]
@@ -43,7 +43,7 @@ PAGE_CACHE_EXTENSION = "gallery.page_cache"
 def current_page_cache() -> PageCache:
     """The app's page cache, made on first use over the app's Redis client."""
     cache: PageCache | None = current_app.extensions.get(PAGE_CACHE_EXTENSION)
-    redis = current_redis()
+    redis = resources().redis
     if cache is None or cache.redis is not redis:
         cache = PageCache(redis)
         current_app.extensions[PAGE_CACHE_EXTENSION] = cache
@@ -57,7 +57,7 @@ async def shared_page(key: str, version: str, build: PageBuilder) -> CachedPage:
     request that started it (the others waiting for it still want it). Its
     connection comes from a pool of its own: the waiting request may hold one.
     """
-    database = current_runtime().page_builds
+    database = resources().runtime.page_builds
 
     async def build_in_own_session() -> Any:
         async with database.session() as session:
@@ -71,7 +71,7 @@ async def personal_items(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     viewer = signed_in_user()
     if viewer is None or not items:
         return items
-    liked = await feeds.liked_among(await request_db(), viewer.id, [item["id"] for item in items])
+    liked = await feeds.liked_among(resources().db, viewer.id, [item["id"] for item in items])
     if not liked:
         return items
     return [{**item, "liked": True} if item["id"] in liked else item for item in items]
@@ -111,7 +111,7 @@ async def feed_json(
     version); ``key`` names the page within it (feed, size, cursor).
     """
     if version is None:
-        version = await feeds.feed_version(current_redis())
+        version = await feeds.feed_version(resources().redis)
     etag = current_etag(version)
     if request.if_none_match.contains(etag):
         return not_modified(etag)
@@ -123,7 +123,7 @@ async def feed_json(
 async def feed_items(key: str, build: PageBuilder, *, version: str | None = None) -> dict[str, Any]:
     """A cached feed page's structure as this viewer sees it, for the HTML pages."""
     if version is None:
-        version = await feeds.feed_version(current_redis())
+        version = await feeds.feed_version(resources().redis)
     page = await shared_page(key, version, build)
     data, _ = await personal_page(page, "items")
     return data
@@ -134,7 +134,7 @@ async def feed_items(key: str, build: PageBuilder, *, version: str | None = None
 
 def public_feed(page: feeds.FeedPage) -> dict[str, Any]:
     """A keyset page as the API's ``Feed`` shape, as an anonymous visitor sees it."""
-    storage = current_storage()
+    storage = resources().storage
     return {
         "items": [asdict(image_out(card, storage)) for card in page.cards],
         "next_cursor": page.next_cursor,
@@ -143,8 +143,8 @@ def public_feed(page: feeds.FeedPage) -> dict[str, Any]:
 
 def page_size_and_cursor(limit: int | None, cursor: str | None) -> tuple[int, str]:
     """Checked before the cache is asked, so bad input never reaches a key (400 instead)."""
-    size = feeds.check_limit(limit)
-    feeds.decode_cursor(cursor)
+    size = paging.check_limit(limit)
+    paging.decode_cursor(cursor)
     return size, cursor or ""
 
 
@@ -213,12 +213,12 @@ def tag_page(name: str, limit: int | None, cursor: str | None) -> tuple[str, Pag
 
 def hot_page(limit: int | None, cursor: str | None) -> tuple[str, PageBuilder]:
     """The hot feed; its version must include the ranking generation (see the route)."""
-    size = feeds.check_limit(limit)
+    size = paging.check_limit(limit)
     after = cursor or ""
 
     async def build(session: AsyncSession) -> dict[str, Any]:
         page = await ranking.hot_page(
-            session, current_redis(), viewer_id=None, limit=size, cursor=after or None
+            session, resources().redis, viewer_id=None, limit=size, cursor=after or None
         )
         return public_feed(page)
 
@@ -234,7 +234,7 @@ def seed_page(page: int, per_page: int, author_id: int | None) -> tuple[str, Pag
         numbered = await feeds.numbered_page(
             session, page=page, per_page=per_page, viewer_id=None, author_id=author_id
         )
-        storage = current_storage()
+        storage = resources().storage
         return {
             "has_next": numbered.has_next,
             "images": [asdict(image_out(card, storage)) for card in numbered.cards],
@@ -245,12 +245,12 @@ def seed_page(page: int, per_page: int, author_id: int | None) -> tuple[str, Pag
 
 async def todays_top_items(limit: int, version: str) -> list[dict[str, Any]]:
     """Today's best images for the home page, cached per feed version and ranking."""
-    redis = current_redis()
-    generation = await ranking.current_generation(await request_db(), redis)
+    redis = resources().redis
+    generation = await ranking.current_generation(resources().db, redis)
 
     async def build(session: AsyncSession) -> dict[str, Any]:
         cards = await ranking.todays_top(session, redis, viewer_id=None, limit=limit)
-        storage = current_storage()
+        storage = resources().storage
         return {"items": [asdict(image_out(card, storage)) for card in cards]}
 
     page = await shared_page(f"top:{generation}:{limit}", version, build)

@@ -7,9 +7,9 @@ import hmac
 
 from quart import current_app, request
 
-from gallery.infra.runtime import current_redis
 from gallery.services import views
 from gallery.web.current_user import signed_in_user
+from gallery.web.resources import resources
 from gallery.web.security import client_address
 
 
@@ -29,4 +29,4 @@ def view_viewer_key() -> str:
 
 async def record_image_view(image_id: int) -> None:
     """Count this request as a view of the image (never fails the request)."""
-    await views.record_view(current_redis(), image_id=image_id, viewer_key=view_viewer_key())
+    await views.record_view(resources().redis, image_id=image_id, viewer_key=view_viewer_key())

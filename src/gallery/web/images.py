@@ -8,19 +8,19 @@ from dataclasses import asdict, dataclass
 from quart import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from quart.typing import ResponseReturnValue
 
-from gallery.infra.runtime import current_redis, current_runtime, current_storage, request_db
 from gallery.infra.storage import StoredFileMissing, is_valid_key
 from gallery.models.comment import COMMENT_MAX_LENGTH
 from gallery.models.image import DESCRIPTION_MAX_LENGTH
 from gallery.models.user import Permission
 from gallery.services import comments, feeds, images, social
 from gallery.services.errors import InvalidInput, PermissionDenied, ServiceError
-from gallery.web.api.images import UPLOADS_PER_HOUR, create_comment
-from gallery.web.api.schemas import comment_out, image_out
+from gallery.web.actions import create_comment
 from gallery.web.current_user import require_user, signed_in_user
 from gallery.web.image_views import record_image_view
 from gallery.web.permissions import permission_required
-from gallery.web.security import RateLimited, rate_limit
+from gallery.web.rate_limits import RateLimited, count_attempt, rate_limit_exempt, rate_limited
+from gallery.web.resources import resources
+from gallery.web.shapes import comment_out, image_out
 
 bp = Blueprint("images", __name__)
 
@@ -44,7 +44,7 @@ async def render_upload(
     errors: dict[str, str] | None = None,
     status: int = 200,
 ) -> ResponseReturnValue:
-    settings = current_runtime().settings
+    settings = resources().settings
     body = await render_template(
         "images/upload.html",
         results=[asdict(r) for r in results or []],
@@ -65,8 +65,14 @@ async def upload() -> ResponseReturnValue:
 
 @bp.post("/upload")
 @permission_required(Permission.UPLOAD)
+@rate_limited("uploads", counted_in_view=True)
 async def upload_files() -> ResponseReturnValue:
-    """Store each chosen file on its own: one bad file does not sink the others."""
+    """Store each chosen file on its own: one bad file does not sink the others.
+
+    Each file counts one upload, so a refusal past the limit is one file's
+    message on the page, next to the files that went through.
+    """
+    use = resources()
     user = require_user()
     form = await request.form
     description = form.get("description", "")
@@ -85,21 +91,19 @@ async def upload_files() -> ResponseReturnValue:
             description=description, errors={"description": error.message}, status=400
         )
 
-    runtime = current_runtime()
-    session = await request_db()
+    runtime = use.runtime
+    session = use.db
     results: list[UploadResult] = []
     failure_status = 0
     for upload_file in chosen:
         # Shown back to the user only (escaped); never used as a file name.
         filename = upload_file.filename[:120] if upload_file.filename else "file"
         try:
-            await rate_limit(
-                "uploads", f"upload:{user.id}", limit=UPLOADS_PER_HOUR, window_seconds=3600
-            )
+            await count_attempt("uploads")
             image = await images.ingest(
                 session,
                 runtime.storage,
-                current_redis(),
+                use.redis,
                 author=user,
                 data=upload_file.read(),
                 description=description,
@@ -127,8 +131,9 @@ async def upload_files() -> ResponseReturnValue:
 
 @bp.get("/images/<int:image_id>")
 async def detail(image_id: int) -> ResponseReturnValue:
-    session = await request_db()
-    storage = current_storage()
+    use = resources()
+    session = use.db
+    storage = use.storage
     viewer = signed_in_user()
     card = await feeds.image_card(session, image_id, viewer.id if viewer else None)
     await record_image_view(image_id)
@@ -160,26 +165,28 @@ async def detail(image_id: int) -> ResponseReturnValue:
 
 
 @bp.post("/images/<int:image_id>/delete")
+@rate_limit_exempt("the owner or a moderator, and each photo can go only once")
 async def delete(image_id: int) -> ResponseReturnValue:
+    use = resources()
     user = require_user()
-    session = await request_db()
+    session = use.db
     image = await images.get_image(session, image_id)
     own = image.author_id == user.id
-    await images.delete_image(
-        session, current_storage(), current_redis(), image_id=image_id, actor=user
-    )
+    await images.delete_image(session, use.storage, use.redis, image_id=image_id, actor=user)
     await flash("The photo was deleted.", "success")
     target = url_for("users.profile", username=user.username) if own else url_for("main.index")
     return redirect(target, 303)
 
 
 @bp.post("/images/<int:image_id>/comments/disable")
+@rate_limit_exempt("the owner's or a moderator's switch on one photo; setting it again is a no-op")
 async def disable_comments(image_id: int) -> ResponseReturnValue:
     """The image page's "Turn comments off" button (owner or moderator)."""
     return await switch_comments(image_id, enabled=False)
 
 
 @bp.post("/images/<int:image_id>/comments/enable")
+@rate_limit_exempt("the owner's or a moderator's switch on one photo; setting it again is a no-op")
 async def enable_comments(image_id: int) -> ResponseReturnValue:
     """The image page's "Turn comments on" button (owner or moderator)."""
     return await switch_comments(image_id, enabled=True)
@@ -188,9 +195,10 @@ async def enable_comments(image_id: int) -> ResponseReturnValue:
 async def switch_comments(image_id: int, *, enabled: bool) -> ResponseReturnValue:
     # Not permission_required: a locked owner may still close their photo to
     # comments; the service decides who may (owner or moderator).
+    use = resources()
     user = require_user()
     await images.set_comments_enabled(
-        await request_db(), current_redis(), image_id=image_id, actor=user, enabled=enabled
+        use.db, use.redis, image_id=image_id, actor=user, enabled=enabled
     )
     message = (
         "Comments are on again for this photo."
@@ -203,6 +211,7 @@ async def switch_comments(image_id: int, *, enabled: bool) -> ResponseReturnValu
 
 @bp.post("/images/<int:image_id>/comments")
 @permission_required(Permission.COMMENT)
+@rate_limited("comments")
 async def post_comment(image_id: int) -> ResponseReturnValue:
     """The comment form without JavaScript: post, then back to the comment."""
     content = (await request.form).get("content")
@@ -219,11 +228,11 @@ async def post_comment(image_id: int) -> ResponseReturnValue:
 
 
 @bp.post("/comments/<int:comment_id>/delete")
+@rate_limit_exempt("its author, the photo's owner or a moderator; each comment goes only once")
 async def delete_comment(comment_id: int) -> ResponseReturnValue:
+    use = resources()
     user = require_user()
-    image_id = await comments.delete_comment(
-        await request_db(), current_redis(), comment_id=comment_id, actor=user
-    )
+    image_id = await comments.delete_comment(use.db, use.redis, comment_id=comment_id, actor=user)
     await flash("The comment was deleted.", "success")
     return redirect(url_for("images.detail", image_id=image_id) + "#comments", 303)
 
@@ -246,7 +255,8 @@ async def media(key: str) -> ResponseReturnValue:
         response = Response(b"", status=304)
     else:
         try:
-            data = await current_storage().open(key)  # blocking-ok: a coroutine; reads in a thread
+            storage = resources().storage
+            data = await storage.open(key)  # blocking-ok: a coroutine; reads in a thread
         except StoredFileMissing:
             abort(404)
         response = Response(data, mimetype=content_type)

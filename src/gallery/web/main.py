@@ -7,11 +7,11 @@ from typing import Any
 from quart import Blueprint, current_app, render_template, request, url_for
 from quart.typing import ResponseReturnValue
 
-from gallery.infra.runtime import current_redis
 from gallery.services import feeds
 from gallery.web.current_user import signed_in_user
 from gallery.web.feed_pages import feed_items, latest_page, todays_top_items
 from gallery.web.fragments import cached_fragment
+from gallery.web.resources import resources
 
 bp = Blueprint("main", __name__)
 
@@ -25,7 +25,7 @@ HOME_CONTENT_TEMPLATE = "main/_home_content.html"
 async def index() -> ResponseReturnValue:
     """Everyone's latest images; scripts continue from ``next_cursor`` with the JSON feed."""
     cursor = request.args.get("cursor")
-    version = await feeds.feed_version(current_redis())
+    version = await feeds.feed_version(resources().redis)
     page = await feed_items(*latest_page(HOME_PAGE_SIZE, cursor), version=version)
     # The strip of today's best sits above the first page only.
     top = [] if cursor else await todays_top_items(TODAYS_TOP_SIZE, version)

@@ -9,6 +9,7 @@ time. This decorator does the same job, and is documented the same way in
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from functools import wraps
 from typing import Any, TypeVar
 
@@ -48,3 +49,11 @@ def validate_query(model_class: type[Any]) -> Callable[[Handler], Handler]:
         return wrapper  # type: ignore[return-value]
 
     return decorator
+
+
+@dataclass
+class PageQuery:
+    """``?limit=&cursor=``: one page of a keyset-paged list."""
+
+    limit: int | None = None
+    cursor: str | None = None

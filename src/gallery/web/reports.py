@@ -14,16 +14,16 @@ from dataclasses import asdict, dataclass
 from quart import Blueprint, flash, redirect, render_template, request, url_for
 from quart.typing import ResponseReturnValue
 
-from gallery.infra.runtime import current_storage, request_db
 from gallery.models.moderation import REPORT_REASON_MAX_LENGTH
 from gallery.services import comments, images
 from gallery.services.errors import Conflict, InvalidInput
 from gallery.services.reports import NOUNS, ReportTarget
-from gallery.web.api.reports import file_report
-from gallery.web.api.schemas import Author, author_out
+from gallery.web.actions import file_report
 from gallery.web.current_user import require_user
 from gallery.web.permissions import permission_required
-from gallery.web.security import RateLimited
+from gallery.web.rate_limits import RateLimited, count_attempt, rate_limited
+from gallery.web.resources import resources
+from gallery.web.shapes import Author, author_out
 
 bp = Blueprint("reports", __name__)
 
@@ -66,8 +66,9 @@ def compose_reason(preset: str | None, details: str | None) -> str:
 
 
 async def image_subject(image_id: int) -> ReportSubject:
-    image = await images.get_image(await request_db(), image_id)
-    storage = current_storage()
+    use = resources()
+    image = await images.get_image(use.db, image_id)
+    storage = use.storage
     return ReportSubject(
         kind=ReportTarget.IMAGE.value,
         noun=NOUNS[ReportTarget.IMAGE],
@@ -79,25 +80,29 @@ async def image_subject(image_id: int) -> ReportSubject:
 
 
 async def comment_subject(comment_id: int) -> ReportSubject:
-    comment = await comments.get_comment(await request_db(), comment_id)
+    use = resources()
+    comment = await comments.get_comment(use.db, comment_id)
     return ReportSubject(
         kind=ReportTarget.COMMENT.value,
         noun=NOUNS[ReportTarget.COMMENT],
         target_id=comment.id,
-        author=author_out(comment.author, current_storage()),
+        author=author_out(comment.author, use.storage),
         back_url=url_for("images.detail", image_id=comment.image_id) + f"#comment-{comment.id}",
         content=comment.content,
     )
 
 
+# Counted in the view: a refusal past the limit is shown on the form, text kept.
 @bp.route("/images/<int:image_id>/report", methods=["GET", "POST"])
 @permission_required()
+@rate_limited("reports", counted_in_view=True)
 async def report_image_page(image_id: int) -> ResponseReturnValue:
     return await report_page(await image_subject(image_id))
 
 
 @bp.route("/comments/<int:comment_id>/report", methods=["GET", "POST"])
 @permission_required()
+@rate_limited("reports", counted_in_view=True)
 async def report_comment_page(comment_id: int) -> ResponseReturnValue:
     return await report_page(await comment_subject(comment_id))
 
@@ -111,6 +116,7 @@ async def report_page(subject: ReportSubject) -> ResponseReturnValue:
     details = form.get("reason", "")
     try:
         reason = compose_reason(preset, details)
+        await count_attempt("reports")
         await file_report(ReportTarget(subject.kind), subject.target_id, reason)
     except InvalidInput as error:
         return await render_form(subject, preset=preset, details=details, error=error.message)

@@ -1,4 +1,7 @@
-"""CSRF, security headers, rate limits and safe redirects."""
+"""CSRF, security headers, the client's address and safe redirects.
+
+Rate limits live in ``web/rate_limits.py``.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +10,10 @@ import secrets
 from urllib.parse import unquote, urlsplit
 
 from quart import Quart, Response, current_app, request, session
-from werkzeug.exceptions import Forbidden, HTTPException, TooManyRequests
+from werkzeug.exceptions import Forbidden, HTTPException
 from werkzeug.routing import RequestRedirect
 
-from gallery.infra.runtime import current_redis, current_runtime
+from gallery.web.resources import resources
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CSRF_SESSION_KEY = "csrf_token"
@@ -80,7 +83,7 @@ async def add_security_headers(response: Response) -> Response:
     headers = response.headers
     for name, value in SECURITY_HEADERS.items():
         headers.setdefault(name, value)
-    if current_runtime().settings.cookie_secure:
+    if resources().settings.cookie_secure:
         headers.setdefault(*HSTS)
     return response
 
@@ -88,37 +91,6 @@ async def add_security_headers(response: Response) -> Response:
 async def csrf_globals() -> dict[str, object]:
     """Templates call ``csrf_token()``: the token (and a session) exist only where used."""
     return {"csrf_token": csrf_token}
-
-
-class RateLimited(TooManyRequests):
-    """429 with a message saying what was limited and when to try again."""
-
-    def __init__(self, what: str, retry_after: int) -> None:
-        minutes = max(1, round(retry_after / 60))
-        wait = f"{minutes} minute{'s' if minutes != 1 else ''}"
-        super().__init__(f"Too many {what}. Please wait about {wait} and try again.")
-        self.retry_after = retry_after
-
-
-async def rate_limit(what: str, key: str, *, limit: int, window_seconds: int) -> None:
-    """Count one attempt under ``key``; raise ``RateLimited`` past ``limit`` per window.
-
-    A fixed window in Redis (a counter that expires with the window) is shared by
-    every app process and cheap enough for every attempt.
-    """
-    if not current_runtime().settings.rate_limits_enabled:
-        return
-    redis = current_redis()
-    redis_key = f"rate:{key}"
-    async with redis.pipeline(transaction=True) as pipe:
-        # SET NX EX starts the window (EXPIRE NX would need Redis 7; the
-        # embedded server is 6.2).
-        pipe.set(redis_key, 0, ex=window_seconds, nx=True)
-        pipe.incr(redis_key)
-        pipe.ttl(redis_key)
-        _, count, ttl = await pipe.execute()
-    if count > limit:
-        raise RateLimited(what, ttl if ttl and ttl > 0 else window_seconds)
 
 
 def client_address() -> str:

@@ -14,14 +14,14 @@ from dataclasses import asdict
 from quart import Blueprint, flash, redirect, render_template, request, url_for
 from quart.typing import ResponseReturnValue
 
-from gallery.infra.runtime import current_redis, current_storage, request_db
 from gallery.models.user import Permission
 from gallery.services import feeds, notifications, social, users
-from gallery.web.api.schemas import author_out, avatar_url, image_out, notification_out
-from gallery.web.api.social import count_follow_change, count_like_change
 from gallery.web.current_user import require_user, signed_in_user
 from gallery.web.permissions import permission_required
+from gallery.web.rate_limits import rate_limit_exempt, rate_limited
+from gallery.web.resources import resources
 from gallery.web.security import return_path
+from gallery.web.shapes import author_out, avatar_url, image_out, notification_out
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +43,12 @@ async def notification_globals() -> dict[str, object]:
     while nothing changed. A failure here must not take the page down with it
     (error pages render through this too, maybe because the database is gone).
     """
+    use = resources()
     viewer = signed_in_user()
     if viewer is None:
         return {"unread_notifications": 0}
     try:
-        count = await notifications.unread_count(await request_db(), current_redis(), viewer.id)
+        count = await notifications.unread_count(use.db, use.redis, viewer.id)
     except Exception:  # the bell is not worth an error page
         log.exception("Could not count the unread notifications for the navbar")
         count = 0
@@ -60,14 +61,15 @@ async def notification_globals() -> dict[str, object]:
 @bp.get("/following")
 async def following_feed() -> ResponseReturnValue:
     """Images of the people the viewer follows; scripts go on with the JSON feed."""
+    use = resources()
     viewer = require_user()
     page = await feeds.following(
-        await request_db(),
+        use.db,
         viewer_id=viewer.id,
         limit=FOLLOWING_PAGE_SIZE,
         cursor=request.args.get("cursor"),
     )
-    storage = current_storage()
+    storage = use.storage
     return await render_template(
         "social/following.html",
         items=[asdict(image_out(card, storage)) for card in page.cards],
@@ -85,19 +87,21 @@ async def following_feed() -> ResponseReturnValue:
 
 @bp.post("/images/<int:image_id>/like")
 @permission_required()
+@rate_limited("likes")
 async def like(image_id: int) -> ResponseReturnValue:
+    use = resources()
     user = require_user()
-    await count_like_change(user.id)
-    await social.like_image(await request_db(), current_redis(), user=user, image_id=image_id)
+    await social.like_image(use.db, use.redis, user=user, image_id=image_id)
     return redirect(await return_path(url_for("images.detail", image_id=image_id)), 303)
 
 
 @bp.post("/images/<int:image_id>/unlike")
 @permission_required()
+@rate_limited("likes")
 async def unlike(image_id: int) -> ResponseReturnValue:
+    use = resources()
     user = require_user()
-    await count_like_change(user.id)
-    await social.unlike_image(await request_db(), current_redis(), user=user, image_id=image_id)
+    await social.unlike_image(use.db, use.redis, user=user, image_id=image_id)
     return redirect(await return_path(url_for("images.detail", image_id=image_id)), 303)
 
 
@@ -106,11 +110,12 @@ async def unlike(image_id: int) -> ResponseReturnValue:
 
 @bp.post("/u/<username>/follow")
 @permission_required(Permission.FOLLOW)
+@rate_limited("follows")
 async def follow(username: str) -> ResponseReturnValue:
+    use = resources()
     user = require_user()
-    await count_follow_change(user.id)
-    session = await request_db()
-    await social.follow_user(session, current_redis(), follower=user, username=username)
+    session = use.db
+    await social.follow_user(session, use.redis, follower=user, username=username)
     followed = await users.find_by_username(session, username)
     await flash(f"You now follow {followed.username}.", "success")
     return redirect(await return_path(url_for("users.profile", username=followed.username)), 303)
@@ -118,11 +123,12 @@ async def follow(username: str) -> ResponseReturnValue:
 
 @bp.post("/u/<username>/unfollow")
 @permission_required(Permission.FOLLOW)
+@rate_limited("follows")
 async def unfollow(username: str) -> ResponseReturnValue:
+    use = resources()
     user = require_user()
-    await count_follow_change(user.id)
-    session = await request_db()
-    await social.unfollow_user(session, current_redis(), follower=user, username=username)
+    session = use.db
+    await social.unfollow_user(session, use.redis, follower=user, username=username)
     followed = await users.find_by_username(session, username)
     await flash(f"You no longer follow {followed.username}.", "info")
     return redirect(await return_path(url_for("users.profile", username=followed.username)), 303)
@@ -130,8 +136,9 @@ async def unfollow(username: str) -> ResponseReturnValue:
 
 async def people_page(username: str, which: str) -> ResponseReturnValue:
     """``/u/<username>/followers`` or ``/following``: avatars and names, cursor paging."""
-    session = await request_db()
-    storage = current_storage()
+    use = resources()
+    session = use.db
+    storage = use.storage
     user = await users.find_by_username(session, username)
     list_people = social.list_followers if which == "followers" else social.list_following
     page = await list_people(
@@ -174,15 +181,16 @@ async def following(username: str) -> ResponseReturnValue:
 @bp.get("/notifications", endpoint="notifications")
 async def notifications_page() -> ResponseReturnValue:
     """The viewer's notices, newest first, unread ones highlighted."""
+    use = resources()
     user = require_user()
     page = await notifications.list_notifications(
-        await request_db(),
-        current_redis(),
+        use.db,
+        use.redis,
         user_id=user.id,
         limit=NOTIFICATIONS_PAGE_SIZE,
         cursor=request.args.get("cursor"),
     )
-    storage = current_storage()
+    storage = use.storage
     return await render_template(
         "social/notifications.html",
         notices=[asdict(notification_out(entry, storage)) for entry in page.entries],
@@ -194,18 +202,22 @@ async def notifications_page() -> ResponseReturnValue:
 
 
 @bp.post("/notifications/<int:notification_id>/read")
+@rate_limit_exempt("marks the caller's own notification read; repeating it is a no-op")
 async def mark_read(notification_id: int) -> ResponseReturnValue:
+    use = resources()
     user = require_user()
     await notifications.mark_read(
-        await request_db(), current_redis(), user_id=user.id, notification_id=notification_id
+        use.db, use.redis, user_id=user.id, notification_id=notification_id
     )
     default = url_for("social.notifications") + f"#notification-{notification_id}"
     return redirect(await return_path(default), 303)
 
 
 @bp.post("/notifications/read-all")
+@rate_limit_exempt("marks the caller's own notifications read; repeating it is a no-op")
 async def mark_all_read() -> ResponseReturnValue:
+    use = resources()
     user = require_user()
-    await notifications.mark_all_read(await request_db(), current_redis(), user_id=user.id)
+    await notifications.mark_all_read(use.db, use.redis, user_id=user.id)
     await flash("All notifications are marked as read.", "success")
     return redirect(await return_path(url_for("social.notifications")), 303)

@@ -5,14 +5,14 @@ from __future__ import annotations
 from quart import Blueprint, render_template, request, url_for
 from quart.typing import ResponseReturnValue
 
-from gallery.infra.runtime import current_storage, request_db
 from gallery.models.user import Permission, User
 from gallery.services import social, users
 from gallery.services.moderation import REASON_MAX_LENGTH
 from gallery.services.permissions import can, outranks
-from gallery.web.api.schemas import avatar_url, iso_utc
 from gallery.web.current_user import signed_in_user
 from gallery.web.feed_pages import author_page, feed_items
+from gallery.web.resources import resources
+from gallery.web.shapes import avatar_url, iso_utc
 
 bp = Blueprint("users", __name__)
 
@@ -40,8 +40,9 @@ def moderation_panel(viewer: User | None, user: User) -> dict[str, object] | Non
 
 @bp.get("/u/<username>")
 async def profile(username: str) -> ResponseReturnValue:
-    session = await request_db()
-    storage = current_storage()
+    use = resources()
+    session = use.db
+    storage = use.storage
     viewer = signed_in_user()
     found = await users.profile(session, username)
     user = found.user

@@ -4,8 +4,9 @@
  *   <section id="comments" data-comments data-comments-url data-next-cursor
  *            data-viewer-id data-image-author-id data-viewer-moderates
  *            data-comments-enabled="true|false"
- *            data-delete-url="/comments/{id}/delete" data-api-delete-url="/api/v1/comments/{id}"
- *            data-report-url="/comments/{id}/report" data-profile-url="/u/{username}">
+ *            data-delete-url="…{id}…" data-api-delete-url="…{id}"
+ *            data-report-url="…{id}…" data-profile-url="…{username}">
+ *       (URL templates rendered with url_for, read with Gallery.url: none is written here)
  *     <ol data-comment-list> <li class="comment" id="comment-1" data-comment-id="1">…</li> </ol>
  *     <p data-comments-empty hidden>…</p>
  *     <p data-comments-more-wrap><a data-comments-more href="?comments=…">Load more comments</a></p>
@@ -15,8 +16,8 @@
  *   </section>
  *   The counter: [data-comment-count] .count-value
  *
- * Posting, deleting and "load more" go through the JSON API; every form and
- * link still works without JavaScript. User text only ever goes through
+ * Posting, deleting and "load more" go through the JSON API (Gallery.apiRequest,
+ * which adds the CSRF header); every form and link still works without JavaScript. User text only ever goes through
  * textContent (no innerHTML).
  */
 (function () {
@@ -27,7 +28,7 @@
   var humanDate = shared.humanDate;
   var refreshTimes = shared.refreshTimes;
   var csrfToken = shared.csrfToken;
-  var request = shared.apiRequest;  // fetch → JSON; errors carry the API's message
+  var request = shared.apiRequest;  // fetch → JSON, CSRF header added; errors carry the API's message
 
   function setUp(section) {
     var list = section.querySelector("[data-comment-list]");
@@ -42,10 +43,6 @@
     var viewerId = parseInt(section.getAttribute("data-viewer-id") || "", 10);
     var imageAuthorId = parseInt(section.getAttribute("data-image-author-id") || "", 10);
     var moderates = section.getAttribute("data-viewer-moderates") === "true";
-    var deleteTemplate = section.getAttribute("data-delete-url") || "/comments/{id}/delete";
-    var apiDeleteTemplate = section.getAttribute("data-api-delete-url") || "/api/v1/comments/{id}";
-    var reportTemplate = section.getAttribute("data-report-url") || "/comments/{id}/report";
-    var profileTemplate = section.getAttribute("data-profile-url") || "/u/{username}";
 
     if (!list || !commentsUrl) {
       return;
@@ -69,13 +66,9 @@
       }
     }
 
-    function profileUrl(username) {
-      return profileTemplate.replace("{username}", encodeURIComponent(username));
-    }
-
     // The comment_item macro of detail.html, in DOM calls.
     function renderComment(comment) {
-      var authorUrl = profileUrl(comment.author.username);
+      var authorUrl = shared.url(section, "profile", { username: comment.author.username });
       var li = el("li", "comment");
       li.id = "comment-" + comment.id;
       li.setAttribute("data-comment-id", String(comment.id));
@@ -107,7 +100,7 @@
       if (mayDelete) {
         var deleteForm = el("form", "comment-delete-form");
         deleteForm.setAttribute("method", "post");
-        deleteForm.setAttribute("action", deleteTemplate.replace("{id}", String(comment.id)));
+        deleteForm.setAttribute("action", shared.url(section, "delete", { id: comment.id }));
         deleteForm.setAttribute("data-confirm", "Delete this comment?");
         var token = el("input");
         token.setAttribute("type", "hidden");
@@ -123,7 +116,7 @@
       // Everyone but its author may report it (signed out: through sign-in and back).
       if (viewerId !== authorId) {
         var report = el("a", "comment-report small link-secondary" + (mayDelete ? "" : " ms-auto"), "Report");
-        report.setAttribute("href", reportTemplate.replace("{id}", String(comment.id)));
+        report.setAttribute("href", shared.url(section, "report", { id: comment.id }));
         report.setAttribute("aria-label", "Report comment by " + comment.author.username);
         report.setAttribute("data-comment-report", "");
         meta.appendChild(report);
@@ -194,7 +187,7 @@
         form.setAttribute("aria-busy", "true");
         request(commentsUrl, {
           method: "POST",
-          headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken() },
+          headers: { "Content-Type": "application/json" },
           body: JSON.stringify({ content: content })
         }, "Could not post the comment").then(function (comment) {
           var li = renderComment(comment);
@@ -260,9 +253,8 @@
         button.disabled = true;
       }
       showStatus("");
-      request(apiDeleteTemplate.replace("{id}", id), {
-        method: "DELETE",
-        headers: { "X-CSRF-Token": csrfToken() }
+      request(shared.url(section, "api-delete", { id: id }), {
+        method: "DELETE"
       }, "Could not delete the comment").then(function () {
         // Keep the keyboard somewhere sensible: the next comment, else the previous, else the box.
         var next = li.nextElementSibling || li.previousElementSibling;

@@ -1,17 +1,20 @@
 /* Gallery: infinite scroll for the photo grids (home cards, profile tiles).
  *
- * Markup (templates/_images.html):
- *   <section data-feed data-layout="cards|tiles" data-feed-url data-next-cursor
- *            data-page-size data-image-url="/images/{id}" data-profile-url="/u/{username}">
+ * Markup (templates/_images.html feed_grid; its card_urls macro renders the URLs):
+ *   <section data-feed data-layout="cards|tiles" data-feed-url data-next-cursor data-page-size
+ *            data-image-url="…{id}" data-profile-url="…{username}" data-tag-url="…{name}"
+ *            data-like-url="…{id}" data-unlike-url="…{id}" data-like-api-url="…{id}" data-login-url>
  *     <div data-feed-items> ...[data-image-id]... </div>
  *     <div data-feed-sentinel><a data-feed-more href="?cursor=...">More photos</a></div>
  *     <div data-feed-status aria-live="polite"></div>
  *     <p data-feed-end hidden>You've reached the end.</p>
  *   </section>
  *
- * Cards and tiles are built here exactly as the Jinja macros build them; user
- * text only ever goes through textContent / attributes (no innerHTML).
- * Without JavaScript the "More photos" link pages through ?cursor=.
+ * Cards and tiles are built here exactly as the Jinja macros build them, with
+ * the icons of templates/_icons.html (Gallery.icon) and the URLs the section
+ * carries (Gallery.url); user text only ever goes through textContent /
+ * attributes (no innerHTML). Without JavaScript the "More photos" link pages
+ * through ?cursor=.
  */
 (function () {
   "use strict";
@@ -20,10 +23,9 @@
   var el = shared.el;
   var humanDate = shared.humanDate;
   var refreshTimes = shared.refreshTimes;
-  var icon = shared.svgIcon;
+  var icon = shared.icon;
 
-  var HEART = "M20.8 4.6a5.5 5.5 0 0 0-7.8 0L12 5.7l-1-1.1a5.5 5.5 0 0 0-7.8 7.8l1 1.1L12 21l7.8-7.5 1-1.1a5.5 5.5 0 0 0 0-7.8z";
-  var BUBBLE = "M21 12a8 8 0 0 1-11.6 7.1L4 20l1-4.6A8 8 0 1 1 21 12z";
+  var LOAD_FAILED = "Could not load more photos";
 
   // ---- DOM building ----
 
@@ -68,13 +70,13 @@
     return words ? alt + ": " + truncateWords(words, 80) : alt;
   }
 
-  function likeCount(item) {
+  function likeCount(item, urls) {
     if (shared.likeControl) {
-      return shared.likeControl(item);  // the like button of social.js
+      return shared.likeControl(item, urls.root);  // the like button of social.js
     }
     var node = el("span", "like-count" + (item.liked ? " is-liked" : ""));
     node.setAttribute("data-like-count", "");
-    node.appendChild(icon(HEART));
+    node.appendChild(icon("heart"));
     node.appendChild(el("span", "count-value", item.like_count));
     node.appendChild(el("span", "visually-hidden", item.like_count === 1 ? " like" : " likes"));
     return node;
@@ -83,7 +85,7 @@
   function commentCount(item, href) {
     var node = link("comment-count", href);
     node.setAttribute("data-comment-count", "");
-    node.appendChild(icon(BUBBLE));
+    node.appendChild(icon("comment"));
     node.appendChild(el("span", "count-value", item.comment_count));
     node.appendChild(el("span", "visually-hidden", item.comment_count === 1 ? " comment" : " comments"));
     return node;
@@ -115,12 +117,12 @@
 
     var body = el("div", "photo-card-body");
     var stats = el("div", "photo-stats");
-    stats.appendChild(likeCount(item));
+    stats.appendChild(likeCount(item, urls));
     stats.appendChild(commentCount(item, imageUrl + "#comments"));
     body.appendChild(stats);
     if (item.description) {
       var description = el("p", "photo-card-desc");
-      description.appendChild(shared.descriptionNodes(item.description));
+      description.appendChild(shared.descriptionNodes(item.description, urls.tag));
       body.appendChild(description);
     }
     var comments = item.comments || [];
@@ -158,10 +160,10 @@
     var overlay = el("span", "photo-tile-overlay");
     overlay.setAttribute("aria-hidden", "true");
     var likes = el("span", "photo-tile-stat");
-    likes.appendChild(icon(HEART));
+    likes.appendChild(icon("heart"));
     likes.appendChild(document.createTextNode(String(item.like_count)));
     var comments = el("span", "photo-tile-stat");
-    comments.appendChild(icon(BUBBLE));
+    comments.appendChild(icon("comment"));
     comments.appendChild(document.createTextNode(String(item.comment_count)));
     overlay.appendChild(likes);
     overlay.appendChild(comments);
@@ -170,13 +172,6 @@
   }
 
   // ---- the feed ----
-
-  function errorMessage(data, status) {
-    if (data && data.error && data.error.message) {
-      return data.error.message;
-    }
-    return "Could not load more photos (error " + status + ").";
-  }
 
   function setUpFeed(root) {
     var grid = root.querySelector("[data-feed-items]");
@@ -188,14 +183,14 @@
     var cursor = root.getAttribute("data-next-cursor") || null;
     var pageSize = root.getAttribute("data-page-size") || "";
     var render = root.getAttribute("data-layout") === "tiles" ? renderTile : renderCard;
-    var imageTemplate = root.getAttribute("data-image-url") || "/images/{id}";
-    var profileTemplate = root.getAttribute("data-profile-url") || "/u/{username}";
     var urls = {
+      root: root,  // where social.js's likeControl finds its URLs
+      tag: root.getAttribute("data-tag-url"),
       image: function (id) {
-        return imageTemplate.replace("{id}", encodeURIComponent(String(id)));
+        return shared.url(root, "image", { id: id });
       },
       profile: function (username) {
-        return profileTemplate.replace("{username}", encodeURIComponent(username));
+        return shared.url(root, "profile", { username: username });
       }
     };
     var loading = false;
@@ -289,21 +284,12 @@
       if (pageSize) {
         url.searchParams.set("limit", pageSize);
       }
-      fetch(url.toString(), {
-        credentials: "same-origin",
-        headers: { Accept: "application/json" }
-      }).then(function (response) {
-        return response.json().catch(function () {
-          return null;
-        }).then(function (data) {
-          if (!response.ok || !data || !Array.isArray(data.items)) {
-            throw new Error(errorMessage(data, response.status));
-          }
-          return data;
-        });
-      }, function () {
-        throw new Error("Could not load more photos: the connection failed.");
-      }).then(function (data) {
+      shared.apiRequest(url.toString(), { method: "GET" }, LOAD_FAILED).then(function (data) {
+        if (!data || !Array.isArray(data.items)) {
+          var malformed = new Error(LOAD_FAILED + " (error 200).");
+          malformed.status = 200;
+          throw malformed;
+        }
         var added = append(data.items);
         cursor = data.next_cursor || null;
         root.setAttribute("data-next-cursor", cursor || "");
@@ -321,7 +307,8 @@
         }
       }).catch(function (error) {
         failed = true;
-        setStatus(error.message, true);
+        // Without a status the connection failed: the "Try again" button follows.
+        setStatus(error.status ? error.message : LOAD_FAILED + ": the connection failed.", true);
       }).then(function () {
         loading = false;
         root.removeAttribute("aria-busy");

@@ -1,13 +1,14 @@
 /* Gallery: the notification bell, and the notifications page in place.
  *
  * Markup (templates/base.html, templates/social/notifications.html and the
- * notification_item macro of templates/social/_social.html):
- *   <a data-notification-bell data-unread-url="/api/v1/notifications/unread-count" data-unread-count="3">
+ * notification_item macro of templates/social/_social.html; the URLs rendered
+ * there with url_for, none written here):
+ *   <a data-notification-bell data-unread-url="(API unread count)" data-unread-count="3">
  *     <span data-unread-badge>3</span> <span data-unread-label>Notifications (3 unread)</span>
  *   </a>
  *   <p data-unread-summary>3 unread</p>
- *   <form data-mark-all-form data-api-url="/api/v1/notifications/read-all">…</form>
- *   <li data-notification data-notification-id="9" data-api-read-url="/api/v1/notifications/9/read" class="is-unread">
+ *   <form data-mark-all-form data-api-url="(API read-all)">…</form>
+ *   <li data-notification data-notification-id="9" data-api-read-url="(API read of 9)" class="is-unread">
  *     <a data-notification-link>… <span data-unread-marker>Unread: </span> …</a>
  *     <form data-mark-read-form>…</form>
  *   </li>
@@ -16,6 +17,8 @@
  * tab is visible, and at once when it becomes visible or focused again; it
  * sends If-None-Match, so an unchanged count costs a 304. Marking read goes
  * through the JSON API without a reload; every form still posts without it.
+ * Every request goes through Gallery.apiFetch / apiRequest (shared.js), which
+ * add the CSRF header to the POSTs.
  */
 (function () {
   "use strict";
@@ -33,10 +36,6 @@
 
   function apiRequest(url, options, fallback) {
     return shared.apiRequest(url, options, fallback);
-  }
-
-  function unsafePost() {
-    return { method: "POST", headers: { "X-CSRF-Token": shared.csrfToken() } };
   }
 
   // ---- the count, wherever it shows ----
@@ -77,12 +76,12 @@
     }
     lastAsked = now;
     inFlight = true;
-    var headers = { Accept: "application/json" };
+    var headers = {};
     if (etag) {
       headers["If-None-Match"] = etag;
     }
     // no-store: the browser cache must neither answer nor add its own validators.
-    fetch(unreadUrl, { credentials: "same-origin", headers: headers, cache: "no-store" })
+    shared.apiFetch(unreadUrl, { headers: headers, cache: "no-store" })
       .then(function (response) {
         if (response.status === 304) {
           return;
@@ -135,7 +134,7 @@
     if (button) {
       button.disabled = true;
     }
-    apiRequest(url, unsafePost(), "Could not mark the notification as read").then(function (data) {
+    apiRequest(url, { method: "POST" }, "Could not mark the notification as read").then(function (data) {
       var link = item.querySelector("[data-notification-link]");
       markItemRead(item);
       showUnread(data.unread_count);
@@ -159,7 +158,7 @@
     if (button) {
       button.disabled = true;
     }
-    apiRequest(url, unsafePost(), "Could not mark the notifications as read").then(function (data) {
+    apiRequest(url, { method: "POST" }, "Could not mark the notifications as read").then(function (data) {
       document.querySelectorAll("[data-notification].is-unread").forEach(markItemRead);
       showUnread(data.unread_count);
       var heading = document.querySelector(".notices-title");
@@ -199,10 +198,7 @@
     }
     var url = item.getAttribute("data-api-read-url");
     if (url) {
-      var options = unsafePost();
-      options.keepalive = true;
-      options.credentials = "same-origin";
-      fetch(url, options).catch(function () {});
+      shared.apiFetch(url, { method: "POST", keepalive: true }).catch(function () {});
     }
   });
 

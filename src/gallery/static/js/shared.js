@@ -2,13 +2,20 @@
  *
  * Dates render as the _images.html macros do ("21 Nov 2026"), then as
  * relative times for the last week; DOM nodes are built with textContent only.
- * apiRequest() talks to the JSON API for comments.js, social.js and
- * notifications.js; svgIcon() builds the icons of the icon_* macros.
+ *
+ * The three things the scripts must agree on with the server live here once:
+ *   - requests: apiFetch() / apiRequest() are the only way the scripts talk to
+ *     the site; they alone set the X-CSRF-Token header (from <meta name="csrf-token">);
+ *   - icons: icon(name) clones the <template data-icon> base.html renders from
+ *     templates/_icons.html, the macros the server's own markup uses;
+ *   - URLs: none is written in a script. The pages render them with url_for
+ *     into data-*-url attributes; url(element, name, params) reads one
+ *     ("{id}", "{username}", "{name}" filled in), fillUrl() fills a template.
  */
 (function () {
   "use strict";
 
-  var SVG_NS = "http://www.w3.org/2000/svg";
+  var SAFE_METHODS = ["GET", "HEAD", "OPTIONS"];
   var MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
   function parseIso(iso) {
@@ -82,37 +89,73 @@
     return node;
   }
 
+  // ---- URLs: rendered by the templates, never written here ----
+
+  // A URL template as the pages render it ("…/{id}/like") with {id: 7} -> "…/7/like";
+  // each value URL-encoded.
+  function fillUrl(template, params) {
+    var url = String(template);
+    Object.keys(params || {}).forEach(function (key) {
+      url = url.split("{" + key + "}").join(encodeURIComponent(String(params[key])));
+    });
+    return url;
+  }
+
+  // The data-<name>-url of element or of its nearest ancestor that has one,
+  // filled in with params; null when the page rendered none.
+  //   Gallery.url(feedSection, "image", { id: 7 })  // its data-image-url="…/{id}"
+  function url(element, name, params) {
+    var attribute = "data-" + name + "-url";
+    var holder = element ? element.closest("[" + attribute + "]") : null;
+    return holder ? fillUrl(holder.getAttribute(attribute), params) : null;
+  }
+
+  // ---- icons: the set of templates/_icons.html ----
+
+  // A copy of the <svg> base.html renders into <template data-icon="name">, the
+  // markup of the icon_<name> macro; an empty fragment on a page without it.
+  function icon(name) {
+    var template = document.querySelector('template[data-icon="' + name + '"]');
+    var svg = template ? template.content.firstElementChild : null;
+    return svg ? document.importNode(svg, true) : document.createDocumentFragment();
+  }
+
+  // ---- requests: every call to the site goes through here ----
+
   function csrfToken() {
     var meta = document.querySelector('meta[name="csrf-token"]');
     return meta ? meta.getAttribute("content") : "";
   }
 
-  // A 20px line icon, as the icon_heart / icon_comment macros of _images.html draw it.
-  function svgIcon(pathData) {
-    var svg = document.createElementNS(SVG_NS, "svg");
-    var attributes = {
-      "class": "icon", width: "20", height: "20", viewBox: "0 0 24 24", fill: "none",
-      stroke: "currentColor", "stroke-width": "2", "stroke-linecap": "round",
-      "stroke-linejoin": "round", "aria-hidden": "true", focusable: "false"
-    };
-    Object.keys(attributes).forEach(function (name) {
-      svg.setAttribute(name, attributes[name]);
+  // fetch() as the site wants it: the session cookie, JSON asked for, and on
+  // every state-changing method the X-CSRF-Token header (the API refuses
+  // PUT/POST/DELETE without it). options are fetch's (method, headers, body,
+  // cache, keepalive…). Resolves with the Response, for callers that read the
+  // status themselves (the bell's 304) or not at all (a keepalive POST).
+  function apiFetch(url, options) {
+    options = options || {};
+    var init = {};
+    Object.keys(options).forEach(function (key) {
+      init[key] = options[key];
     });
-    var path = document.createElementNS(SVG_NS, "path");
-    path.setAttribute("d", pathData);
-    svg.appendChild(path);
-    return svg;
+    init.method = String(options.method || "GET").toUpperCase();
+    init.credentials = "same-origin";
+    init.headers = { Accept: "application/json" };
+    Object.keys(options.headers || {}).forEach(function (name) {
+      init.headers[name] = options.headers[name];
+    });
+    if (SAFE_METHODS.indexOf(init.method) === -1) {
+      init.headers["X-CSRF-Token"] = csrfToken();
+    }
+    return fetch(url, init);
   }
 
-  // fetch → parsed JSON (or null for 204); rejects with an Error carrying the
-  // API's message ({"error": {"message"}}) and the HTTP status (error.status;
-  // none when the connection failed).
+  // apiFetch → parsed JSON (or null for 204); rejects with an Error carrying the
+  // API's message ({"error": {"message"}}, else "<fallback> (error 500).") and
+  // the HTTP status (error.status; none when the connection failed, and then
+  // the message is "<fallback>: the connection failed. Try again.").
   function apiRequest(url, options, fallback) {
-    options = options || {};
-    options.credentials = "same-origin";
-    options.headers = options.headers || {};
-    options.headers.Accept = "application/json";
-    return fetch(url, options).then(function (response) {
+    return apiFetch(url, options).then(function (response) {
       if (response.status === 204) {
         return null;
       }
@@ -221,8 +264,10 @@
   }
 
   // A description as nodes: text, with its #hashtags as links to the tag pages
-  // (a.hashtag, as the hashtag_links filter renders them). textContent only.
-  function descriptionNodes(text) {
+  // (a.hashtag, as the hashtag_links filter renders them). tagUrl is the tag
+  // page's URL with "{name}" for the tag, as a grid's data-tag-url carries it;
+  // without one the tags stay text. textContent only.
+  function descriptionNodes(text, tagUrl) {
     text = String(text || "");
     var fragment = document.createDocumentFragment();
     var shown = 0;
@@ -230,9 +275,14 @@
       if (span.start > shown) {
         fragment.appendChild(document.createTextNode(text.slice(shown, span.start)));
       }
-      var link = el("a", "hashtag", text.slice(span.start, span.end));
-      link.setAttribute("href", "/tags/" + encodeURIComponent(span.name));
-      fragment.appendChild(link);
+      var shownTag = text.slice(span.start, span.end);
+      if (tagUrl) {
+        var link = el("a", "hashtag", shownTag);
+        link.setAttribute("href", fillUrl(tagUrl, { name: span.name }));
+        fragment.appendChild(link);
+      } else {
+        fragment.appendChild(document.createTextNode(shownTag));
+      }
       shown = span.end;
     });
     if (shown < text.length) {
@@ -242,17 +292,20 @@
   }
 
   window.Gallery = {
+    apiFetch: apiFetch,
     apiRequest: apiRequest,
-    descriptionNodes: descriptionNodes,
-    hashtagSpans: hashtagSpans,
-    el: el,
     csrfToken: csrfToken,
+    descriptionNodes: descriptionNodes,
+    el: el,
+    fillUrl: fillUrl,
+    hashtagSpans: hashtagSpans,
     humanDate: humanDate,
+    icon: icon,
     parseIso: parseIso,
     plural: plural,
     relativeDate: relativeDate,
     refreshTimes: refreshTimes,
-    svgIcon: svgIcon,
+    url: url,
   };
 
   // Every page's relative times, once at load and each minute after: one loop

@@ -1,15 +1,17 @@
 /* Gallery: likes and follows in place, and a small toast for their errors.
  *
- * Markup (templates/_images.html like_count, templates/social/_social.html follow_button):
+ * Markup (templates/_images.html like_count, templates/social/_social.html follow_button;
+ * every URL rendered there with url_for, none written here):
  *   <div class="like-count [is-liked]" data-like-count data-like-image="7">
- *     <form data-like-form method="post" action="/images/7/like|unlike" data-api-url="/api/v1/images/7/like">
+ *     <form data-like-form method="post" action="(the like or unlike URL)"
+ *           data-api-url="(API like URL)" data-like-url="(page like URL)" data-unlike-url="(page unlike URL)">
  *       <button data-like-button aria-pressed="false" aria-label="Like">♥</button>
  *     </form>
- *     (signed out: <a class="like-button" data-like-signin href="/login?next=…">♥</a>)
+ *     (signed out: <a class="like-button" data-like-signin href="(sign-in URL)?next=…">♥</a>)
  *     <span class="count-value">3</span><span class="visually-hidden"> likes</span>
  *   </div>
- *   <form data-follow-form data-username="alice" data-api-url="/api/v1/users/alice/follow"
- *         action="/u/alice/follow|unfollow">
+ *   <form data-follow-form data-username="alice" data-api-url="(API follow URL)"
+ *         action="(the follow or unfollow URL)" data-follow-url data-unfollow-url>
  *     <button data-follow-button aria-pressed="false"><span data-follow-label>Follow</span> …</button>
  *   </form>
  *   <strong data-follower-count="alice">3</strong> <span data-follower-noun="alice">followers</span>
@@ -20,9 +22,11 @@
  * or person changes together. Without JavaScript the forms post to the page
  * routes, which come back to the page (303).
  *
- * Gallery.likeControl(item) builds the like markup for the cards feed.js adds;
- * Gallery.toast(message) is shared with notifications.js (as is
- * Gallery.apiRequest, from shared.js). User text only ever goes through textContent.
+ * Gallery.likeControl(item, grid) builds the like markup for the cards feed.js
+ * adds, with the URL templates of the grid (data-like-url="…{id}" and the rest,
+ * see feed.js); Gallery.toast(message) is shared with notifications.js. Requests
+ * go through Gallery.apiRequest (shared.js, which adds the CSRF header), icons
+ * come from Gallery.icon. User text only ever goes through textContent.
  */
 (function () {
   "use strict";
@@ -31,22 +35,10 @@
   var el = shared.el;
   var csrfToken = shared.csrfToken;
   var apiRequest = shared.apiRequest;
-  var svgIcon = shared.svgIcon;
 
-  var HEART = "M20.8 4.6a5.5 5.5 0 0 0-7.8 0L12 5.7l-1-1.1a5.5 5.5 0 0 0-7.8 7.8l1 1.1L12 21l7.8-7.5 1-1.1a5.5 5.5 0 0 0 0-7.8z";
-  // The routes of web/social.py and the API (SPEC §5); the server-rendered
-  // markup carries its own URLs, these are for the cards built here.
-  var LIKE_PAGE_URL = "/images/{id}/like";
-  var UNLIKE_PAGE_URL = "/images/{id}/unlike";
-  var LIKE_API_URL = "/api/v1/images/{id}/like";
-  var LOGIN_URL = "/login";
   var TOAST_SECONDS = 6;
 
   // ---- helpers ----
-
-  function unsafe(method) {
-    return { method: method, headers: { "X-CSRF-Token": csrfToken() } };
-  }
 
   function toastRegion() {
     var region = document.querySelector("[data-toast-region]");
@@ -102,19 +94,24 @@
 
   // ---- likes ----
 
-  // The like_count macro of _images.html, in DOM calls.
-  function likeControl(item) {
+  // The like_count macro of _images.html, in DOM calls; the URLs from the
+  // templates on grid (the feed's section, or an element inside it).
+  function likeControl(item, grid) {
     var id = String(item.id);
     var liked = Boolean(item.liked);
     var wrap = el("div", "like-count" + (liked ? " is-liked" : ""));
     wrap.setAttribute("data-like-count", "");
     wrap.setAttribute("data-like-image", id);
     if (signedIn()) {
+      var likeUrl = shared.url(grid, "like", { id: id });
+      var unlikeUrl = shared.url(grid, "unlike", { id: id });
       var form = el("form", "like-form");
       form.setAttribute("method", "post");
-      form.setAttribute("action", (liked ? UNLIKE_PAGE_URL : LIKE_PAGE_URL).replace("{id}", id));
+      form.setAttribute("action", liked ? unlikeUrl : likeUrl);
       form.setAttribute("data-like-form", "");
-      form.setAttribute("data-api-url", LIKE_API_URL.replace("{id}", id));
+      form.setAttribute("data-api-url", shared.url(grid, "like-api", { id: id }));
+      form.setAttribute("data-like-url", likeUrl);
+      form.setAttribute("data-unlike-url", unlikeUrl);
       form.appendChild(hiddenInput("csrf_token", csrfToken()));
       form.appendChild(hiddenInput("next", currentPage()));
       var button = el("button", "like-button");
@@ -123,16 +120,17 @@
       button.setAttribute("aria-label", liked ? "Unlike" : "Like");
       button.setAttribute("title", liked ? "Unlike" : "Like");
       button.setAttribute("data-like-button", "");
-      button.appendChild(svgIcon(HEART));
+      button.appendChild(shared.icon("heart"));
       form.appendChild(button);
       wrap.appendChild(form);
     } else {
+      // Sign in, then back to this page: the grid renders that URL as like_count does.
       var link = el("a", "like-button");
-      link.setAttribute("href", LOGIN_URL + "?next=" + encodeURIComponent(currentPage()));
+      link.setAttribute("href", shared.url(grid, "login"));
       link.setAttribute("aria-label", "Sign in to like");
       link.setAttribute("title", "Sign in to like");
       link.setAttribute("data-like-signin", "");
-      link.appendChild(svgIcon(HEART));
+      link.appendChild(shared.icon("heart"));
       wrap.appendChild(link);
     }
     wrap.appendChild(el("span", "count-value", item.like_count));
@@ -162,10 +160,10 @@
         button.setAttribute("title", liked ? "Unlike" : "Like");
       }
       var form = wrap.querySelector("[data-like-form]");
-      if (form) {
+      var action = form && form.getAttribute(liked ? "data-unlike-url" : "data-like-url");
+      if (action) {
         // Keep the no-JS action in step: it is what a plain submit would do next.
-        form.setAttribute("action",
-          form.getAttribute("action").replace(/\/(un)?like$/, liked ? "/unlike" : "/like"));
+        form.setAttribute("action", action);
       }
     });
   }
@@ -199,7 +197,7 @@
     window.setTimeout(function () {
       wrap.classList.remove("like-pop");
     }, 400);
-    apiRequest(apiUrl, unsafe(wasLiked ? "DELETE" : "PUT"),
+    apiRequest(apiUrl, { method: wasLiked ? "DELETE" : "PUT" },
       wasLiked ? "Could not remove your like" : "Could not like the photo"
     ).then(function (data) {
       showLike(imageId, Boolean(data.liked), Number(data.like_count) || 0);
@@ -236,8 +234,10 @@
       if (label) {
         label.textContent = following ? "Following" : "Follow";
       }
-      form.setAttribute("action",
-        form.getAttribute("action").replace(/\/(un)?follow$/, following ? "/unfollow" : "/follow"));
+      var action = form.getAttribute(following ? "data-unfollow-url" : "data-follow-url");
+      if (action) {
+        form.setAttribute("action", action);  // what a plain submit would do next
+      }
     });
     if (count === null || count === undefined) {
       return;
@@ -268,7 +268,7 @@
     followFormsOf(username).forEach(function (other) {
       other.setAttribute("aria-busy", "true");
     });
-    apiRequest(apiUrl, unsafe(wasFollowing ? "DELETE" : "PUT"),
+    apiRequest(apiUrl, { method: wasFollowing ? "DELETE" : "PUT" },
       wasFollowing ? "Could not unfollow " + username : "Could not follow " + username
     ).then(function (data) {
       showFollow(username, Boolean(data.following), Number(data.follower_count) || 0);

@@ -2,30 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from quart import Blueprint, Response, abort
 from quart_schema import document_response, tag
-from quart_schema.openapi import OpenAPIProvider
-from werkzeug.routing import Rule
 
-from gallery.infra.runtime import current_sign_ins, current_storage
-from gallery.web.api.schemas import avatar_url, iso_utc
 from gallery.web.current_user import require_user, session_user
+from gallery.web.rate_limits import rate_limit_exempt
+from gallery.web.resources import resources
 from gallery.web.security import csrf_token
+from gallery.web.shapes import avatar_url, iso_utc
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
-
-# Routes whose clients are scripts; the OpenAPI document describes only these.
-JSON_ROUTE_PREFIXES = ("/api/", "/index/images/", "/profile/images/")
-
-
-class JsonRoutesOpenAPIProvider(OpenAPIProvider):
-    """Leaves the HTML pages out of ``/openapi.json``."""
-
-    def generate_rules(self) -> Iterable[Rule]:
-        return (r for r in super().generate_rules() if r.rule.startswith(JSON_ROUTE_PREFIXES))
 
 
 @dataclass
@@ -68,7 +56,7 @@ async def me() -> Me:
         id=user.id,
         username=user.username,
         email=user.email,
-        avatar_url=avatar_url(user, current_storage()),
+        avatar_url=avatar_url(user, resources().storage),
         role=user.role_name,
         permissions=user.permissions,
         locked=user.is_locked,
@@ -85,7 +73,7 @@ async def list_sessions() -> SessionList:
     user = require_user()
     auth = session_user()
     current_id = auth.sign_in.public_id if auth.sign_in else None
-    sign_ins = await current_sign_ins().list_for_user(user.id)
+    sign_ins = await resources().sign_ins.list_for_user(user.id)
     return SessionList(
         sessions=[
             SessionInfo(
@@ -104,10 +92,11 @@ async def list_sessions() -> SessionList:
 
 @bp.delete("/sessions/<session_id>")
 @tag(["account"])
+@rate_limit_exempt("ends one of the caller's own sessions")
 async def revoke_session(session_id: str) -> Response:
     """End one of the user's sessions (a copied cookie stops working at once)."""
     user = require_user()
-    if not await current_sign_ins().revoke(user.id, session_id):
+    if not await resources().sign_ins.revoke(user.id, session_id):
         abort(404, "You have no session with that id.")
     return Response(b"", status=204)
 

@@ -4,21 +4,15 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from quart import Response, jsonify, url_for
+from quart import Response, jsonify
 from quart_schema import document_response, tag
 
-from gallery.infra.runtime import current_storage, request_db
-from gallery.services import search
+from gallery.web.actions import run_search
 from gallery.web.api import bp
-from gallery.web.api.images import PageQuery, viewer_id
-from gallery.web.api.schemas import Feed, ImageOut, avatar_url, image_out
 from gallery.web.feed_pages import feed_json, tag_page
-from gallery.web.querystring import validate_query
-from gallery.web.security import client_address, rate_limit
-
-# Generous for people and for infinite scroll; it bounds what a script can make
-# the database do (short words are matched with LIKE, which scans).
-SEARCHES_PER_MINUTE = 120
+from gallery.web.querystring import PageQuery, validate_query
+from gallery.web.rate_limits import rate_limited
+from gallery.web.shapes import Feed, SearchResults
 
 
 @dataclass
@@ -27,28 +21,6 @@ class SearchQuery:
     type: str | None = None
     limit: int | None = None
     cursor: str | None = None
-
-
-@dataclass
-class UserResult:
-    id: int
-    username: str
-    avatar_url: str
-
-
-@dataclass
-class TagResult:
-    name: str
-    image_count: int
-    url: str
-
-
-@dataclass
-class SearchResults:
-    """``items`` are Images, users or tags, as ``type`` asked."""
-
-    items: list[ImageOut | UserResult | TagResult]
-    next_cursor: str | None
 
 
 @bp.get("/tags/<name>/images")
@@ -64,6 +36,7 @@ async def tag_images(name: str, query_args: PageQuery) -> Response:
 @tag(["search"])
 @validate_query(SearchQuery)
 @document_response(SearchResults)
+@rate_limited("searches", counted_in_view=True)  # by run_search, once the query is valid
 async def search_everything(query_args: SearchQuery) -> Response:
     """Search: ``type=images`` (default) by the words of descriptions, newest first;
     ``type=users`` by the start of a username; ``type=tags`` by the start of a tag.
@@ -78,40 +51,3 @@ async def search_everything(query_args: SearchQuery) -> Response:
     response = jsonify(asdict(results))
     response.headers["Cache-Control"] = "private, no-cache"
     return response
-
-
-async def run_search(
-    query: str | None, kind: str | None, *, limit: int | None, cursor: str | None
-) -> SearchResults:
-    """Shared by the API and the search page: rate-limited, then the service."""
-    search_type = search.search_type(kind)
-    search.clean_query(query)  # a refusal costs neither a count nor a query
-    await rate_limit(
-        "searches", f"search:{client_address()}", limit=SEARCHES_PER_MINUTE, window_seconds=60
-    )
-    session = await request_db()
-    storage = current_storage()
-    items: list[ImageOut | UserResult | TagResult]
-    if search_type is search.SearchType.USERS:
-        people = await search.search_users(session, query, limit=limit, cursor=cursor)
-        items = [
-            UserResult(id=u.id, username=u.username, avatar_url=avatar_url(u, storage))
-            for u in people.users
-        ]
-        return SearchResults(items=items, next_cursor=people.next_cursor)
-    if search_type is search.SearchType.TAGS:
-        found = await search.search_tags(session, query, limit=limit, cursor=cursor)
-        items = [
-            TagResult(
-                name=t.name,
-                image_count=t.image_count,
-                url=url_for("discover.tag_page", name=t.name),
-            )
-            for t in found.tags
-        ]
-        return SearchResults(items=items, next_cursor=found.next_cursor)
-    page = await search.search_images(
-        session, query, viewer_id=viewer_id(), limit=limit, cursor=cursor
-    )
-    items = [image_out(card, storage) for card in page.cards]
-    return SearchResults(items=items, next_cursor=page.next_cursor)

@@ -5,13 +5,12 @@ from __future__ import annotations
 from quart import Response
 from quart_schema import document_response, tag
 
-from gallery.infra.runtime import current_redis, request_db
-from gallery.services import feeds, ranking
+from gallery.services import feeds, paging, ranking
 from gallery.web.api import bp
-from gallery.web.api.images import PageQuery
-from gallery.web.api.schemas import Feed
 from gallery.web.feed_pages import feed_json, hot_page
-from gallery.web.querystring import validate_query
+from gallery.web.querystring import PageQuery, validate_query
+from gallery.web.resources import resources
+from gallery.web.shapes import Feed
 
 
 @bp.get("/feed/hot")
@@ -25,9 +24,10 @@ async def hot_feed(query_args: PageQuery) -> Response:
     The ranking is redone about once a minute; paging with ``next_cursor``
     stays in the ranking the first page came from, so no image repeats.
     """
-    feeds.check_limit(query_args.limit)
-    session = await request_db()
-    redis = current_redis()
+    use = resources()
+    paging.check_limit(query_args.limit)
+    session = use.db
+    redis = use.redis
     # The body depends on what feeds show (likes, comments) and on the ranking.
     generation = await ranking.hot_generation(session, redis, cursor=query_args.cursor)
     version = f"{await feeds.feed_version(redis)}/{generation}"

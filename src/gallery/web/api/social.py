@@ -5,12 +5,16 @@ from __future__ import annotations
 from quart import Response
 from quart_schema import document_response, tag
 
-from gallery.infra.runtime import current_redis, current_storage, request_db
 from gallery.models.user import Permission
 from gallery.services import feeds, notifications, social, users
 from gallery.web.api import bp
-from gallery.web.api.images import PageQuery, feed_of
-from gallery.web.api.schemas import (
+from gallery.web.conditional import conditional_json
+from gallery.web.current_user import require_user
+from gallery.web.permissions import permission_required
+from gallery.web.querystring import PageQuery, validate_query
+from gallery.web.rate_limits import rate_limit_exempt, rate_limited
+from gallery.web.resources import resources
+from gallery.web.shapes import (
     Feed,
     FollowOut,
     LikeOut,
@@ -18,32 +22,9 @@ from gallery.web.api.schemas import (
     UnreadCount,
     UserList,
     author_out,
+    feed_of,
     notification_out,
 )
-from gallery.web.conditional import conditional_json
-from gallery.web.current_user import require_user
-from gallery.web.permissions import permission_required
-from gallery.web.querystring import validate_query
-from gallery.web.security import rate_limit
-
-# Generous for people, tight enough that a script cannot hammer the counters.
-LIKE_CHANGES_PER_TEN_MINUTES = 300
-FOLLOW_CHANGES_PER_TEN_MINUTES = 100
-
-
-async def count_like_change(user_id: int) -> None:
-    """Rate-limit likes and unlikes; the page forms share the API's budget."""
-    await rate_limit(
-        "likes", f"like:{user_id}", limit=LIKE_CHANGES_PER_TEN_MINUTES, window_seconds=600
-    )
-
-
-async def count_follow_change(user_id: int) -> None:
-    """Rate-limit follows and unfollows; the page forms share the API's budget."""
-    await rate_limit(
-        "follows", f"follow:{user_id}", limit=FOLLOW_CHANGES_PER_TEN_MINUTES, window_seconds=600
-    )
-
 
 # -- likes -------------------------------------------------------------------
 
@@ -52,13 +33,12 @@ async def count_follow_change(user_id: int) -> None:
 @permission_required()
 @tag(["likes"])
 @document_response(LikeOut)
+@rate_limited("likes")
 async def like_image(image_id: int) -> LikeOut:
     """Like an image. Liking it again changes nothing (idempotent)."""
+    use = resources()
     user = require_user()
-    await count_like_change(user.id)
-    state = await social.like_image(
-        await request_db(), current_redis(), user=user, image_id=image_id
-    )
+    state = await social.like_image(use.db, use.redis, user=user, image_id=image_id)
     return LikeOut(liked=state.liked, like_count=state.like_count)
 
 
@@ -66,13 +46,12 @@ async def like_image(image_id: int) -> LikeOut:
 @permission_required()
 @tag(["likes"])
 @document_response(LikeOut)
+@rate_limited("likes")
 async def unlike_image(image_id: int) -> LikeOut:
     """Withdraw your like. Unliking what you never liked changes nothing."""
+    use = resources()
     user = require_user()
-    await count_like_change(user.id)
-    state = await social.unlike_image(
-        await request_db(), current_redis(), user=user, image_id=image_id
-    )
+    state = await social.unlike_image(use.db, use.redis, user=user, image_id=image_id)
     return LikeOut(liked=state.liked, like_count=state.like_count)
 
 
@@ -83,13 +62,12 @@ async def unlike_image(image_id: int) -> LikeOut:
 @permission_required(Permission.FOLLOW)
 @tag(["follows"])
 @document_response(FollowOut)
+@rate_limited("follows")
 async def follow_user(username: str) -> FollowOut:
     """Follow a user (idempotent). Following yourself is 400."""
+    use = resources()
     user = require_user()
-    await count_follow_change(user.id)
-    state = await social.follow_user(
-        await request_db(), current_redis(), follower=user, username=username
-    )
+    state = await social.follow_user(use.db, use.redis, follower=user, username=username)
     return FollowOut(following=state.following, follower_count=state.follower_count)
 
 
@@ -97,18 +75,17 @@ async def follow_user(username: str) -> FollowOut:
 @permission_required(Permission.FOLLOW)
 @tag(["follows"])
 @document_response(FollowOut)
+@rate_limited("follows")
 async def unfollow_user(username: str) -> FollowOut:
     """Stop following a user (idempotent)."""
+    use = resources()
     user = require_user()
-    await count_follow_change(user.id)
-    state = await social.unfollow_user(
-        await request_db(), current_redis(), follower=user, username=username
-    )
+    state = await social.unfollow_user(use.db, use.redis, follower=user, username=username)
     return FollowOut(following=state.following, follower_count=state.follower_count)
 
 
 def _user_list(page: social.UserPage) -> UserList:
-    storage = current_storage()
+    storage = resources().storage
     return UserList(
         items=[author_out(u, storage) for u in page.users], next_cursor=page.next_cursor
     )
@@ -122,7 +99,7 @@ async def user_followers(username: str, query_args: PageQuery) -> Response:
     """Who follows the user, most recent first (cursor paging)."""
 
     async def build() -> UserList:
-        session = await request_db()
+        session = resources().db
         user = await users.find_by_username(session, username)
         page = await social.list_followers(
             session, user.id, limit=query_args.limit, cursor=query_args.cursor
@@ -140,7 +117,7 @@ async def user_following(username: str, query_args: PageQuery) -> Response:
     """Whom the user follows, most recent first (cursor paging)."""
 
     async def build() -> UserList:
-        session = await request_db()
+        session = resources().db
         user = await users.find_by_username(session, username)
         page = await social.list_following(
             session, user.id, limit=query_args.limit, cursor=query_args.cursor
@@ -160,9 +137,9 @@ async def following_feed(query_args: PageQuery) -> Response:
 
     async def build() -> Feed:
         page = await feeds.following(
-            await request_db(), viewer_id=user.id, limit=query_args.limit, cursor=query_args.cursor
+            resources().db, viewer_id=user.id, limit=query_args.limit, cursor=query_args.cursor
         )
-        return feed_of(page)
+        return feed_of(page, resources().storage)
 
     return await conditional_json(build)
 
@@ -177,17 +154,18 @@ async def following_feed(query_args: PageQuery) -> Response:
 async def list_notifications(query_args: PageQuery) -> Response:
     """Your notifications, newest first (cursor paging), with the unread count."""
     user = require_user()
-    redis = current_redis()
+    redis = resources().redis
 
     async def build() -> NotificationList:
+        use = resources()
         page = await notifications.list_notifications(
-            await request_db(),
+            use.db,
             redis,
             user_id=user.id,
             limit=query_args.limit,
             cursor=query_args.cursor,
         )
-        storage = current_storage()
+        storage = use.storage
         return NotificationList(
             items=[notification_out(entry, storage) for entry in page.entries],
             next_cursor=page.next_cursor,
@@ -203,11 +181,11 @@ async def list_notifications(query_args: PageQuery) -> Response:
 async def unread_count() -> Response:
     """How many notifications are unread. Poll it with ``If-None-Match``: 304 while unchanged."""
     user = require_user()
-    redis = current_redis()
+    redis = resources().redis
 
     async def build() -> UnreadCount:
         return UnreadCount(
-            unread_count=await notifications.unread_count(await request_db(), redis, user.id)
+            unread_count=await notifications.unread_count(resources().db, redis, user.id)
         )
 
     return await conditional_json(build, version=await notifications.version(redis, user.id))
@@ -216,11 +194,13 @@ async def unread_count() -> Response:
 @bp.post("/notifications/<int:notification_id>/read")  # type: ignore[type-var]
 @tag(["notifications"])
 @document_response(UnreadCount)
+@rate_limit_exempt("marks the caller's own notification read; repeating it is a no-op")
 async def mark_notification_read(notification_id: int) -> UnreadCount:
     """Mark one notification read; returns the new unread count."""
+    use = resources()
     user = require_user()
     count = await notifications.mark_read(
-        await request_db(), current_redis(), user_id=user.id, notification_id=notification_id
+        use.db, use.redis, user_id=user.id, notification_id=notification_id
     )
     return UnreadCount(unread_count=count)
 
@@ -228,8 +208,10 @@ async def mark_notification_read(notification_id: int) -> UnreadCount:
 @bp.post("/notifications/read-all")  # type: ignore[type-var]
 @tag(["notifications"])
 @document_response(UnreadCount)
+@rate_limit_exempt("marks the caller's own notifications read; repeating it is a no-op")
 async def mark_all_notifications_read() -> UnreadCount:
     """Mark every notification read."""
+    use = resources()
     user = require_user()
-    count = await notifications.mark_all_read(await request_db(), current_redis(), user_id=user.id)
+    count = await notifications.mark_all_read(use.db, use.redis, user_id=user.id)
     return UnreadCount(unread_count=count)

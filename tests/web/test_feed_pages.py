@@ -1,4 +1,5 @@
-"""The shared cache of feed pages: built once per version, shared by workers, exact after writes.
+"""Feed pages from the shared cache (``web/feed_pages.py``): built once per version,
+shared by workers, exact after writes.
 
 A second app over the same database and Redis stands for another Hypercorn
 worker: it has its own in-process layer, so a page it cached before a change
@@ -23,9 +24,8 @@ from gallery.models.user import User
 from gallery.services import moderation
 from gallery.settings import Settings
 from tests.conftest import build_settings
-from tests.helpers import add_user_row, csrf_token, make_active_user, sign_in
+from tests.helpers import add_user_row, counted_statements, csrf_token, make_active_user, sign_in
 from tests.images import add_image_rows, api_upload
-from tests.services.test_feeds import counted_statements
 
 
 async def test_pages_build_while_requests_hold_every_connection(

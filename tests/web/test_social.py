@@ -5,72 +5,29 @@ from __future__ import annotations
 
 import html
 import re
-from typing import Any
 
 import pytest
 from quart import Quart
-from quart.typing import TestClientProtocol as Client
-from sqlalchemy import select
 
 from gallery.infra.runtime import Runtime
-from gallery.models import Image, User
-from gallery.services import comments, notifications, social
-from tests.helpers import csrf_token, make_active_user, signed_in
+from gallery.services import notifications, social
+from tests.helpers import (
+    add_comment,
+    add_follow,
+    add_like,
+    add_user_row,
+    make_active_user,
+    page_html,
+    post_form,
+    signed_in,
+    stored_like_count,
+    user_id_of,
+)
 from tests.images import add_image_rows
 
 BADGE = re.compile(
     r'<span class="nav-bell-badge" data-unread-badge aria-hidden="true"( hidden)?>([^<]*)<'
 )
-
-
-async def page(client: Client, path: str) -> str:
-    response = await client.get(path)
-    assert response.status_code == 200, path
-    return await response.get_data(as_text=True)
-
-
-async def post(client: Client, path: str, data: dict[str, str] | None = None) -> Any:
-    form = dict(data or {})
-    form.setdefault("csrf_token", await csrf_token(client))
-    return await client.post(path, form=form)
-
-
-async def likes_of(runtime: Runtime, image_id: int) -> int:
-    async with runtime.db.session() as session:
-        return int(await session.scalar(select(Image.like_count).where(Image.id == image_id)) or 0)
-
-
-async def id_of(runtime: Runtime, username: str) -> int:
-    async with runtime.db.session() as session:
-        return int(await session.scalar(select(User.id).where(User.username == username)) or 0)
-
-
-async def follow(runtime: Runtime, follower_id: int, username: str) -> None:
-    async with runtime.db.session() as session:
-        await social.follow_user(
-            session,
-            runtime.redis,
-            follower=await session.get_one(User, follower_id),
-            username=username,
-        )
-
-
-async def like(runtime: Runtime, user_id: int, image_id: int) -> None:
-    async with runtime.db.session() as session:
-        await social.like_image(
-            session, runtime.redis, user=await session.get_one(User, user_id), image_id=image_id
-        )
-
-
-async def comment(runtime: Runtime, user_id: int, image_id: int, content: str) -> None:
-    async with runtime.db.session() as session:
-        await comments.add_comment(
-            session,
-            runtime.redis,
-            image_id=image_id,
-            author=await session.get_one(User, user_id),
-            content=content,
-        )
 
 
 def like_control(body: str, image_id: int) -> str:
@@ -92,7 +49,7 @@ def badge(body: str) -> str | None:
     return found.group(2)
 
 
-# -- likes -----------------------------------------------------------------
+# -- likes ---------------------------------------------------------------------
 
 
 async def test_like_and_unlike_without_javascript(app: Quart, runtime: Runtime) -> None:
@@ -100,33 +57,33 @@ async def test_like_and_unlike_without_javascript(app: Quart, runtime: Runtime) 
     (image_id,) = await add_image_rows(runtime, alice, 1)
     bob, _ = await signed_in(app, runtime, "bob")
 
-    control = like_control(await page(bob, "/"), image_id)
+    control = like_control(await page_html(bob, "/"), image_id)
     assert f'action="/images/{image_id}/like"' in control
     assert 'aria-pressed="false"' in control and 'aria-label="Like"' in control
     assert 'name="next" value="/"' in control
     assert '<span class="count-value">0</span>' in control
 
-    liked = await post(bob, f"/images/{image_id}/like", {"next": "/?cursor=abc"})
+    liked = await post_form(bob, f"/images/{image_id}/like", {"next": "/?cursor=abc"})
     assert liked.status_code == 303
     assert liked.headers["Location"] == "/?cursor=abc"
-    assert await likes_of(runtime, image_id) == 1
+    assert await stored_like_count(runtime, image_id) == 1
 
-    control = like_control(await page(bob, f"/images/{image_id}"), image_id)
+    control = like_control(await page_html(bob, f"/images/{image_id}"), image_id)
     assert "is-liked" in control
     assert f'action="/images/{image_id}/unlike"' in control
     assert 'aria-pressed="true"' in control and 'aria-label="Unlike"' in control
     assert '<span class="count-value">1</span><span class="visually-hidden"> like</span>' in control
 
     # Liking twice changes nothing; an absolute `next` is ignored for the image page.
-    again = await post(bob, f"/images/{image_id}/like", {"next": "https://evil.example/"})
+    again = await post_form(bob, f"/images/{image_id}/like", {"next": "https://evil.example/"})
     assert again.headers["Location"] == f"/images/{image_id}"
-    assert await likes_of(runtime, image_id) == 1
+    assert await stored_like_count(runtime, image_id) == 1
 
     for evil in ("//evil.example/x", "/\\evil.example", "javascript:alert(1)"):
-        unliked = await post(bob, f"/images/{image_id}/unlike", {"next": evil})
+        unliked = await post_form(bob, f"/images/{image_id}/unlike", {"next": evil})
         assert unliked.status_code == 303
         assert unliked.headers["Location"] == f"/images/{image_id}"
-    assert await likes_of(runtime, image_id) == 0
+    assert await stored_like_count(runtime, image_id) == 0
 
 
 async def test_signed_out_viewers_get_a_sign_in_link_instead_of_a_like_button(
@@ -136,19 +93,19 @@ async def test_signed_out_viewers_get_a_sign_in_link_instead_of_a_like_button(
     (image_id,) = await add_image_rows(runtime, alice, 1)
     client = app.test_client()
 
-    control = like_control(await page(client, f"/images/{image_id}"), image_id)
+    control = like_control(await page_html(client, f"/images/{image_id}"), image_id)
     assert "<form" not in control
     assert f'href="/login?next=/images/{image_id}"' in control
     assert "data-like-signin" in control
-    home = await page(client, "/")
+    home = await page_html(client, "/")
     assert 'href="/login?next=/"' in like_control(home, image_id)
     assert "data-signed-in" not in home and "data-notification-bell" not in home
 
     # Posting anyway (with the anonymous session's token) asks to sign in.
-    response = await post(client, f"/images/{image_id}/like")
+    response = await post_form(client, f"/images/{image_id}/like")
     assert response.status_code == 302
     assert response.headers["Location"].startswith("/login")
-    assert await likes_of(runtime, image_id) == 0
+    assert await stored_like_count(runtime, image_id) == 0
 
 
 async def test_like_forms_need_the_csrf_token(app: Quart, runtime: Runtime) -> None:
@@ -161,25 +118,18 @@ async def test_like_forms_need_the_csrf_token(app: Quart, runtime: Runtime) -> N
         assert refused.status_code == 403, path
         refused = await bob.post(path, form={"csrf_token": "wrong", "next": "/"})
         assert refused.status_code == 403, path
-    assert await likes_of(runtime, image_id) == 0
+    assert await stored_like_count(runtime, image_id) == 0
     async with runtime.db.session() as session:
         assert (await social.follow_counts(session, alice)).followers == 0
 
 
 async def test_liking_a_missing_image_is_404(app: Quart, runtime: Runtime) -> None:
     bob, _ = await signed_in(app, runtime, "bob")
-    assert (await post(bob, "/images/4242/like")).status_code == 404
-    assert (await post(bob, "/images/4242/unlike")).status_code == 404
+    assert (await post_form(bob, "/images/4242/like")).status_code == 404
+    assert (await post_form(bob, "/images/4242/unlike")).status_code == 404
 
 
-async def test_profile_tiles_show_counts_only(app: Quart, runtime: Runtime) -> None:
-    alice, _ = await signed_in(app, runtime, "alice")
-    await add_image_rows(runtime, await id_of(runtime, "alice"), 2)
-    body = await page(alice, "/u/alice")
-    assert "data-like-form" not in body and "data-like-count" not in body
-
-
-# -- follows ---------------------------------------------------------------
+# -- follows -------------------------------------------------------------------
 
 
 async def test_follow_and_unfollow_without_javascript(app: Quart, runtime: Runtime) -> None:
@@ -187,29 +137,29 @@ async def test_follow_and_unfollow_without_javascript(app: Quart, runtime: Runti
     (image_id,) = await add_image_rows(runtime, alice, 1)
     bob, _ = await signed_in(app, runtime, "bob")
 
-    profile = await page(bob, "/u/alice")
+    profile = await page_html(bob, "/u/alice")
     assert 'action="/u/alice/follow"' in profile
     assert 'aria-pressed="false"' in profile
     assert re.search(r'data-follower-count="alice">0</strong> <span[^>]*>followers<', profile)
-    image_page = await page(bob, f"/images/{image_id}")
+    image_page = await page_html(bob, f"/images/{image_id}")
     assert 'action="/u/alice/follow"' in image_page
     assert f'name="next" value="/images/{image_id}"' in image_page
 
-    followed = await post(bob, "/u/alice/follow", {"next": f"/images/{image_id}"})
+    followed = await post_form(bob, "/u/alice/follow", {"next": f"/images/{image_id}"})
     assert followed.status_code == 303
     assert followed.headers["Location"] == f"/images/{image_id}"
-    image_page = await page(bob, f"/images/{image_id}")
+    image_page = await page_html(bob, f"/images/{image_id}")
     assert "You now follow alice." in image_page
     assert 'action="/u/alice/unfollow"' in image_page
 
-    profile = await page(bob, "/u/alice")
+    profile = await page_html(bob, "/u/alice")
     assert 'action="/u/alice/unfollow"' in profile
     assert 'aria-pressed="true"' in profile and "is-following" in profile
     assert re.search(r'data-follower-count="alice">1</strong> <span[^>]*>follower<', profile)
-    assert re.search(r"data-following-count>1</strong> following", await page(bob, "/u/bob"))
+    assert re.search(r"data-following-count>1</strong> following", await page_html(bob, "/u/bob"))
 
     # An absolute `next` is ignored: back to the profile.
-    unfollowed = await post(bob, "/u/alice/unfollow", {"next": "https://evil.example/"})
+    unfollowed = await post_form(bob, "/u/alice/unfollow", {"next": "https://evil.example/"})
     assert unfollowed.status_code == 303
     assert unfollowed.headers["Location"] == "/u/alice"
     async with runtime.db.session() as session:
@@ -218,20 +168,20 @@ async def test_follow_and_unfollow_without_javascript(app: Quart, runtime: Runti
 
 async def test_no_follow_button_on_your_own_profile_or_photos(app: Quart, runtime: Runtime) -> None:
     alice, _ = await signed_in(app, runtime, "alice")
-    (image_id,) = await add_image_rows(runtime, await id_of(runtime, "alice"), 1)
-    assert "data-follow-form" not in await page(alice, "/u/alice")
-    assert "data-follow-form" not in await page(alice, f"/images/{image_id}")
-    assert "data-follow-signin" not in await page(alice, "/u/alice")
+    (image_id,) = await add_image_rows(runtime, await user_id_of(runtime, "alice"), 1)
+    assert "data-follow-form" not in await page_html(alice, "/u/alice")
+    assert "data-follow-form" not in await page_html(alice, f"/images/{image_id}")
+    assert "data-follow-signin" not in await page_html(alice, "/u/alice")
 
-    refused = await post(alice, "/u/alice/follow")
+    refused = await post_form(alice, "/u/alice/follow")
     assert refused.status_code == 400
     assert "cannot follow yourself" in await refused.get_data(as_text=True)
 
 
 async def test_following_someone_unknown_is_404(app: Quart, runtime: Runtime) -> None:
     bob, _ = await signed_in(app, runtime, "bob")
-    assert (await post(bob, "/u/nobody/follow")).status_code == 404
-    assert (await post(bob, "/u/nobody/unfollow")).status_code == 404
+    assert (await post_form(bob, "/u/nobody/follow")).status_code == 404
+    assert (await post_form(bob, "/u/nobody/unfollow")).status_code == 404
 
 
 async def test_signed_out_viewers_get_a_sign_in_link_to_follow(
@@ -240,12 +190,12 @@ async def test_signed_out_viewers_get_a_sign_in_link_to_follow(
     alice = await make_active_user(runtime)
     (image_id,) = await add_image_rows(runtime, alice, 1)
     client = app.test_client()
-    profile = await page(client, "/u/alice")
+    profile = await page_html(client, "/u/alice")
     assert "data-follow-form" not in profile
     assert 'href="/login?next=/u/alice" data-follow-signin' in profile
-    image_page = await page(client, f"/images/{image_id}")
+    image_page = await page_html(client, f"/images/{image_id}")
     assert f'href="/login?next=/images/{image_id}" data-follow-signin' in image_page
-    response = await post(client, "/u/alice/follow")
+    response = await post_form(client, "/u/alice/follow")
     assert response.status_code == 302 and response.headers["Location"].startswith("/login")
 
 
@@ -253,53 +203,37 @@ async def test_followers_and_following_lists_page_with_more_links(
     app: Quart, runtime: Runtime
 ) -> None:
     alice = await make_active_user(runtime)
-    fans = [await make_quick_user(runtime, f"fan{index:02d}") for index in range(33)]
+    fans = [await add_user_row(runtime, f"fan{index:02d}") for index in range(33)]
     for fan in fans:
-        await follow(runtime, fan, "alice")
-    await follow(runtime, alice, "fan00")
+        await add_follow(runtime, fan, "alice")
+    await add_follow(runtime, alice, "fan00")
     client = app.test_client()
 
-    first = await page(client, "/u/Alice/followers")
+    first = await page_html(client, "/u/Alice/followers")
     shown = re.findall(r'data-person="([^"]+)"', first)
     assert shown == [f"fan{index:02d}" for index in range(32, 2, -1)]  # newest first, 30
     assert re.search(r"<strong>33</strong> followers", first)
     assert re.search(r"<strong>1</strong> following", first)
     more = re.search(r'href="([^"]+)" rel="next" data-people-more', first)
     assert more
-    rest = await page(client, html.unescape(more.group(1)))
+    rest = await page_html(client, html.unescape(more.group(1)))
     assert re.findall(r'data-person="([^"]+)"', rest) == ["fan02", "fan01", "fan00"]
     assert "data-people-more" not in rest
 
-    following = await page(client, "/u/alice/following")
+    following = await page_html(client, "/u/alice/following")
     assert re.findall(r'data-person="([^"]+)"', following) == ["fan00"]
     assert 'href="/u/fan00"' in following
 
-    await make_quick_user(runtime, "loner")
-    assert "loner does not follow anyone yet" in await page(client, "/u/loner/following")
-    assert "No followers yet" in await page(client, "/u/loner/followers")
+    await add_user_row(runtime, "loner")
+    assert "loner does not follow anyone yet" in await page_html(client, "/u/loner/following")
+    assert "No followers yet" in await page_html(client, "/u/loner/followers")
 
     for path in ("/u/nobody/followers", "/u/nobody/following"):
         assert (await client.get(path)).status_code == 404
     assert (await client.get("/u/alice/followers?cursor=not-a-cursor")).status_code == 400
 
 
-async def make_quick_user(runtime: Runtime, username: str) -> int:
-    """An active user without a real password hash: for users who never sign in."""
-    async with runtime.db.session() as session:
-        user = User(
-            username=username,
-            username_key=username.casefold(),
-            email=f"{username}@example.com",
-            email_key=f"{username}@example.com",
-            password_hash="-",
-            is_active=True,
-        )
-        session.add(user)
-        await session.commit()
-        return user.id
-
-
-# -- the following feed ------------------------------------------------------
+# -- the following feed --------------------------------------------------------
 
 
 async def test_following_page_needs_sign_in(app: Quart) -> None:
@@ -315,49 +249,49 @@ async def test_following_page_shows_followed_people_only(app: Quart, runtime: Ru
     carol_ids = await add_image_rows(runtime, carol, 2)
     bob, _ = await signed_in(app, runtime, "bob")
 
-    empty = await page(bob, "/following")
+    empty = await page_html(bob, "/following")
     assert "Follow people to see their photos here" in empty
     assert 'href="/"' in empty and "Browse the latest photos" in empty
     assert 'aria-current="page">Following</a>' in empty
     assert "data-image-id" not in empty
 
-    await post(bob, "/u/alice/follow")
-    body = await page(bob, "/following")
+    await post_form(bob, "/u/alice/follow")
+    body = await page_html(bob, "/following")
     shown = [int(i) for i in re.findall(r'<article class="photo-card" data-image-id="(\d+)"', body)]
     assert shown == sorted(alice_ids, reverse=True)[:12]
     assert not set(shown) & set(carol_ids)
     assert 'data-feed-url="/api/v1/feed/following"' in body
     more = re.search(r'href="(/following\?cursor=[^"]+)" rel="next"', body)
     assert more
-    rest = await page(bob, html.unescape(more.group(1)))
+    rest = await page_html(bob, html.unescape(more.group(1)))
     assert [int(i) for i in re.findall(r'class="photo-card" data-image-id="(\d+)"', rest)] == (
         sorted(alice_ids, reverse=True)[12:]
     )
 
-    home = await page(bob, "/")
+    home = await page_html(bob, "/")
     assert 'aria-current="page">Latest</a>' in home
     assert 'href="/following"' in home
 
 
-# -- notifications -----------------------------------------------------------
+# -- notifications -------------------------------------------------------------
 
 
 async def test_notifications_page_and_the_bell(app: Quart, runtime: Runtime) -> None:
     alice_client, _ = await signed_in(app, runtime, "alice")
-    alice = await id_of(runtime, "alice")
+    alice = await user_id_of(runtime, "alice")
     bob = await make_active_user(runtime, "bob", "bob@example.com")
     (image_id,) = await add_image_rows(runtime, alice, 1)
 
-    quiet = await page(alice_client, "/")
+    quiet = await page_html(alice_client, "/")
     assert badge(quiet) is None
     assert "data-notification-bell" in quiet and "data-signed-in" in quiet
-    assert "No notifications yet" in await page(alice_client, "/notifications")
+    assert "No notifications yet" in await page_html(alice_client, "/notifications")
 
-    await like(runtime, bob, image_id)
-    await comment(runtime, bob, image_id, "Nice <b>shot</b> & light")
-    await follow(runtime, bob, "alice")
+    await add_like(runtime, bob, image_id)
+    await add_comment(runtime, bob, image_id, "Nice <b>shot</b> & light")
+    await add_follow(runtime, bob, "alice")
 
-    body = await page(alice_client, "/notifications")
+    body = await page_html(alice_client, "/notifications")
     assert badge(body) == "3"
     assert "Notifications (3 unread)" in body
     ids = [int(i) for i in re.findall(r'data-notification data-notification-id="(\d+)"', body)]
@@ -371,24 +305,26 @@ async def test_notifications_page_and_the_bell(app: Quart, runtime: Runtime) -> 
     assert 'href="/u/bob"' in body
     assert "3 unread" in body and "Mark all as read" in body
     # The bell shows on every page, error pages included.
-    assert badge(await page(alice_client, "/u/bob")) == "3"
+    assert badge(await page_html(alice_client, "/u/bob")) == "3"
     missing = await alice_client.get("/images/4242")
     assert missing.status_code == 404 and badge(await missing.get_data(as_text=True)) == "3"
 
     # One read, without JavaScript; back to the notice (an absolute next is ignored).
-    marked = await post(alice_client, f"/notifications/{ids[0]}/read", {"next": "https://x.test/"})
+    marked = await post_form(
+        alice_client, f"/notifications/{ids[0]}/read", {"next": "https://x.test/"}
+    )
     assert marked.status_code == 303
     assert marked.headers["Location"] == f"/notifications#notification-{ids[0]}"
-    body = await page(alice_client, "/notifications")
+    body = await page_html(alice_client, "/notifications")
     assert badge(body) == "2" and body.count("is-unread") == 2
-    marked = await post(
+    marked = await post_form(
         alice_client, f"/notifications/{ids[1]}/read", {"next": "/notifications?x=1"}
     )
     assert marked.headers["Location"] == "/notifications?x=1"
 
-    everything = await post(alice_client, "/notifications/read-all")
+    everything = await post_form(alice_client, "/notifications/read-all")
     assert everything.status_code == 303 and everything.headers["Location"] == "/notifications"
-    body = await page(alice_client, "/notifications")
+    body = await page_html(alice_client, "/notifications")
     assert "All notifications are marked as read." in body
     assert badge(body) is None and "is-unread" not in body
     assert "You're all caught up." in body
@@ -400,8 +336,8 @@ async def test_notifications_are_private(app: Quart, runtime: Runtime) -> None:
     alice = await make_active_user(runtime)
     (image_id,) = await add_image_rows(runtime, alice, 1)
     bob, _ = await signed_in(app, runtime, "bob")
-    bob_id = await id_of(runtime, "bob")
-    await like(runtime, bob_id, image_id)
+    bob_id = await user_id_of(runtime, "bob")
+    await add_like(runtime, bob_id, image_id)
     async with runtime.db.session() as session:
         page_of_alice = await notifications.list_notifications(
             session,
@@ -412,30 +348,30 @@ async def test_notifications_are_private(app: Quart, runtime: Runtime) -> None:
         )
     (notice_id,) = [entry.notification.id for entry in page_of_alice.entries]
 
-    assert "No notifications yet" in await page(bob, "/notifications")
-    assert (await post(bob, f"/notifications/{notice_id}/read")).status_code == 404
-    assert (await post(bob, "/notifications/4242/read")).status_code == 404
+    assert "No notifications yet" in await page_html(bob, "/notifications")
+    assert (await post_form(bob, f"/notifications/{notice_id}/read")).status_code == 404
+    assert (await post_form(bob, "/notifications/4242/read")).status_code == 404
 
     anonymous = app.test_client()
     response = await anonymous.get("/notifications")
     assert response.status_code == 302
     assert response.headers["Location"] == "/login?next=/notifications"
-    response = await post(anonymous, "/notifications/read-all")
+    response = await post_form(anonymous, "/notifications/read-all")
     assert response.status_code == 302 and response.headers["Location"].startswith("/login")
     assert (await bob.post("/notifications/read-all", form={})).status_code == 403
 
 
 async def test_notifications_page_more_link(app: Quart, runtime: Runtime) -> None:
     alice_client, _ = await signed_in(app, runtime, "alice")
-    images = await add_image_rows(runtime, await id_of(runtime, "alice"), 33)
-    fan = await make_quick_user(runtime, "fan")
+    images = await add_image_rows(runtime, await user_id_of(runtime, "alice"), 33)
+    fan = await add_user_row(runtime, "fan")
     for image_id in images:
-        await like(runtime, fan, image_id)
-    first = await page(alice_client, "/notifications")
+        await add_like(runtime, fan, image_id)
+    first = await page_html(alice_client, "/notifications")
     assert first.count("data-notification ") == 30
     more = re.search(r'href="([^"]+)" rel="next" data-notifications-more', first)
     assert more
-    rest = await page(alice_client, html.unescape(more.group(1)))
+    rest = await page_html(alice_client, html.unescape(more.group(1)))
     assert rest.count("data-notification ") == 3
     assert "data-notifications-more" not in rest
     assert badge(rest) == "33"
@@ -450,35 +386,6 @@ async def test_a_broken_unread_count_does_not_break_pages(
         raise RuntimeError("redis is on fire")
 
     monkeypatch.setattr(notifications, "unread_count", broken)
-    body = await page(alice, "/")
+    body = await page_html(alice, "/")
     assert "data-notification-bell" in body and badge(body) is None
     assert (await alice.get("/images/4242")).status_code == 404
-
-
-# -- today's top -------------------------------------------------------------
-
-
-async def test_home_page_shows_todays_top_above_the_first_page_only(
-    app: Quart, runtime: Runtime
-) -> None:
-    client = app.test_client()
-    assert "data-todays-top" not in await page(client, "/")  # hidden while empty
-
-    alice = await make_active_user(runtime)
-    ids = await add_image_rows(runtime, alice, 14)
-    fan = await make_quick_user(runtime, "fan")
-    await like(runtime, fan, ids[3])
-    await runtime.redis.flushdb()  # type: ignore[union-attr]  # re-rank now, not in a minute
-    body = await page(client, "/")
-    strip = re.search(r"<section [^>]*data-todays-top>.*?</section>", body, re.S)
-    assert strip, "today's top above the latest photos"
-    tiles = [int(i) for i in re.findall(r'data-top-image="(\d+)"', strip.group(0))]
-    assert 1 <= len(tiles) <= 6 and tiles[0] == ids[3]
-    assert body.index("data-todays-top") < body.index("data-feed-items")
-    assert "Today&#39;s top" in strip.group(0) or "Today's top" in strip.group(0)
-    # The cards of the latest feed are counted apart from the strip's tiles.
-    assert len(re.findall(r'<article class="photo-card" data-image-id=', body)) == 12
-
-    more = re.search(r'href="(/\?cursor=[^"]+)"', body)
-    assert more
-    assert "data-todays-top" not in await page(client, html.unescape(more.group(1)))

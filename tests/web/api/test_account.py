@@ -1,11 +1,12 @@
-"""GET /api/v1/me, and listing and revoking sessions."""
+"""The account routes of the JSON API: GET /api/v1/me, and listing and revoking sign-ins
+(``web/api/__init__.py``, tagged ``account`` in the OpenAPI document)."""
 
 from __future__ import annotations
 
 from quart import Quart
 
-from gallery.infra.db import utcnow
 from gallery.infra.runtime import Runtime
+from gallery.models.base import utcnow
 from gallery.models.user import User
 from tests.helpers import csrf_token, make_active_user, sign_in
 
@@ -99,22 +100,6 @@ async def test_signed_out_session_routes_are_401_json(app: Quart) -> None:
     assert response.headers.get("Location") is None
 
 
-async def test_revoking_on_the_account_page(app: Quart, runtime: Runtime) -> None:
-    await make_active_user(runtime)
-    laptop = app.test_client()
-    phone = app.test_client()
-    await sign_in(laptop)
-    await sign_in(phone)
-    sessions = (await (await laptop.get("/api/v1/sessions")).get_json())["sessions"]
-    other = next(s for s in sessions if not s["current"])["id"]
-    page = await (await laptop.get("/account")).get_data(as_text=True)
-    assert f"/account/sessions/{other}/revoke" in page
-    token = await csrf_token(laptop)
-    response = await laptop.post(f"/account/sessions/{other}/revoke", form={"csrf_token": token})
-    assert response.status_code == 302
-    assert (await phone.get("/api/v1/me")).status_code == 401
-
-
 async def test_deactivated_user_is_signed_out(app: Quart, runtime: Runtime) -> None:
     user_id = await make_active_user(runtime)
     client = app.test_client()
@@ -133,19 +118,6 @@ async def test_openapi_document_describes_the_api(app: Quart) -> None:
     document = await (await app.test_client().get("/openapi.json")).get_json()
     assert "/api/v1/me" in document["paths"]
     assert "/api/v1/sessions/{session_id}" in document["paths"]
-
-
-async def test_docs_page_lists_the_api_without_pages(app: Quart) -> None:
-    client = app.test_client()
-    document = await (await client.get("/openapi.json")).get_json()
-    json_prefixes = ("/api/", "/index/images/", "/profile/images/")
-    assert all(path.startswith(json_prefixes) for path in document["paths"])
-    assert "/upload" not in document["paths"]
-    page = await client.get("/docs")
-    assert page.status_code == 200
-    body = await page.get_data(as_text=True)
-    assert "/api/v1/sessions/{session_id}" in body
-    assert "<script>" not in body
 
 
 async def test_expired_sign_ins_drop_out_of_the_list(app: Quart, runtime: Runtime) -> None:

@@ -1,4 +1,5 @@
-"""The anonymous home page's content, rendered once per feed version and URL.
+"""The anonymous home page's content, rendered once per feed version and URL
+(``web/fragments.py``).
 
 Only the content block (hero, today's top, the grid and its footer) is kept;
 base.html around it (navbar, the session's CSRF token, flashed messages) is
@@ -19,7 +20,6 @@ from urllib.parse import quote, urlencode
 import pytest
 from quart import Quart
 from quart.signals import template_rendered
-from quart.typing import TestClientProtocol as Client
 from sqlalchemy import update
 
 from gallery.infra.runtime import Runtime
@@ -27,7 +27,7 @@ from gallery.models import Image
 from gallery.services import ranking
 from gallery.web.fragments import FRAGMENT_EXTENSION, FragmentCache
 from gallery.web.main import HOME_CONTENT_TEMPLATE
-from tests.helpers import META_CSRF, csrf_token, make_active_user, sign_in, signed_in
+from tests.helpers import META_CSRF, csrf_token, make_active_user, page_html, sign_in, signed_in
 from tests.images import add_image_rows, api_upload
 
 CARD = '<article class="photo-card"'
@@ -65,12 +65,6 @@ def like_count_of(page: str, image_id: int) -> int:
     )
     assert found, f"no like count for image {image_id}"
     return int(found.group(1))
-
-
-async def page_of(client: Client, path: str = "/") -> str:
-    response = await client.get(path)
-    assert response.status_code == 200, path
-    return await response.get_data(as_text=True)
 
 
 async def test_anonymous_visitors_share_one_render_of_the_content(
@@ -115,11 +109,11 @@ async def test_an_upload_shows_at_once(app: Quart, runtime: Runtime) -> None:
     client, token = await signed_in(app, runtime)
     anonymous = app.test_client()
     first = await (await api_upload(client, token, description="first #sea")).get_json()
-    assert f'data-image-id="{first["id"]}"' in await page_of(anonymous)
+    assert f'data-image-id="{first["id"]}"' in await page_html(anonymous)
 
     second = await (await api_upload(client, token, description="second #sky")).get_json()
 
-    page = await page_of(anonymous)
+    page = await page_html(anonymous)
     assert page.count(CARD) == 2
     assert f'data-image-id="{second["id"]}"' in page
     # (Today's top takes new images in when it is re-ranked, once a minute.)
@@ -131,12 +125,12 @@ async def test_a_like_and_a_comment_show_at_once(app: Quart, runtime: Runtime) -
     [image_id] = await add_image_rows(runtime, alice, 1)
     bob, token = await signed_in(app, runtime, "bob")
     anonymous = app.test_client()
-    before = await page_of(anonymous)
+    before = await page_html(anonymous)
     assert like_count_of(before, image_id) == 0
 
     liked = await bob.put(f"/api/v1/images/{image_id}/like", headers={"X-CSRF-Token": token})
     assert liked.status_code == 200
-    assert like_count_of(await page_of(anonymous), image_id) == 1
+    assert like_count_of(await page_html(anonymous), image_id) == 1
 
     posted = await bob.post(
         f"/api/v1/images/{image_id}/comments",
@@ -144,7 +138,7 @@ async def test_a_like_and_a_comment_show_at_once(app: Quart, runtime: Runtime) -
         headers={"X-CSRF-Token": token},
     )
     assert posted.status_code == 201
-    page = await page_of(anonymous)
+    page = await page_html(anonymous)
     assert "fresh words" in page and like_count_of(page, image_id) == 1
 
 
@@ -155,7 +149,7 @@ async def test_a_new_ranking_of_todays_top_shows_without_a_feed_change(
     alice = await make_active_user(runtime)
     ids = await add_image_rows(runtime, alice, 3)
     anonymous = app.test_client()
-    assert TOP_IDS.findall(await page_of(anonymous))[0] == str(ids[-1])  # newest first on ties
+    assert TOP_IDS.findall(await page_html(anonymous))[0] == str(ids[-1])  # newest first on ties
 
     assert runtime.redis is not None
     async with runtime.db.session() as session:
@@ -163,7 +157,7 @@ async def test_a_new_ranking_of_todays_top_shows_without_a_feed_change(
         await session.commit()
         await ranking.refresh_ranking(session, runtime.redis)
 
-    assert TOP_IDS.findall(await page_of(anonymous))[0] == str(ids[0])
+    assert TOP_IDS.findall(await page_html(anonymous))[0] == str(ids[0])
 
 
 # -- what is per request stays per request ----------------------------------------
@@ -176,18 +170,18 @@ async def test_a_flashed_message_still_shows_once(
     alice = await make_active_user(runtime)
     await add_image_rows(runtime, alice, 2)
     if warm:
-        await page_of(app.test_client())
+        await page_html(app.test_client())
     client = app.test_client()
     await sign_in(client)
 
     signed_out = await client.post("/logout", form={"csrf_token": await csrf_token(client)})
     assert signed_out.status_code == 302
-    page = await page_of(client, signed_out.headers["Location"])
+    page = await page_html(client, signed_out.headers["Location"])
 
     assert "You are signed out." in page
     assert "hero-heading" in page and "data-like-signin" in page  # the anonymous content
     assert rendered.count(HOME_CONTENT_TEMPLATE) == 1
-    assert "You are signed out." not in await page_of(client)  # shown once, as before
+    assert "You are signed out." not in await page_html(client)  # shown once, as before
 
 
 async def test_a_signed_in_viewer_never_gets_the_anonymous_content(
@@ -196,17 +190,17 @@ async def test_a_signed_in_viewer_never_gets_the_anonymous_content(
     alice = await make_active_user(runtime)
     await add_image_rows(runtime, alice, 2)
     anonymous = app.test_client()
-    await page_of(anonymous)
+    await page_html(anonymous)
     client = app.test_client()
     await sign_in(client)
 
-    page = await page_of(client)
+    page = await page_html(client)
 
     assert 'class="feed-tabs"' in page and "data-like-form" in page
     assert "data-like-signin" not in page and "hero-heading" not in page
     assert rendered.count(HOME_CONTENT_TEMPLATE) == 1  # the anonymous render only
     # Nor does the viewer's page reach anonymous visitors.
-    again = await page_of(anonymous)
+    again = await page_html(anonymous)
     assert "data-like-signin" in again and "data-like-form" not in again
     assert 'class="feed-tabs"' not in again
 
@@ -217,14 +211,14 @@ async def test_each_cursor_page_is_kept_apart(
     alice = await make_active_user(runtime)
     ids = await add_image_rows(runtime, alice, 15)
     anonymous = app.test_client()
-    first = await page_of(anonymous)
+    first = await page_html(anonymous)
     found = NEXT_CURSOR.search(first)
     assert found and found.group(1)
     cursor = html.unescape(found.group(1))
     path = f"/?cursor={quote(cursor, safe='')}"
 
-    later = await page_of(anonymous, path)
-    again = await page_of(app.test_client(), path)
+    later = await page_html(anonymous, path)
+    again = await page_html(app.test_client(), path)
 
     assert rendered.count(HOME_CONTENT_TEMPLATE) == 2  # the first page, then this one
     assert main_part(later) == main_part(again)
@@ -234,7 +228,7 @@ async def test_each_cursor_page_is_kept_apart(
     # The sign-in links come back to this page, not to the first one.
     assert f'href="/login?{sign_in_next(path)}"' in later
     # The first page is unchanged by it.
-    assert main_part(await page_of(anonymous)) == main_part(first)
+    assert main_part(await page_html(anonymous)) == main_part(first)
     assert rendered.count(HOME_CONTENT_TEMPLATE) == 2
 
 
@@ -245,7 +239,7 @@ async def test_other_query_strings_render_as_usual(
     await add_image_rows(runtime, alice, 2)
     anonymous = app.test_client()
 
-    page = await page_of(anonymous, "/?foo=bar")
+    page = await page_html(anonymous, "/?foo=bar")
 
     assert page.count(CARD) == 2 and "data-todays-top" in page
     assert f'href="/login?{sign_in_next("/?foo=bar")}"' in page  # the URL as asked for

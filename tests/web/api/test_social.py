@@ -1,4 +1,4 @@
-"""The JSON API for likes, follows, the following feed and notifications."""
+"""The JSON API for likes, follows, the following feed and notifications (``web/api/social.py``)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,9 @@ import pytest
 from quart import Quart
 
 from gallery.infra.runtime import Runtime
-from tests.helpers import csrf_token, make_active_user, signed_in
+from tests.helpers import AUTHOR_KEYS, csrf_header, csrf_token, make_active_user, signed_in
 from tests.images import add_image_rows
 
-AUTHOR_KEYS = {"id", "username", "avatar_url"}
 NOTIFICATION_KEYS = {
     "id",
     "kind",
@@ -25,10 +24,6 @@ NOTIFICATION_KEYS = {
 }
 
 
-def headers(token: str) -> dict[str, str]:
-    return {"X-CSRF-Token": token}
-
-
 async def test_like_and_unlike_return_the_state_and_are_idempotent(
     app: Quart, runtime: Runtime
 ) -> None:
@@ -38,7 +33,7 @@ async def test_like_and_unlike_return_the_state_and_are_idempotent(
     path = f"/api/v1/images/{image_id}/like"
 
     for _ in range(2):
-        response = await client.put(path, headers=headers(token))
+        response = await client.put(path, headers=csrf_header(token))
         assert response.status_code == 200
         assert await response.get_json() == {"liked": True, "like_count": 1}
     detail = await (await client.get(f"/api/v1/images/{image_id}")).get_json()
@@ -49,7 +44,7 @@ async def test_like_and_unlike_return_the_state_and_are_idempotent(
     assert anonymous["items"][0]["liked"] is False
 
     for _ in range(2):
-        response = await client.delete(path, headers=headers(token))
+        response = await client.delete(path, headers=csrf_header(token))
         assert response.status_code == 200
         assert await response.get_json() == {"liked": False, "like_count": 0}
 
@@ -60,14 +55,14 @@ async def test_like_refusals(app: Quart, runtime: Runtime) -> None:
     path = f"/api/v1/images/{image_id}/like"
 
     visitor = app.test_client()
-    anonymous = await visitor.put(path, headers=headers(await csrf_token(visitor)))
+    anonymous = await visitor.put(path, headers=csrf_header(await csrf_token(visitor)))
     assert anonymous.status_code == 401
     assert (await anonymous.get_json())["error"]["code"] == "UNAUTHORIZED"
 
     client, token = await signed_in(app, runtime, "fan")
     for method in (client.put, client.delete):
         assert (await method(path)).status_code == 403  # no CSRF token
-        missing = await method("/api/v1/images/999999/like", headers=headers(token))
+        missing = await method("/api/v1/images/999999/like", headers=csrf_header(token))
         assert missing.status_code == 404
         assert "error" in await missing.get_json()
     detail = await (await client.get(f"/api/v1/images/{image_id}")).get_json()
@@ -81,7 +76,7 @@ async def test_many_likes_over_http_at_once_count_exactly(app: Quart, runtime: R
     path = f"/api/v1/images/{image_id}/like"
 
     responses = await asyncio.gather(
-        *(client.put(path, headers=headers(token)) for client, token in fans * 3)
+        *(client.put(path, headers=csrf_header(token)) for client, token in fans * 3)
     )
     assert {response.status_code for response in responses} == {200}
     detail = await (await app.test_client().get(f"/api/v1/images/{image_id}")).get_json()
@@ -93,7 +88,7 @@ async def test_follow_and_unfollow(app: Quart, runtime: Runtime) -> None:
     client, token = await signed_in(app, runtime, "fan")
 
     for _ in range(2):
-        response = await client.put("/api/v1/users/STAR/follow", headers=headers(token))
+        response = await client.put("/api/v1/users/STAR/follow", headers=csrf_header(token))
         assert response.status_code == 200
         assert await response.get_json() == {"following": True, "follower_count": 1}
     profile = await (await client.get("/api/v1/users/star")).get_json()
@@ -107,9 +102,9 @@ async def test_follow_and_unfollow(app: Quart, runtime: Runtime) -> None:
     following = await (await client.get("/api/v1/users/fan/following")).get_json()
     assert [u["username"] for u in following["items"]] == ["star"]
 
-    response = await client.delete("/api/v1/users/star/follow", headers=headers(token))
+    response = await client.delete("/api/v1/users/star/follow", headers=csrf_header(token))
     assert await response.get_json() == {"following": False, "follower_count": 0}
-    response = await client.delete("/api/v1/users/star/follow", headers=headers(token))
+    response = await client.delete("/api/v1/users/star/follow", headers=csrf_header(token))
     assert await response.get_json() == {"following": False, "follower_count": 0}
 
 
@@ -117,15 +112,15 @@ async def test_follow_refusals(app: Quart, runtime: Runtime) -> None:
     await make_active_user(runtime, "star", "star@example.com")
     visitor = app.test_client()
     anonymous = await visitor.put(
-        "/api/v1/users/star/follow", headers=headers(await csrf_token(visitor))
+        "/api/v1/users/star/follow", headers=csrf_header(await csrf_token(visitor))
     )
     assert anonymous.status_code == 401
 
     client, token = await signed_in(app, runtime, "fan")
     assert (await client.put("/api/v1/users/star/follow")).status_code == 403
-    missing = await client.put("/api/v1/users/nobody/follow", headers=headers(token))
+    missing = await client.put("/api/v1/users/nobody/follow", headers=csrf_header(token))
     assert missing.status_code == 404
-    self_follow = await client.put("/api/v1/users/Fan/follow", headers=headers(token))
+    self_follow = await client.put("/api/v1/users/Fan/follow", headers=csrf_header(token))
     assert self_follow.status_code == 400
     error = (await self_follow.get_json())["error"]
     assert "yourself" in error["message"]
@@ -145,7 +140,7 @@ async def test_the_following_feed(app: Quart, runtime: Runtime) -> None:
     empty = await (await client.get("/api/v1/feed/following")).get_json()
     assert empty == {"items": [], "next_cursor": None}
 
-    await client.put("/api/v1/users/star/follow", headers=headers(token))
+    await client.put("/api/v1/users/star/follow", headers=csrf_header(token))
     first = await (await client.get("/api/v1/feed/following?limit=2")).get_json()
     rest = await (
         await client.get(f"/api/v1/feed/following?limit=2&cursor={first['next_cursor']}")
@@ -162,15 +157,15 @@ async def test_notifications_list_read_and_read_all(app: Quart, runtime: Runtime
     owner_id = (await (await owner_client.get("/api/v1/me")).get_json())["id"]
     (image_id,) = await add_image_rows(runtime, owner_id, 1)
 
-    await fan_client.put(f"/api/v1/images/{image_id}/like", headers=headers(fan_token))
+    await fan_client.put(f"/api/v1/images/{image_id}/like", headers=csrf_header(fan_token))
     await fan_client.post(
         f"/api/v1/images/{image_id}/comments",
         json={"content": "<b>great</b> shot"},
-        headers=headers(fan_token),
+        headers=csrf_header(fan_token),
     )
-    await fan_client.put("/api/v1/users/owner/follow", headers=headers(fan_token))
+    await fan_client.put("/api/v1/users/owner/follow", headers=csrf_header(fan_token))
     # One's own actions notify nobody.
-    await owner_client.put(f"/api/v1/images/{image_id}/like", headers=headers(owner_token))
+    await owner_client.put(f"/api/v1/images/{image_id}/like", headers=csrf_header(owner_token))
 
     listing = await (await owner_client.get("/api/v1/notifications")).get_json()
     assert listing["unread_count"] == 3 and listing["next_cursor"] is None
@@ -189,16 +184,16 @@ async def test_notifications_list_read_and_read_all(app: Quart, runtime: Runtime
 
     read_path = f"/api/v1/notifications/{like_notice['id']}/read"
     assert (await owner_client.post(read_path)).status_code == 403  # no CSRF token
-    assert (await fan_client.post(read_path, headers=headers(fan_token))).status_code == 404
-    response = await owner_client.post(read_path, headers=headers(owner_token))
+    assert (await fan_client.post(read_path, headers=csrf_header(fan_token))).status_code == 404
+    response = await owner_client.post(read_path, headers=csrf_header(owner_token))
     assert await response.get_json() == {"unread_count": 2}
     missing = await owner_client.post(
-        "/api/v1/notifications/999999/read", headers=headers(owner_token)
+        "/api/v1/notifications/999999/read", headers=csrf_header(owner_token)
     )
     assert missing.status_code == 404
 
     response = await owner_client.post(
-        "/api/v1/notifications/read-all", headers=headers(owner_token)
+        "/api/v1/notifications/read-all", headers=csrf_header(owner_token)
     )
     assert await response.get_json() == {"unread_count": 0}
     listing = await (await owner_client.get("/api/v1/notifications")).get_json()
@@ -222,7 +217,7 @@ async def test_the_unread_count_polls_with_etags(app: Quart, runtime: Runtime) -
     await fan_client.get("/api/v1/users/owner")
     assert (await owner_client.get(path, headers={"If-None-Match": etag})).status_code == 304
     # ...a new follower does.
-    await fan_client.put("/api/v1/users/owner/follow", headers=headers(fan_token))
+    await fan_client.put("/api/v1/users/owner/follow", headers=csrf_header(fan_token))
     changed = await owner_client.get(path, headers={"If-None-Match": etag})
     assert changed.status_code == 200
     assert await changed.get_json() == {"unread_count": 1}

@@ -1,7 +1,9 @@
-"""The JSON API for images and comments: shapes, permissions, refusals, deletion."""
+"""The JSON API for images, comments, users and the latest feed (``web/api/images.py``):
+shapes, permissions, refusals, deletion, the comment switch."""
 
 from __future__ import annotations
 
+import html
 import io
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -9,46 +11,41 @@ from pathlib import Path
 import pytest
 from PIL import Image as PILImage
 from quart import Quart
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from gallery import create_app
 from gallery.infra.runtime import Runtime
 from gallery.models import Comment, Image, Permission, Role, User
+from gallery.models.moderation import ModerationAction, ModerationEntry
+from gallery.services.comments import COMMENTS_OFF_MESSAGE
 from tests.conftest import build_settings
-from tests.helpers import csrf_token, signed_in
-from tests.images import api_upload, jpeg_bytes, shared_image, stored_files, upload_file
+from tests.helpers import (
+    AUTHOR_KEYS,
+    COMMENT_KEYS,
+    IMAGE_KEYS,
+    add_image_with_comments,
+    comment_via_api,
+    count_rows,
+    csrf_token,
+    make_active_user,
+    page_text,
+    patch_image_via_api,
+    post_form,
+    set_permissions,
+    signed_in,
+    tag_names_of,
+    user_id_of,
+)
+from tests.images import (
+    add_image_rows,
+    api_upload,
+    jpeg_bytes,
+    shared_image,
+    stored_files,
+    upload_file,
+)
 
-IMAGE_KEYS = {
-    "id",
-    "url",
-    "thumb_url",
-    "width",
-    "height",
-    "description",
-    "created_at",
-    "author",
-    "comment_count",
-    "like_count",
-    "liked",
-    "comments",
-    # Beyond SPEC §5's Image: whether the owner lets people comment (issue 5).
-    "comments_enabled",
-}
-COMMENT_KEYS = {"id", "content", "created_at", "author"}
-AUTHOR_KEYS = {"id", "username", "avatar_url"}
-
-
-async def count_rows(runtime: Runtime, model: type) -> int:
-    async with runtime.db.session() as session:
-        return int(await session.scalar(select(func.count()).select_from(model)) or 0)
-
-
-async def set_permissions(runtime: Runtime, username: str, permissions: int) -> None:
-    async with runtime.db.session() as session:
-        user = await session.scalar(select(User).where(User.username == username))
-        assert user is not None
-        user.permissions = permissions
-        await session.commit()
+# -- uploads -------------------------------------------------------------------
 
 
 async def test_upload_returns_201_with_the_image_shape(app: Quart, runtime: Runtime) -> None:
@@ -164,6 +161,17 @@ async def test_a_body_over_the_limit_is_413(small_limit_app: Quart, runtime: Run
     assert response.status_code == 413
     assert (await response.get_json())["error"]["code"] == "PAYLOAD_TOO_LARGE"
     assert stored_files(runtime) == []
+
+
+async def test_tags_attached_by_the_api_upload(app: Quart, runtime: Runtime) -> None:
+    client, token = await signed_in(app, runtime)
+    response = await api_upload(client, token, description="Morning #Run at the #park")
+    assert response.status_code == 201
+    image_id = (await response.get_json())["id"]
+    assert await tag_names_of(runtime, image_id) == ["park", "run"]
+
+
+# -- images and comments -------------------------------------------------------
 
 
 async def test_image_detail_and_unknown_ids(app: Quart, runtime: Runtime) -> None:
@@ -321,3 +329,165 @@ async def test_a_moderator_may_delete_any_image(app: Quart, runtime: Runtime) ->
     )
     assert response.status_code == 204
     assert stored_files(runtime) == []
+
+
+# -- turning comments off and on -----------------------------------------------
+
+
+async def test_the_owner_turns_comments_off_with_patch(app: Quart, runtime: Runtime) -> None:
+    alice, alice_token = await signed_in(app, runtime, "alice")
+    image_id, _ = await add_image_with_comments(runtime)
+    bob, bob_token = await signed_in(app, runtime, "bob")
+
+    response = await patch_image_via_api(alice, alice_token, image_id, {"comments_enabled": False})
+    assert response.status_code == 200
+    body = await response.get_json()
+    assert set(body) == IMAGE_KEYS
+    assert (body["id"], body["comments_enabled"]) == (image_id, False)
+    assert len(body["comments"]) == 1  # the comment already there stays
+
+    refused = await comment_via_api(bob, bob_token, image_id, "Hello?")
+    assert refused.status_code == 403
+    assert (await refused.get_json())["error"] == {
+        "code": "FORBIDDEN",
+        "message": COMMENTS_OFF_MESSAGE,
+    }
+    # The owner too: nobody comments while it is off.
+    assert (await comment_via_api(alice, alice_token, image_id, "Me?")).status_code == 403
+
+    # The page's form, without JavaScript: flashed, back at the comments.
+    response = await post_form(bob, f"/images/{image_id}/comments", {"content": "Hello?"})
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"/images/{image_id}#comments"
+    assert COMMENTS_OFF_MESSAGE in await page_text(bob, f"/images/{image_id}")
+    assert await count_rows(runtime, Comment, Comment.image_id == image_id) == 1
+
+    # Back on: comments go through again.
+    response = await patch_image_via_api(alice, alice_token, image_id, {"comments_enabled": True})
+    assert (await response.get_json())["comments_enabled"] is True
+    assert (await comment_via_api(bob, bob_token, image_id, "Hello!")).status_code == 201
+    assert await count_rows(runtime, Comment, Comment.image_id == image_id) == 2
+
+
+async def test_only_the_owner_or_a_moderator_may_switch(app: Quart, runtime: Runtime) -> None:
+    await make_active_user(runtime)
+    image_id, _ = await add_image_with_comments(runtime)
+    bob, bob_token = await signed_in(app, runtime, "bob")
+
+    response = await patch_image_via_api(bob, bob_token, image_id, {"comments_enabled": False})
+    assert response.status_code == 403
+    assert (await response.get_json())["error"]["message"] == (
+        "Only the owner or a moderator can turn comments on or off."
+    )
+    page = await post_form(bob, f"/images/{image_id}/comments/disable")
+    assert page.status_code == 403
+    assert "Only the owner or a moderator" in html.unescape(await page.get_data(as_text=True))
+
+    anonymous = app.test_client()
+    token = await csrf_token(anonymous)
+    response = await patch_image_via_api(anonymous, token, image_id, {"comments_enabled": False})
+    assert response.status_code == 401
+    assert (await response.get_json())["error"]["code"] == "UNAUTHORIZED"
+    page = await post_form(anonymous, f"/images/{image_id}/comments/disable")
+    assert page.status_code == 302
+    assert page.headers["Location"].startswith("/login?next=")
+
+    assert (
+        await patch_image_via_api(bob, None, image_id, {"comments_enabled": False})
+    ).status_code == 403
+
+    # A moderator may, and it is written to the moderation log.
+    mona, mona_token = await signed_in(app, runtime, "mona")
+    async with runtime.db.session() as session:
+        moderator = await session.get_one(User, await user_id_of(runtime, "mona"))
+        moderator.permissions = int(Role.MODERATOR)
+        await session.commit()
+    response = await patch_image_via_api(mona, mona_token, image_id, {"comments_enabled": False})
+    assert response.status_code == 200
+    assert (await response.get_json())["comments_enabled"] is False
+    body = await page_text(mona, f"/images/{image_id}")
+    assert f'action="/images/{image_id}/comments/enable"' in body
+    response = await post_form(mona, f"/images/{image_id}/comments/enable")
+    assert response.status_code == 303
+    async with runtime.db.session() as session:
+        actions = (
+            await session.scalars(select(ModerationEntry.action).order_by(ModerationEntry.id))
+        ).all()
+    assert actions == [ModerationAction.DISABLE_COMMENTS, ModerationAction.ENABLE_COMMENTS]
+
+
+async def test_patch_refuses_bad_bodies_and_unknown_images(app: Quart, runtime: Runtime) -> None:
+    alice, token = await signed_in(app, runtime, "alice")
+    image_id, _ = await add_image_with_comments(runtime)
+    for body in ({}, {"comments_enabled": "perhaps"}, {"comments_enabled": None}):
+        response = await patch_image_via_api(alice, token, image_id, body)
+        assert response.status_code == 400, body
+        assert (await response.get_json())["error"]["code"] == "BAD_REQUEST"
+    response = await patch_image_via_api(alice, token, 424242, {"comments_enabled": False})
+    assert response.status_code == 404
+
+
+async def test_feeds_carry_comments_enabled_and_see_the_switch(
+    app: Quart, runtime: Runtime
+) -> None:
+    alice, token = await signed_in(app, runtime, "alice")
+    image_id, _ = await add_image_with_comments(runtime)
+
+    first = await alice.get("/api/v1/feed")
+    items = (await first.get_json())["items"]
+    assert [(i["id"], i["comments_enabled"]) for i in items] == [(image_id, True)]
+    etag = first.headers["ETag"]
+
+    await patch_image_via_api(alice, token, image_id, {"comments_enabled": False})
+    # The switch changes the feed's version: a poll with the old tag gets the new body.
+    polled = await alice.get("/api/v1/feed", headers={"If-None-Match": etag})
+    assert polled.status_code == 200
+    assert (await polled.get_json())["items"][0]["comments_enabled"] is False
+    detail = await (await alice.get(f"/api/v1/images/{image_id}")).get_json()
+    assert detail["comments_enabled"] is False
+    seed = await (await alice.get("/index/images/1/10/")).get_json()
+    assert seed["images"][0]["comments_enabled"] is False
+
+
+# -- the latest feed and users -------------------------------------------------
+
+
+async def test_feed_pages_follow_next_cursor(app: Quart, runtime: Runtime) -> None:
+    user_id = await make_active_user(runtime)
+    ids = await add_image_rows(runtime, user_id, 5)
+    client = app.test_client()
+    first = await (await client.get("/api/v1/feed?limit=3")).get_json()
+    assert set(first) == {"items", "next_cursor"}
+    second = await (
+        await client.get(f"/api/v1/feed?limit=3&cursor={first['next_cursor']}")
+    ).get_json()
+    assert [i["id"] for i in first["items"] + second["items"]] == sorted(ids, reverse=True)
+    assert second["next_cursor"] is None
+
+
+@pytest.mark.parametrize("query", ["limit=abc", "limit=0", "limit=101", "cursor=not-ours"])
+async def test_bad_feed_parameters_are_400(app: Quart, query: str) -> None:
+    response = await app.test_client().get(f"/api/v1/feed?{query}")
+    assert response.status_code == 400
+    assert (await response.get_json())["error"]["code"] == "BAD_REQUEST"
+
+
+async def test_user_endpoints(app: Quart, runtime: Runtime) -> None:
+    user_id = await make_active_user(runtime)
+    await add_image_rows(runtime, user_id, 2)
+    client = app.test_client()
+    user = await (await client.get("/api/v1/users/ALICE")).get_json()
+    assert user["username"] == "alice" and user["image_count"] == 2
+    assert set(user) == {
+        "id",
+        "username",
+        "avatar_url",
+        "created_at",
+        "image_count",
+        "follower_count",
+        "following_count",
+        "following",
+    }
+    assert (user["follower_count"], user["following_count"], user["following"]) == (0, 0, False)
+    assert (await client.get("/api/v1/users/nobody")).status_code == 404
+    assert (await client.get("/api/v1/users/nobody/images")).status_code == 404

@@ -1,4 +1,4 @@
-"""The HTML pages of images: upload, home, profile, image page, deletion, /media."""
+"""The pages of images: upload, the image page and its comments, deletion, /media."""
 
 from __future__ import annotations
 
@@ -7,24 +7,23 @@ from typing import Any
 
 from quart import Quart
 from quart.typing import TestClientProtocol as Client
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from gallery.infra.runtime import Runtime
-from gallery.models import Comment, Image
-from tests.helpers import csrf_token, make_active_user, post_form, sign_in
-from tests.images import add_image_rows, jpeg_bytes, multipart, shared_image, stored_files
-
-
-async def count_rows(runtime: Runtime, model: type) -> int:
-    async with runtime.db.session() as session:
-        return int(await session.scalar(select(func.count()).select_from(model)) or 0)
-
-
-async def signed_in_client(app: Quart, runtime: Runtime, username: str = "alice") -> Client:
-    await make_active_user(runtime, username, f"{username}@example.com")
-    client = app.test_client()
-    await sign_in(client, username)
-    return client
+from gallery.models import Comment, Image, Tag
+from gallery.services.comments import COMMENTS_OFF_MESSAGE
+from tests.helpers import (
+    add_image_with_comments,
+    comment_via_api,
+    count_rows,
+    csrf_token,
+    page_text,
+    patch_image_via_api,
+    post_form,
+    signed_in,
+    tag_names_of,
+)
+from tests.images import jpeg_bytes, multipart, shared_image, stored_files
 
 
 async def upload_page(client: Client, files: list[tuple[bytes, str]], description: str = "") -> Any:
@@ -33,6 +32,9 @@ async def upload_page(client: Client, files: list[tuple[bytes, str]], descriptio
         [("file", name, data) for data, name in files],
     )
     return await client.post("/upload", data=body, headers={"Content-Type": content_type})
+
+
+# -- uploading -----------------------------------------------------------------
 
 
 async def test_upload_page_needs_a_signed_in_user(app: Quart) -> None:
@@ -44,7 +46,7 @@ async def test_upload_page_needs_a_signed_in_user(app: Quart) -> None:
 async def test_uploading_several_photos_lands_them_on_the_home_page(
     app: Quart, runtime: Runtime
 ) -> None:
-    client = await signed_in_client(app, runtime)
+    client, _ = await signed_in(app, runtime)
     form = await client.get("/upload")
     assert form.status_code == 200
     body = await form.get_data(as_text=True)
@@ -62,7 +64,7 @@ async def test_uploading_several_photos_lands_them_on_the_home_page(
 
 
 async def test_a_bad_file_among_good_ones_is_reported_by_name(app: Quart, runtime: Runtime) -> None:
-    client = await signed_in_client(app, runtime)
+    client, _ = await signed_in(app, runtime)
     response = await upload_page(
         client, [(jpeg_bytes(), "good.jpg"), (b"not an image at all", "evil<b>.jpg")]
     )
@@ -75,7 +77,7 @@ async def test_a_bad_file_among_good_ones_is_reported_by_name(app: Quart, runtim
 
 
 async def test_only_bad_files_answer_with_their_status(app: Quart, runtime: Runtime) -> None:
-    client = await signed_in_client(app, runtime)
+    client, _ = await signed_in(app, runtime)
     response = await upload_page(client, [(shared_image("truncated_jpeg.jpg"), "cut.jpg")])
     assert response.status_code == 422
     assert "damaged or incomplete" in await response.get_data(as_text=True)
@@ -86,38 +88,27 @@ async def test_only_bad_files_answer_with_their_status(app: Quart, runtime: Runt
     assert stored_files(runtime) == []
 
 
-async def test_home_page_shows_latest_photos_with_a_more_link(app: Quart, runtime: Runtime) -> None:
-    user_id = await make_active_user(runtime)
-    ids = await add_image_rows(runtime, user_id, 14)
-    client = app.test_client()
-    body = await (await client.get("/")).get_data(as_text=True)
-    shown = [int(i) for i in re.findall(r'data-image-id="(\d+)"', body)]
-    assert shown == sorted(ids, reverse=True)[:12]
-    more = re.search(r'href="(/\?cursor=[^"]+)"', body)
-    assert more, "the no-JavaScript fallback link to the next page"
-    rest = await (await client.get(more.group(1).replace("&amp;", "&"))).get_data(as_text=True)
-    assert [int(i) for i in re.findall(r'data-image-id="(\d+)"', rest)] == sorted(ids)[:2][::-1]
-    assert 'width="800" height="600"' in body  # space reserved before the image loads
+async def test_tags_attached_by_the_upload_page(app: Quart, runtime: Runtime) -> None:
+    client, _ = await signed_in(app, runtime)
+    body, content_type = multipart(
+        {"description": "Two of #Paris", "csrf_token": await csrf_token(client)},
+        [("file", "one.jpg", jpeg_bytes()), ("file", "two.jpg", jpeg_bytes())],
+    )
+    response = await client.post("/upload", data=body, headers={"Content-Type": content_type})
+    assert response.status_code == 303
+    async with runtime.db.session() as session:
+        image_ids = list(await session.scalars(select(Image.id)))
+    assert len(image_ids) == 2
+    for image_id in image_ids:
+        assert await tag_names_of(runtime, image_id) == ["paris"]
+    assert await count_rows(runtime, Tag) == 1
 
 
-async def test_profile_page_and_unknown_users(app: Quart, runtime: Runtime) -> None:
-    alice = await make_active_user(runtime)
-    bob = await make_active_user(runtime, "bob", "bob@example.com")
-    alice_ids = await add_image_rows(runtime, alice, 2)
-    await add_image_rows(runtime, bob, 1)
-    client = app.test_client()
-    page = await client.get("/u/Alice")
-    assert page.status_code == 200
-    body = await page.get_data(as_text=True)
-    assert "alice" in body
-    assert sorted(int(i) for i in re.findall(r'data-image-id="(\d+)"', body)) == alice_ids
-    missing = await client.get("/u/nobody")
-    assert missing.status_code == 404
-    assert "<!doctype html>" in (await missing.get_data(as_text=True)).lower()
+# -- the image page and its comments -------------------------------------------
 
 
 async def test_image_page_comments_without_javascript(app: Quart, runtime: Runtime) -> None:
-    client = await signed_in_client(app, runtime)
+    client, _ = await signed_in(app, runtime)
     await upload_page(client, [(jpeg_bytes(), "one.jpg")], "Line one\n<script>x</script>")
     async with runtime.db.session() as session:
         image_id = await session.scalar(select(Image.id))
@@ -139,18 +130,70 @@ async def test_image_page_comments_without_javascript(app: Quart, runtime: Runti
 
 
 async def test_comment_form_on_a_missing_image_is_404(app: Quart, runtime: Runtime) -> None:
-    client = await signed_in_client(app, runtime)
+    client, _ = await signed_in(app, runtime)
     response = await post_form(client, "/images/4242/comments", {"content": "hello"})
     assert response.status_code == 404
     assert (await client.get("/images/4242")).status_code == 404
 
 
+async def test_the_owner_switches_comments_with_the_page_button(
+    app: Quart, runtime: Runtime
+) -> None:
+    alice, _ = await signed_in(app, runtime, "alice")
+    image_id, _ = await add_image_with_comments(runtime)
+    bob, bob_token = await signed_in(app, runtime, "bob")
+
+    body = await page_text(alice, f"/images/{image_id}")
+    assert f'action="/images/{image_id}/comments/disable"' in body
+    assert "Turn comments off" in body
+    assert 'id="comment-form"' in body and 'data-comments-enabled="true"' in body
+
+    response = await post_form(alice, f"/images/{image_id}/comments/disable")
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"/images/{image_id}#comments"
+
+    body = await page_text(alice, f"/images/{image_id}")
+    assert "Comments are turned off for this photo; the ones already there stay." in body  # flash
+    assert f'action="/images/{image_id}/comments/enable"' in body and "Turn comments on" in body
+    assert 'id="comment-form"' not in body
+    assert f'<p class="comment-signin" data-comments-off>{COMMENTS_OFF_MESSAGE}</p>' in body
+    assert 'data-comments-enabled="false"' in body
+    assert "comment 0" in body  # the old comment is still listed
+    assert (await comment_via_api(bob, bob_token, image_id, "Hi")).status_code == 403
+
+    response = await post_form(alice, f"/images/{image_id}/comments/enable")
+    assert response.status_code == 303
+    body = await page_text(alice, f"/images/{image_id}")
+    assert "Comments are on again for this photo." in body
+    assert 'id="comment-form"' in body and "data-comments-off" not in body
+    assert (await comment_via_api(bob, bob_token, image_id, "Hi")).status_code == 201
+
+
+async def test_the_image_page_says_comments_are_off_to_everyone(
+    app: Quart, runtime: Runtime
+) -> None:
+    alice, alice_token = await signed_in(app, runtime, "alice")
+    image_id, _ = await add_image_with_comments(runtime)
+    bob, _ = await signed_in(app, runtime, "bob")
+    await patch_image_via_api(alice, alice_token, image_id, {"comments_enabled": False})
+
+    for viewer in (bob, app.test_client()):
+        body = await page_text(viewer, f"/images/{image_id}")
+        assert COMMENTS_OFF_MESSAGE in body and "data-comments-off" in body
+        assert 'id="comment-form"' not in body and "Sign in to comment" not in body
+        assert "/comments/disable" not in body and "/comments/enable" not in body  # no switch
+        assert "comment 0" in body
+
+
+# -- deleting, and the stored files --------------------------------------------
+
+
 async def test_deleting_from_the_page(app: Quart, runtime: Runtime) -> None:
-    owner = await signed_in_client(app, runtime, "olivia")
+    owner, _ = await signed_in(app, runtime, "olivia")
     await upload_page(owner, [(jpeg_bytes(), "one.jpg")])
     async with runtime.db.session() as session:
         image_id = await session.scalar(select(Image.id))
-    stranger = await signed_in_client(app, runtime, "sam")
+    stranger, _ = await signed_in(app, runtime, "sam")
     page = await (await stranger.get(f"/images/{image_id}")).get_data(as_text=True)
     assert f"/images/{image_id}/delete" not in page
     denied = await post_form(stranger, f"/images/{image_id}/delete", {})
@@ -167,7 +210,7 @@ async def test_deleting_from_the_page(app: Quart, runtime: Runtime) -> None:
 
 
 async def test_media_serves_stored_files_and_nothing_else(app: Quart, runtime: Runtime) -> None:
-    client = await signed_in_client(app, runtime)
+    client, _ = await signed_in(app, runtime)
     await upload_page(client, [(jpeg_bytes(), "one.jpg")])
     media = runtime.settings.media_dir
     assert media is not None

@@ -1,7 +1,8 @@
-"""The JSON shapes of SPEC §5, and how models become them.
+"""The shapes of what Gallery shows (SPEC §5), and how models become them.
 
-Pages use the same dictionaries (``asdict``) so that what the server renders
-and what the scripts render from the feeds come from one source.
+One source for three readers: the JSON API serialises them, the pages render
+the same dictionaries (``asdict``), and ``feed.js`` builds cards from the
+feeds' JSON, so a photo looks the same however it reached the screen.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from gallery.models.comment import Comment
 from gallery.models.moderation import Report
 from gallery.models.social import NotificationKind
 from gallery.models.user import User
-from gallery.services.feeds import ImageCard
+from gallery.services.feeds import FeedPage, ImageCard
 from gallery.services.notifications import NotificationEntry
 
 DEFAULT_AVATAR_URL = "/static/img/avatar.svg"
@@ -156,6 +157,28 @@ class UnreadCount:
     unread_count: int
 
 
+@dataclass
+class UserResult:
+    id: int
+    username: str
+    avatar_url: str
+
+
+@dataclass
+class TagResult:
+    name: str
+    image_count: int
+    url: str
+
+
+@dataclass
+class SearchResults:
+    """``items`` are Images, users or tags, as ``type`` asked."""
+
+    items: list[ImageOut | UserResult | TagResult]
+    next_cursor: str | None
+
+
 def avatar_url(user: User, storage: Storage) -> str:
     return storage.url(user.avatar_key) if user.avatar_key else DEFAULT_AVATAR_URL
 
@@ -240,3 +263,8 @@ def notification_out(entry: NotificationEntry, storage: Storage) -> Notification
         if entry.comment is not None
         else None,
     )
+
+
+def feed_of(page: FeedPage, storage: Storage) -> Feed:
+    """A service's feed page in the API's shape."""
+    return Feed(items=[image_out(c, storage) for c in page.cards], next_cursor=page.next_cursor)

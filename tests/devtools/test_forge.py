@@ -1,4 +1,4 @@
-"""The fake-data service behind ``gallery forge``, called directly on a real database."""
+"""The fake-data generator behind ``gallery forge``, called directly on a real database."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pytest
 from PIL import Image as PILImage
 from sqlalchemy import func, select
 
+from gallery.devtools import forge
 from gallery.infra.runtime import Runtime
 from gallery.models import Comment, Follow, Image, Like, Role, User
-from gallery.services import forge
 from gallery.services.accounts import AccountError, check_username
 from gallery.services.errors import InvalidInput
 from gallery.services.feeds import FEED_VERSION_KEY

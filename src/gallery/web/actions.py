@@ -1,0 +1,79 @@
+"""What a page's form and its JSON twin both do: the steps before and around the service.
+
+The pages (plain HTML forms) and the JSON API are siblings; neither imports
+the other. Where both offer the same action (comment, report, search), the
+steps they share live here, so both answer the same refusals. Their rate
+limits are entries of ``web/rate_limits.py`` declared on each route, so a
+page and its twin spend one budget.
+"""
+
+from __future__ import annotations
+
+from quart import url_for
+
+from gallery.models.comment import Comment
+from gallery.models.moderation import Report
+from gallery.services import comments, reports, search
+from gallery.services.reports import ReportTarget
+from gallery.web.current_user import require_user, viewer_id
+from gallery.web.rate_limits import count_attempt
+from gallery.web.resources import resources
+from gallery.web.shapes import ImageOut, SearchResults, TagResult, UserResult, avatar_url, image_out
+
+
+async def create_comment(image_id: int, content: str | None) -> Comment:
+    """Shared by the API and the page's plain form (their routes count ``comments``)."""
+    use = resources()
+    user = require_user()
+    return await comments.add_comment(
+        use.db, use.redis, image_id=image_id, author=user, content=content
+    )
+
+
+async def file_report(kind: ReportTarget, target_id: int, reason: str | None) -> Report:
+    """Shared by the API and the report pages (their routes count ``reports``)."""
+    user = require_user()
+    session = resources().db
+    if kind is ReportTarget.IMAGE:
+        return await reports.report_image(session, reporter=user, image_id=target_id, reason=reason)
+    return await reports.report_comment(session, reporter=user, comment_id=target_id, reason=reason)
+
+
+async def run_search(
+    query: str | None, kind: str | None, *, limit: int | None, cursor: str | None
+) -> SearchResults:
+    """Shared by the API and the search page: ``searches`` counted, then the service.
+
+    Counted here, not before the view: a refusal costs neither a count nor a
+    query, and the page's empty search form costs nothing.
+    """
+    use = resources()
+    search_type = search.search_type(kind)
+    search.clean_query(query)
+    await count_attempt("searches")
+    session = use.db
+    storage = use.storage
+    items: list[ImageOut | UserResult | TagResult]
+    if search_type is search.SearchType.USERS:
+        people = await search.search_users(session, query, limit=limit, cursor=cursor)
+        items = [
+            UserResult(id=u.id, username=u.username, avatar_url=avatar_url(u, storage))
+            for u in people.users
+        ]
+        return SearchResults(items=items, next_cursor=people.next_cursor)
+    if search_type is search.SearchType.TAGS:
+        found = await search.search_tags(session, query, limit=limit, cursor=cursor)
+        items = [
+            TagResult(
+                name=t.name,
+                image_count=t.image_count,
+                url=url_for("discover.tag_page", name=t.name),
+            )
+            for t in found.tags
+        ]
+        return SearchResults(items=items, next_cursor=found.next_cursor)
+    page = await search.search_images(
+        session, query, viewer_id=viewer_id(), limit=limit, cursor=cursor
+    )
+    items = [image_out(card, storage) for card in page.cards]
+    return SearchResults(items=items, next_cursor=page.next_cursor)

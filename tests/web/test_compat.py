@@ -1,0 +1,53 @@
+"""The seed clients' numbered pages (``web/compat.py``): their shape, their limits."""
+
+from __future__ import annotations
+
+import pytest
+from quart import Quart
+
+from gallery.infra.runtime import Runtime
+from tests.helpers import make_active_user
+from tests.images import add_image_rows
+
+
+async def test_seed_feeds_have_the_seed_shape(app: Quart, runtime: Runtime) -> None:
+    alice = await make_active_user(runtime)
+    bob = await make_active_user(runtime, "bob", "bob@example.com")
+    alice_ids = await add_image_rows(runtime, alice, 3)
+    await add_image_rows(runtime, bob, 2)
+    client = app.test_client()
+    page = await (await client.get("/index/images/1/4/")).get_json()
+    assert set(page) == {"has_next", "images"}
+    assert page["has_next"] is True and len(page["images"]) == 4
+    last = await (await client.get("/index/images/2/4/")).get_json()
+    assert last == {"has_next": False, "images": last["images"]} and len(last["images"]) == 1
+    profile = await (await client.get(f"/profile/images/{alice}/1/10/")).get_json()
+    assert [i["id"] for i in profile["images"]] == sorted(alice_ids, reverse=True)
+    assert profile["has_next"] is False
+
+
+async def test_seed_per_page_is_capped_at_100(app: Quart, runtime: Runtime) -> None:
+    user_id = await make_active_user(runtime)
+    await add_image_rows(runtime, user_id, 101)
+    page = await (await app.test_client().get("/index/images/1/1000/")).get_json()
+    assert len(page["images"]) == 100 and page["has_next"] is True
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/index/images/0/10/", 404),
+        ("/index/images/-1/10/", 404),
+        ("/index/images/1/0/", 400),
+        ("/index/images/abc/10/", 404),
+        ("/index/images/99999999999999999999/10/", 404),
+        ("/index/images/1/10", 308),  # the seed routes end in a slash
+        ("/profile/images/4242/1/10/", 404),
+        ("/profile/images/0/1/10/", 404),
+    ],
+)
+async def test_bad_seed_paths_are_4xx_never_500(app: Quart, path: str, status: int) -> None:
+    response = await app.test_client().get(path)
+    assert response.status_code == status
+    if status != 308:
+        assert "error" in await response.get_json()
