@@ -86,13 +86,16 @@ def test_the_decorators_record_what_the_route_test_reads(app: Quart) -> None:
     assert declared is not None
     assert declared.names == ("sign-ins-by-address", "sign-ins-by-account")
     assert declared.counted_in_view
-    likes = declared_limits(app.view_functions["api.like_image"])
+    likes = declared_limits(app.view_functions["api.social.like_image"])
     assert likes is not None and likes.names == ("likes",) and not likes.counted_in_view
 
     reason = exemption_of(app.view_functions["auth.logout"])
     assert reason and "session" in reason
     assert exemption_of(rate_limit_exempt("a reason")(a_view)) == "a reason"
-    assert declared_limits(a_view) is None and exemption_of(app.view_functions["api.feed"]) is None
+    assert (
+        declared_limits(a_view) is None
+        and exemption_of(app.view_functions["api.images.feed"]) is None
+    )
 
 
 # -- counting for real ------------------------------------------------------------

@@ -310,48 +310,50 @@ ROUTES: dict[tuple[str, str], Route] = {
     ),
     ("admin.resend_activation", "POST"): Route(A.ADMINISTRATOR, a_user(active=False), exempt=True),
     # -- the JSON API: reading ------------------------------------------------------------
-    ("api.feed", "GET"): Route(A.PUBLIC),
-    ("api.hot_feed", "GET"): Route(A.PUBLIC),
-    ("api.image_detail", "GET"): Route(A.PUBLIC, same_image),
-    ("api.list_comments", "GET"): Route(A.PUBLIC, same_image),
-    ("api.user_profile", "GET"): Route(A.PUBLIC, owner),
-    ("api.user_images", "GET"): Route(A.PUBLIC, owner),
-    ("api.user_followers", "GET"): Route(A.PUBLIC, owner),
-    ("api.user_following", "GET"): Route(A.PUBLIC, owner),
-    ("api.tag_images", "GET"): Route(A.PUBLIC, fixed(name="sea")),
-    ("api.search_everything", "GET"): Route(A.PUBLIC, query={"q": "sea"}, limits=("searches",)),
-    ("api.following_feed", "GET"): Route(A.SIGNED_IN),
-    ("api.me", "GET"): Route(A.SIGNED_IN),
-    ("api.list_sessions", "GET"): Route(A.SIGNED_IN),
-    ("api.revoke_session", "DELETE"): Route(
+    ("api.images.feed", "GET"): Route(A.PUBLIC),
+    ("api.ranking.hot_feed", "GET"): Route(A.PUBLIC),
+    ("api.images.image_detail", "GET"): Route(A.PUBLIC, same_image),
+    ("api.images.list_comments", "GET"): Route(A.PUBLIC, same_image),
+    ("api.images.user_profile", "GET"): Route(A.PUBLIC, owner),
+    ("api.images.user_images", "GET"): Route(A.PUBLIC, owner),
+    ("api.social.user_followers", "GET"): Route(A.PUBLIC, owner),
+    ("api.social.user_following", "GET"): Route(A.PUBLIC, owner),
+    ("api.discover.tag_images", "GET"): Route(A.PUBLIC, fixed(name="sea")),
+    ("api.discover.search_everything", "GET"): Route(
+        A.PUBLIC, query={"q": "sea"}, limits=("searches",)
+    ),
+    ("api.social.following_feed", "GET"): Route(A.SIGNED_IN),
+    ("api.account.me", "GET"): Route(A.SIGNED_IN),
+    ("api.account.list_sessions", "GET"): Route(A.SIGNED_IN),
+    ("api.account.revoke_session", "DELETE"): Route(
         A.SIGNED_IN, fixed(session_id="no-such-session"), exempt=True
     ),
-    ("api.list_notifications", "GET"): Route(A.SIGNED_IN),
-    ("api.unread_count", "GET"): Route(A.SIGNED_IN),
-    ("api.mark_notification_read", "POST"): Route(
+    ("api.social.list_notifications", "GET"): Route(A.SIGNED_IN),
+    ("api.social.unread_count", "GET"): Route(A.SIGNED_IN),
+    ("api.social.mark_notification_read", "POST"): Route(
         A.SIGNED_IN, fixed(notification_id=999_999), exempt=True
     ),
-    ("api.mark_all_notifications_read", "POST"): Route(A.SIGNED_IN, exempt=True),
+    ("api.social.mark_all_notifications_read", "POST"): Route(A.SIGNED_IN, exempt=True),
     # -- the JSON API: acting --------------------------------------------------------------
-    ("api.upload_image", "POST"): Route(A.ACTING, body={}, limits=("uploads",)),
-    ("api.post_comment", "POST"): Route(
+    ("api.images.upload_image", "POST"): Route(A.ACTING, body={}, limits=("uploads",)),
+    ("api.images.post_comment", "POST"): Route(
         A.ACTING, same_image, body={"content": "Nice"}, limits=("comments",)
     ),
-    ("api.like_image", "PUT"): Route(A.ACTING, same_image, limits=("likes",)),
-    ("api.unlike_image", "DELETE"): Route(A.ACTING, same_image, limits=("likes",)),
-    ("api.follow_user", "PUT"): Route(A.ACTING, owner, limits=("follows",)),
-    ("api.unfollow_user", "DELETE"): Route(A.ACTING, owner, limits=("follows",)),
-    ("api.report_image", "POST"): Route(
+    ("api.social.like_image", "PUT"): Route(A.ACTING, same_image, limits=("likes",)),
+    ("api.social.unlike_image", "DELETE"): Route(A.ACTING, same_image, limits=("likes",)),
+    ("api.social.follow_user", "PUT"): Route(A.ACTING, owner, limits=("follows",)),
+    ("api.social.unfollow_user", "DELETE"): Route(A.ACTING, owner, limits=("follows",)),
+    ("api.reports.report_image", "POST"): Route(
         A.ACTING, new_image, body={"reason": "spam"}, limits=("reports",)
     ),
-    ("api.report_comment", "POST"): Route(
+    ("api.reports.report_comment", "POST"): Route(
         A.ACTING, new_comment, body={"reason": "spam"}, limits=("reports",)
     ),
-    ("api.delete_image", "DELETE"): Route(A.OWNER_OR_MODERATOR, new_image, exempt=True),
-    ("api.update_image", "PATCH"): Route(
+    ("api.images.delete_image", "DELETE"): Route(A.OWNER_OR_MODERATOR, new_image, exempt=True),
+    ("api.images.update_image", "PATCH"): Route(
         A.OWNER_OR_MODERATOR, new_image, body={"comments_enabled": False}, exempt=True
     ),
-    ("api.delete_comment", "DELETE"): Route(A.OWNER_OR_MODERATOR, new_comment, exempt=True),
+    ("api.images.delete_comment", "DELETE"): Route(A.OWNER_OR_MODERATOR, new_comment, exempt=True),
 }
 
 

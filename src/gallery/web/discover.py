@@ -41,7 +41,7 @@ async def tag_page(name: str) -> ResponseReturnValue:
         tag=asdict(summary),
         items=page["items"],
         next_cursor=page["next_cursor"],
-        feed_url=url_for("api.tag_images", name=summary.name),
+        feed_url=url_for("api.discover.tag_images", name=summary.name),
         page_size=TAG_PAGE_SIZE,
         more_url=url_for("discover.tag_page", name=summary.name, cursor=page["next_cursor"])
         if page["next_cursor"]
@@ -97,6 +97,6 @@ async def search_page() -> ResponseReturnValue:
         )
         if results.next_cursor
         else None,
-        feed_url=url_for("api.search_everything", q=query, type=shown.value),
+        feed_url=url_for("api.discover.search_everything", q=query, type=shown.value),
     )
     return await render_template("discover/search.html", **context)

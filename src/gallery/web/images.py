@@ -152,7 +152,7 @@ async def detail(image_id: int) -> ResponseReturnValue:
         comments=[asdict(comment_out(c, storage)) for c in page.comments],
         comments_next_cursor=page.next_cursor,
         more_comments_url=more_comments_url,
-        comments_api_url=url_for("api.list_comments", image_id=image_id),
+        comments_api_url=url_for("api.images.list_comments", image_id=image_id),
         # Deleting the photo and switching its comments: the same people.
         can_change=images.may_change_image(viewer, card.image),
         viewer_moderates=bool(viewer and viewer.can(Permission.MODERATE)),

@@ -54,7 +54,7 @@ def home_context(page: dict[str, Any], top: list[dict[str, Any]]) -> dict[str, A
         "top_items": top,
         "items": page["items"],
         "next_cursor": next_cursor,
-        "feed_url": url_for("api.feed"),
+        "feed_url": url_for("api.images.feed"),
         "page_size": HOME_PAGE_SIZE,
         "more_url": url_for("main.index", cursor=next_cursor) if next_cursor else None,
     }

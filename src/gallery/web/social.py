@@ -74,7 +74,7 @@ async def following_feed() -> ResponseReturnValue:
         "social/following.html",
         items=[asdict(image_out(card, storage)) for card in page.cards],
         next_cursor=page.next_cursor,
-        feed_url=url_for("api.following_feed"),
+        feed_url=url_for("api.social.following_feed"),
         page_size=FOLLOWING_PAGE_SIZE,
         more_url=url_for("social.following_feed", cursor=page.next_cursor)
         if page.next_cursor

@@ -62,7 +62,7 @@ async def profile(username: str) -> ResponseReturnValue:
         following=await social.is_following(session, viewer.id if viewer else None, user.id),
         items=page["items"],
         next_cursor=page["next_cursor"],
-        feed_url=url_for("api.user_images", username=user.username),
+        feed_url=url_for("api.images.user_images", username=user.username),
         page_size=PROFILE_PAGE_SIZE,
         more_url=url_for("users.profile", username=user.username, cursor=page["next_cursor"])
         if page["next_cursor"]

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from quart import Response, jsonify
+from quart import Blueprint, Response, jsonify
 from quart_schema import document_response, tag
 
 from gallery.web.actions import run_search
-from gallery.web.api import bp
 from gallery.web.feed_pages import feed_json, tag_page
 from gallery.web.querystring import PageQuery, validate_query
 from gallery.web.rate_limits import rate_limited
 from gallery.web.shapes import Feed, SearchResults
+
+bp = Blueprint("discover", __name__)
 
 
 @dataclass

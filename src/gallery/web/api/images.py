@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from quart import Response, jsonify, request, url_for
+from quart import Blueprint, Response, jsonify, request, url_for
 from quart_schema import (
     DataSource,
     document_request,
@@ -18,7 +18,6 @@ from gallery.models.user import Permission
 from gallery.services import comments, feeds, images, social, users
 from gallery.services.errors import InvalidInput
 from gallery.web.actions import create_comment
-from gallery.web.api import bp
 from gallery.web.conditional import conditional_json
 from gallery.web.current_user import require_user, viewer_id
 from gallery.web.feed_pages import author_page_by_name, feed_json, latest_page
@@ -38,6 +37,8 @@ from gallery.web.shapes import (
     image_out,
     iso_utc,
 )
+
+bp = Blueprint("images", __name__)
 
 
 @dataclass
@@ -143,7 +144,7 @@ async def upload_image() -> tuple[Response, int, dict[str, str]]:
         description=description,
     )
     card = (await feeds.cards_for(use.db, [image], user.id))[0]
-    location = url_for("api.image_detail", image_id=image.id)
+    location = url_for("api.images.image_detail", image_id=image.id)
     return jsonify(asdict(image_out(card, runtime.storage))), 201, {"Location": location}
 
 

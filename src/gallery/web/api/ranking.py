@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from quart import Response
+from quart import Blueprint, Response
 from quart_schema import document_response, tag
 
 from gallery.services import feeds, paging, ranking
-from gallery.web.api import bp
 from gallery.web.feed_pages import feed_json, hot_page
 from gallery.web.querystring import PageQuery, validate_query
 from gallery.web.resources import resources
 from gallery.web.shapes import Feed
+
+bp = Blueprint("ranking", __name__)
 
 
 @bp.get("/feed/hot")

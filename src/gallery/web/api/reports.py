@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from quart import Response, jsonify
+from quart import Blueprint, Response, jsonify
 from quart_schema import document_response, tag, validate_request
 
 from gallery.services.reports import ReportTarget
 from gallery.web.actions import file_report
-from gallery.web.api import bp
 from gallery.web.permissions import permission_required
 from gallery.web.rate_limits import rate_limited
 from gallery.web.shapes import ReportOut, report_out
+
+bp = Blueprint("reports", __name__)
 
 
 @dataclass

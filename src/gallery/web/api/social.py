@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from quart import Response
+from quart import Blueprint, Response
 from quart_schema import document_response, tag
 
 from gallery.models.user import Permission
 from gallery.services import feeds, notifications, social, users
-from gallery.web.api import bp
 from gallery.web.conditional import conditional_json
 from gallery.web.current_user import require_user
 from gallery.web.permissions import permission_required
@@ -25,6 +24,8 @@ from gallery.web.shapes import (
     feed_of,
     notification_out,
 )
+
+bp = Blueprint("social", __name__)
 
 # -- likes -------------------------------------------------------------------
 

@@ -1,0 +1,101 @@
+"""The signed-in account in the JSON API: who am I, and my signed-in sessions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from quart import Blueprint, Response, abort
+from quart_schema import document_response, tag
+
+from gallery.web.current_user import require_user, session_user
+from gallery.web.rate_limits import rate_limit_exempt
+from gallery.web.resources import resources
+from gallery.web.security import csrf_token
+from gallery.web.shapes import avatar_url, iso_utc
+
+bp = Blueprint("account", __name__)
+
+
+@dataclass
+class Me:
+    id: int
+    username: str
+    email: str
+    avatar_url: str
+    role: str
+    permissions: int
+    # A locked account may read but not change anything (its permissions stay).
+    locked: bool
+    created_at: str
+    csrf_token: str
+
+
+@dataclass
+class SessionInfo:
+    id: str
+    created_at: str
+    last_seen_at: str
+    ip: str
+    user_agent: str
+    remember: bool
+    current: bool
+
+
+@dataclass
+class SessionList:
+    sessions: list[SessionInfo]
+
+
+@bp.get("/me")  # type: ignore[type-var]  # quart-schema serialises the dataclass
+@tag(["account"])
+@document_response(Me)
+async def me() -> Me:
+    """The signed-in user, with the CSRF token that unsafe requests must send."""
+    user = require_user()
+    return Me(
+        id=user.id,
+        username=user.username,
+        email=user.email,
+        avatar_url=avatar_url(user, resources().storage),
+        role=user.role_name,
+        permissions=user.permissions,
+        locked=user.is_locked,
+        created_at=iso_utc(user.created_at),
+        csrf_token=csrf_token(),
+    )
+
+
+@bp.get("/sessions")  # type: ignore[type-var]
+@tag(["account"])
+@document_response(SessionList)
+async def list_sessions() -> SessionList:
+    """The user's signed-in sessions, newest first; ``current`` marks this one."""
+    user = require_user()
+    auth = session_user()
+    current_id = auth.sign_in.public_id if auth.sign_in else None
+    sign_ins = await resources().sign_ins.list_for_user(user.id)
+    return SessionList(
+        sessions=[
+            SessionInfo(
+                id=s.public_id,
+                created_at=iso_utc(s.created_at),
+                last_seen_at=iso_utc(s.last_seen_at),
+                ip=s.ip,
+                user_agent=s.user_agent,
+                remember=s.remember,
+                current=s.public_id == current_id,
+            )
+            for s in sign_ins
+        ]
+    )
+
+
+@bp.delete("/sessions/<session_id>")
+@tag(["account"])
+@rate_limit_exempt("ends one of the caller's own sessions")
+async def revoke_session(session_id: str) -> Response:
+    """End one of the user's sessions (a copied cookie stops working at once)."""
+    user = require_user()
+    if not await resources().sign_ins.revoke(user.id, session_id):
+        abort(404, "You have no session with that id.")
+    return Response(b"", status=204)
