@@ -68,6 +68,11 @@ class Settings(BaseSettings):
     # record in Redis still expires after this), and with it.
     session_ttl_seconds: int = 24 * 3600
     remember_ttl_seconds: int = 30 * 24 * 3600
+    # How long a visitor who is not signed in is remembered: a kept flash
+    # message (their server-side session) and the signed cookie behind their
+    # forms' CSRF token. Hours, not the sign-in's days: strangers must not be
+    # able to make the site keep state for long.
+    anonymous_session_hours: int = Field(default=2, ge=1)
 
     # -- Connection pools and overload (each per process) ------------------------
     # Database connections: pool + overflow. Two Hypercorn workers at 10 + 20 use
@@ -77,6 +82,11 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(default=20, ge=0)
     # Redis connections; redis-py's own default (100) raised an error when used up.
     redis_pool_size: int = Field(default=64, ge=1)
+    # How long one Redis connect or reply may take before Redis counts as down
+    # (it answers in well under a millisecond when well).
+    redis_timeout_seconds: float = Field(default=1.0, gt=0)
+    # How long one database connect may take before the database counts as down.
+    db_connect_timeout_seconds: int = Field(default=5, ge=1)
     # How long a request waits for a free database or Redis connection before it
     # is answered 503 with Retry-After: above the queueing of a busy moment, below
     # the point where clients and proxies give up on their own.
@@ -115,6 +125,10 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return self.max_upload_mb * 1024 * 1024
+
+    @property
+    def anonymous_session_seconds(self) -> int:
+        return self.anonymous_session_hours * 3600
 
     def resolve_secret_key(self) -> str:
         """The key that signs cookies and tokens.

@@ -11,6 +11,7 @@ from sqlalchemy import event
 from sqlalchemy.dialects import mysql
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -24,6 +25,19 @@ from sqlalchemy.sql.expression import Executable
 DEFAULT_POOL_SIZE = 10
 DEFAULT_MAX_OVERFLOW = 20
 DEFAULT_POOL_TIMEOUT_SECONDS = 10.0
+# How long a new MariaDB connection may take: a server that is stopped refuses
+# at once, but one that is unreachable would hold a request for the driver's
+# default (10 s) before it could be answered 503.
+DEFAULT_CONNECT_TIMEOUT_SECONDS = 5
+
+# MySQL/MariaDB error codes that say the server cannot be reached or went away
+# (not that a statement was wrong): too many connections, shutting down,
+# connection killed, cannot connect (socket, TCP), gone away, lost during a
+# query or the handshake, disconnected for inactivity.
+UNAVAILABLE_MYSQL_CODES = frozenset({1040, 1053, 1927, 2002, 2003, 2006, 2013, 2055, 4031})
+# SQLite's transient refusals: another writer holds the file for too long, or
+# the file cannot be opened right now.
+UNAVAILABLE_SQLITE_MESSAGES = ("database is locked", "unable to open database file")
 
 
 def make_engine(
@@ -32,6 +46,7 @@ def make_engine(
     pool_size: int = DEFAULT_POOL_SIZE,
     max_overflow: int = DEFAULT_MAX_OVERFLOW,
     pool_timeout: float = DEFAULT_POOL_TIMEOUT_SECONDS,
+    connect_timeout: int = DEFAULT_CONNECT_TIMEOUT_SECONDS,
 ) -> AsyncEngine:
     """Create the engine with settings that suit the backend.
 
@@ -63,7 +78,13 @@ def make_engine(
         return engine
     # MySQL/MariaDB close idle connections (wait_timeout): ping before use and
     # recycle well inside the server's limit.
-    return create_async_engine(database_url, pool_pre_ping=True, pool_recycle=1800, **pool_limits)
+    return create_async_engine(
+        database_url,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        connect_args={"connect_timeout": connect_timeout},
+        **pool_limits,
+    )
 
 
 class Database:
@@ -76,10 +97,15 @@ class Database:
         pool_size: int = DEFAULT_POOL_SIZE,
         max_overflow: int = DEFAULT_MAX_OVERFLOW,
         pool_timeout: float = DEFAULT_POOL_TIMEOUT_SECONDS,
+        connect_timeout: int = DEFAULT_CONNECT_TIMEOUT_SECONDS,
     ) -> None:
         self.url = database_url
         self.engine = make_engine(
-            database_url, pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout
+            database_url,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            pool_timeout=pool_timeout,
+            connect_timeout=connect_timeout,
         )
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
 
@@ -126,6 +152,24 @@ async def close_despite_cancellation(session: AsyncSession) -> None:
 def is_pool_timeout(error: BaseException) -> bool:
     """Whether ``error`` is a wait for a pooled connection that ran out of time."""
     return isinstance(error, PoolTimeoutError)
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """Whether ``error`` says the database cannot be reached right now (not a bad statement).
+
+    Such an error is answered 503 with Retry-After; the pool's pre-ping
+    replaces the dead connections once the server is back.
+    """
+    if not isinstance(error, DBAPIError):
+        return False
+    if error.connection_invalidated:
+        return True
+    original = error.orig
+    code = original.args[0] if original is not None and original.args else None
+    if isinstance(code, int):
+        return code in UNAVAILABLE_MYSQL_CODES
+    message = str(original).lower()
+    return any(text in message for text in UNAVAILABLE_SQLITE_MESSAGES)
 
 
 async def insert_unless_present(session: AsyncSession, table: Any, values: dict[str, Any]) -> bool:

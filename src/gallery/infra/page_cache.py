@@ -29,6 +29,7 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from gallery.infra.redis import is_unavailable
 from gallery.infra.single_flight import SingleFlightLRU
 
 log = logging.getLogger(__name__)
@@ -90,9 +91,15 @@ class PageCache:
         redis_key = KEY_PREFIX + key
         try:
             stored = await self.redis.get(redis_key)
-        except RedisError:
+        except RedisError as error:
             # The cache is an optimisation: without Redis, build from the database.
-            log.warning("Page cache read failed for %s; building it", key, exc_info=True)
+            # An outage is logged once where it is detected, not for every page.
+            log.log(
+                logging.DEBUG if is_unavailable(error) else logging.WARNING,
+                "Page cache read failed for %s; building it",
+                key,
+                exc_info=not is_unavailable(error),
+            )
             stored = None
         if stored is not None:
             body = stored.encode() if isinstance(stored, str) else bytes(stored)
@@ -100,7 +107,8 @@ class PageCache:
         body = orjson.dumps(await build())
         try:
             await self.redis.set(redis_key, body, ex=self.ttl_seconds)
-        except RedisError:
-            log.warning("Page cache write failed for %s", key, exc_info=True)
+        except RedisError as error:
+            if not is_unavailable(error):
+                log.warning("Page cache write failed for %s", key, exc_info=True)
         # Parsed back, so a page is the same plain structure whoever built it.
         return CachedPage(data=orjson.loads(body), body=body, key=key)

@@ -13,11 +13,17 @@ import asyncio
 import fcntl
 import logging
 import shutil
+import time
 from pathlib import Path
+from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.connection import Connection, UnixDomainSocketConnection
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import MaxConnectionsError, RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +34,128 @@ MAX_SOCKET_PATH = 100
 # The pool when nothing says otherwise (the CLI, tests); the app passes its settings.
 DEFAULT_POOL_SIZE = 64
 DEFAULT_POOL_TIMEOUT_SECONDS = 10.0
+# How long one connect or one reply may take. Redis answers in well under a
+# millisecond; a server that takes a second is frozen or gone, and a request
+# should learn that in a second rather than in redis-py's default five.
+DEFAULT_SOCKET_TIMEOUT_SECONDS = 1.0
+# After Redis failed to connect or to answer, how long every command fails at
+# once (RedisUnavailable) before one of them tries again.
+DEFAULT_CIRCUIT_OPEN_SECONDS = 2.0
+# A connection that the server closed (Redis restarted, an idle timeout) is
+# reconnected and the command sent again this many times, after a short pause:
+# a restarted Redis must cost no request an error.
+STALE_CONNECTION_RETRIES = 2
+
+
+class RedisUnavailable(RedisConnectionError):
+    """Raised at once, without trying, while Redis is known to be unreachable."""
+
+
+class Circuit:
+    """Whether Redis is reachable, as the last connects and replies showed.
+
+    *Closed* (the normal state) lets every command through. A connect that
+    fails, or a reply that does not come within the socket timeout, *opens* it:
+    for ``open_seconds`` every command raises ``RedisUnavailable`` at once, so
+    requests answer 503 (or fall back to the database) without each waiting
+    for its own timeout. Then one command is let through as a probe; its reply
+    closes the circuit, its failure opens it again. A connection the server
+    closed does not open it: that is a restart, and the retry reconnects.
+    """
+
+    def __init__(self, open_seconds: float = DEFAULT_CIRCUIT_OPEN_SECONDS) -> None:
+        self.open_seconds = open_seconds
+        self.open_until = 0.0  # 0: closed
+        self.probe_started = 0.0
+
+    @property
+    def is_open(self) -> bool:
+        return self.open_until != 0.0
+
+    def check(self) -> None:
+        """Before a command takes a connection: raise ``RedisUnavailable`` while open."""
+        if not self.open_until:
+            return
+        now = time.monotonic()
+        if now < self.open_until:
+            raise RedisUnavailable("Redis was unreachable moments ago; not trying again yet.")
+        # Half open: one probe at a time (a probe that never reports is
+        # replaced after another interval).
+        if self.probe_started and now - self.probe_started < self.open_seconds:
+            raise RedisUnavailable("Redis is unreachable; a probe is under way.")
+        self.probe_started = now
+
+    def failed(self, error: BaseException) -> None:
+        if not self.open_until:
+            log.error(
+                "Redis is unreachable (%s): answering without it for %.0f s, then probing",
+                error,
+                self.open_seconds,
+            )
+        self.open_until = time.monotonic() + self.open_seconds
+        self.probe_started = 0.0
+
+    def succeeded(self) -> None:
+        if self.open_until:
+            log.warning("Redis answers again")
+            self.open_until = 0.0
+            self.probe_started = 0.0
+
+
+class _ReportsToCircuit:
+    """Connection behaviour that tells the pool's circuit how connects and replies went."""
+
+    circuit: Circuit
+
+    def __init__(self, *args: Any, circuit: Circuit, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.circuit = circuit
+
+    async def connect_check_health(self, *args: Any, **kwargs: Any) -> None:
+        try:
+            await super().connect_check_health(*args, **kwargs)  # type: ignore[misc]
+        except (RedisConnectionError, RedisTimeoutError) as error:
+            self.circuit.failed(error)
+            raise
+
+    async def read_response(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            response = await super().read_response(*args, **kwargs)  # type: ignore[misc]
+        except RedisTimeoutError as error:
+            self.circuit.failed(error)
+            raise
+        self.circuit.succeeded()
+        return response
+
+
+class GuardedConnection(_ReportsToCircuit, Connection):
+    """A TCP connection whose failures open the circuit."""
+
+
+class GuardedUnixConnection(_ReportsToCircuit, UnixDomainSocketConnection):
+    """A unix-socket connection (the embedded server) whose failures open the circuit."""
+
+
+GUARDED_CONNECTIONS: dict[type, type] = {
+    Connection: GuardedConnection,
+    UnixDomainSocketConnection: GuardedUnixConnection,
+}
+
+
+class GuardedPool(aioredis.BlockingConnectionPool):
+    """The blocking pool, refusing at once while its circuit is open."""
+
+    def __init__(self, *, circuit: Circuit, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.circuit = circuit
+        guarded = GUARDED_CONNECTIONS.get(self.connection_class)
+        if guarded is not None:  # rediss:// (TLS) keeps its class, without the reports
+            self.connection_class = guarded
+            self.connection_kwargs["circuit"] = circuit
+
+    async def get_connection(self, *args: Any, **kwargs: Any) -> Any:
+        self.circuit.check()
+        return await super().get_connection(*args, **kwargs)
 
 
 def connect(
@@ -35,19 +163,37 @@ def connect(
     *,
     max_connections: int = DEFAULT_POOL_SIZE,
     timeout: float = DEFAULT_POOL_TIMEOUT_SECONDS,
+    socket_timeout: float = DEFAULT_SOCKET_TIMEOUT_SECONDS,
+    circuit_open_seconds: float = DEFAULT_CIRCUIT_OPEN_SECONDS,
 ) -> aioredis.Redis:
-    """A client for ``url`` that returns ``str`` values.
+    """A client for ``url`` that returns ``str`` values, and survives Redis's accidents.
 
     Its pool holds at most ``max_connections``. When all are in use a command
     waits up to ``timeout`` seconds for one (redis-py's default pool raises at
     once instead), then ``ConnectionError("No connection available.")``.
+
+    A connect or a reply that takes longer than ``socket_timeout`` fails with
+    ``TimeoutError``; a connection the server closed is reconnected and the
+    command retried with a short jittered back-off; and a server that cannot be
+    reached opens a circuit (``Circuit``) so that, for a moment, commands fail
+    at once with ``RedisUnavailable`` instead of each waiting.
     """
-    pool = aioredis.BlockingConnectionPool.from_url(
+    pool = GuardedPool.from_url(
         url,
+        circuit=Circuit(circuit_open_seconds),
         max_connections=max_connections,
         timeout=timeout,
         decode_responses=True,
         health_check_interval=30,
+        socket_timeout=socket_timeout,
+        socket_connect_timeout=socket_timeout,
+        # Only a dropped connection is worth another try: a server that did
+        # not answer in time would only be waited for again.
+        retry=Retry(
+            ExponentialWithJitterBackoff(base=0.02, cap=0.2),
+            STALE_CONNECTION_RETRIES,
+            supported_errors=(RedisConnectionError,),
+        ),
     )
     return aioredis.Redis.from_pool(pool)  # the client closes the pool with itself
 
@@ -61,6 +207,13 @@ def is_pool_timeout(error: BaseException) -> bool:
     """
     return isinstance(error, MaxConnectionsError) or (
         isinstance(error, RedisConnectionError) and isinstance(error.__cause__, TimeoutError)
+    )
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """Whether ``error`` says Redis cannot be reached or did not answer (not a bad command)."""
+    return isinstance(error, (RedisConnectionError, RedisTimeoutError)) and not is_pool_timeout(
+        error
     )
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from gallery.infra import db as db_infra
 from gallery.infra import redis as redis_infra
@@ -25,6 +26,8 @@ log = logging.getLogger(__name__)
 
 # Builds are single-flight per page and process, so a few connections serve them.
 PAGE_BUILD_POOL_SIZE = 2
+# How long a starting process waits for Redis before it starts without it.
+STARTUP_REDIS_WAIT_SECONDS = 5.0
 
 # A loop that runs until the event is set, then finishes its round.
 BackgroundJob = Callable[["Runtime", asyncio.Event], Coroutine[Any, Any, None]]
@@ -63,12 +66,14 @@ class Runtime:
                 pool_size=settings.db_pool_size,
                 max_overflow=settings.db_max_overflow,
                 pool_timeout=settings.pool_timeout_seconds,
+                connect_timeout=settings.db_connect_timeout_seconds,
             ),
             page_build_db=Database(
                 str(settings.database_url),
                 pool_size=PAGE_BUILD_POOL_SIZE,
                 max_overflow=PAGE_BUILD_POOL_SIZE,
                 pool_timeout=settings.pool_timeout_seconds,
+                connect_timeout=settings.db_connect_timeout_seconds,
             ),
             storage=make_storage(settings.media_dir),
             background_jobs=background_jobs,
@@ -83,9 +88,12 @@ class Runtime:
         else:
             url = str(settings.redis_url)
         self.redis = redis_infra.connect(
-            url, max_connections=settings.redis_pool_size, timeout=settings.pool_timeout_seconds
+            url,
+            max_connections=settings.redis_pool_size,
+            timeout=settings.pool_timeout_seconds,
+            socket_timeout=settings.redis_timeout_seconds,
         )
-        await self.redis.ping()  # fail at start-up, not on the first request
+        await wait_for_redis(self.redis)
         self.sign_ins = SignInStore(
             self.redis, settings.session_ttl_seconds, settings.remember_ttl_seconds
         )
@@ -116,6 +124,40 @@ class Runtime:
         return self.page_build_db or self.db
 
 
+async def wait_for_redis(redis: aioredis.Redis) -> None:
+    """Ping Redis at start-up, for a few seconds; then start without it, loudly.
+
+    A process that refused to start while Redis is down would turn an outage
+    into a crash loop of every restarted worker. Started without it, the
+    process serves what it can (public pages from the database) and 503s the
+    rest, and recovers by itself once Redis answers (``infra.redis.Circuit``).
+    """
+    deadline = asyncio.get_running_loop().time() + STARTUP_REDIS_WAIT_SECONDS
+    while True:
+        try:
+            await redis.ping()
+            return
+        except RedisError as error:
+            if not redis_infra.is_unavailable(error):
+                raise  # a wrong password or database number is a mistake, not an outage
+            if asyncio.get_running_loop().time() >= deadline:
+                log.error(
+                    "Redis did not answer at start-up (%s): serving without it until it does",
+                    error,
+                )
+                return
+            await asyncio.sleep(0.5)
+
+
 def pool_wait_timed_out(error: BaseException) -> bool:
     """Whether ``error`` is a database or Redis pool wait that timed out (overload)."""
     return db_infra.is_pool_timeout(error) or redis_infra.is_pool_timeout(error)
+
+
+def outage(error: BaseException) -> str | None:
+    """Which service ``error`` says is unreachable ("Redis", "the database"), if any."""
+    if redis_infra.is_unavailable(error):
+        return "Redis"
+    if db_infra.is_unavailable(error):
+        return "the database"
+    return None

@@ -13,7 +13,9 @@ from dataclasses import asdict
 from typing import Any
 
 from quart import Response, jsonify, request
+from redis.exceptions import RedisError
 
+from gallery.infra.redis import is_unavailable
 from gallery.services.feeds import feed_version
 from gallery.web.current_user import signed_in_user
 from gallery.web.resources import resources
@@ -53,7 +55,15 @@ async def conditional_json(
     ``version`` stands for what the body depends on; by default the feed version.
     """
     if version is None:
-        version = await feed_version(resources().redis)
+        try:
+            version = await feed_version(resources().redis)
+        except RedisError as error:
+            if not is_unavailable(error):
+                raise
+            # Redis is down: the answer straight from the database, without an ETag.
+            response = jsonify(asdict(await build()))
+            response.headers["Cache-Control"] = "no-cache"
+            return response
     etag = current_etag(version)
     if request.if_none_match.contains(etag):
         return not_modified(etag)

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import logging
 
+from pydantic import ValidationError as PydanticValidationError
 from quart import Quart, Response, flash, jsonify, redirect, render_template, request, url_for
 from quart.typing import ResponseReturnValue
 from quart_auth import Unauthorized
 from quart_schema import RequestSchemaValidationError
+from quart_schema.validation import QuerystringValidationError, RequestHeadersValidationError
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from gallery.infra.runtime import pool_wait_timed_out
+from gallery.infra.runtime import outage, pool_wait_timed_out
 from gallery.services.errors import ServiceError
 from gallery.services.permissions import AccountLocked
 from gallery.web.json_routes import JSON_ROUTE_PREFIXES
@@ -28,6 +32,13 @@ JSON_PATH_PREFIXES = (*JSON_ROUTE_PREFIXES, "/openapi.json")
 # burst passes, but not at once.
 OVERLOAD_RETRY_AFTER_SECONDS = 1
 OVERLOAD_MESSAGE = "Gallery is very busy right now. Please try again in a moment."
+# When Redis or the database cannot be reached: they come back by themselves
+# (a restart takes seconds), and the process reconnects without help.
+OUTAGE_RETRY_AFTER_SECONDS = 5
+OUTAGE_MESSAGE = (
+    "Part of Gallery is unavailable for a moment. Nothing you sent before was lost; "
+    "please try again in a few seconds."
+)
 
 ERROR_CODES = {
     400: "BAD_REQUEST",
@@ -55,7 +66,7 @@ TITLES = {
     422: "Cannot use this file",
     429: "Slow down",
     500: "Something went wrong",
-    503: "Too busy",
+    503: "Unavailable for a moment",
 }
 
 
@@ -77,8 +88,8 @@ def json_error(status: int, message: str, code: str | None = None) -> Response:
     return response
 
 
-async def render_error(status: int, message: str) -> tuple[str, int]:
-    title = TITLES.get(status, "Error")
+async def render_error(status: int, message: str, title: str | None = None) -> tuple[str, int]:
+    title = title or TITLES.get(status, "Error")
     return await render_template(
         "errors/error.html", status=status, title=title, message=message
     ), status
@@ -89,6 +100,8 @@ async def handle_http_exception(error: HTTPException) -> Response | tuple[str, i
     if original is not None and pool_wait_timed_out(original):
         # Raised after the view (saving the session), where Quart hands only its 500 on.
         return await overloaded(original)
+    if original is not None and outage(original):
+        return await unavailable(original)
     status = error.code or 500
     message = error.description or TITLES.get(status, "Error")
     if wants_json():
@@ -99,6 +112,10 @@ async def handle_http_exception(error: HTTPException) -> Response | tuple[str, i
         response = Response(body, status=status, mimetype="text/html")
     if isinstance(error, RateLimited):
         response.headers["Retry-After"] = str(error.retry_after)
+    if status == 503:
+        # Every 503 here stands for a moment's outage (the session store, say).
+        response.headers.setdefault("Retry-After", str(OUTAGE_RETRY_AFTER_SECONDS))
+        response.headers["Cache-Control"] = "no-store"
     if status == 405 and hasattr(error, "valid_methods") and error.valid_methods:
         response.headers["Allow"] = ", ".join(error.valid_methods)
     return response
@@ -120,7 +137,32 @@ async def handle_unauthorized(_error: Unauthorized) -> ResponseReturnValue:
 
 
 async def handle_schema_error(error: RequestSchemaValidationError) -> Response:
-    return json_error(400, f"The request body is not valid: {error.validation_error}")
+    """400 naming the part of the request that is wrong, and each field's problem.
+
+    quart-schema raises the same family of errors for the query string, the
+    headers and the body; a client told "the body" about a bad ``?limit=``
+    looks in the wrong place. The values sent are not echoed back.
+    """
+    if isinstance(error, QuerystringValidationError):
+        part = "The query string"
+    elif isinstance(error, RequestHeadersValidationError):
+        part = "The request headers"
+    else:
+        part = "The request body"
+    cause = error.validation_error
+    if isinstance(cause, PydanticValidationError):
+        problems = [
+            f"{'.'.join(str(step) for step in problem['loc'])}: {problem['msg']}"
+            if problem["loc"]
+            else problem["msg"]
+            for problem in cause.errors(include_url=False, include_input=False)
+        ]
+        details = "; ".join(problems)
+    elif isinstance(cause, UnicodeDecodeError):
+        details = "it is not UTF-8 text"
+    else:
+        details = str(cause)
+    return json_error(400, f"{part} is not valid: {details}.")
 
 
 async def handle_service_error(error: ServiceError) -> ResponseReturnValue:
@@ -147,16 +189,39 @@ async def overloaded(error: BaseException) -> Response:
     if wants_json():
         response = json_error(503, OVERLOAD_MESSAGE, "OVERLOADED")
     else:
-        body, status = await render_error(503, OVERLOAD_MESSAGE)
+        body, status = await render_error(503, OVERLOAD_MESSAGE, "Too busy")
         response = Response(body, status=status, mimetype="text/html")
     response.headers["Retry-After"] = str(OVERLOAD_RETRY_AFTER_SECONDS)
     return response
 
 
-async def handle_connection_wait(error: Exception) -> Response | tuple[str, int]:
-    """A pool wait that timed out is overload; any other Redis connection error is not."""
+async def unavailable(error: BaseException) -> Response:
+    """503 with Retry-After: Redis or the database cannot be reached right now.
+
+    One line in the log per refused request, no traceback: the outage itself
+    is logged once, loudly, where it is detected (``infra.redis.Circuit``, the
+    database driver's own error).
+    """
+    log.warning(
+        "503 for %s %s: %s is unavailable (%s)", request.method, request.path, outage(error), error
+    )
+    if wants_json():
+        response = json_error(503, OUTAGE_MESSAGE)
+    else:
+        body, status = await render_error(503, OUTAGE_MESSAGE)
+        response = Response(body, status=status, mimetype="text/html")
+    response.headers["Retry-After"] = str(OUTAGE_RETRY_AFTER_SECONDS)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+async def handle_connection_trouble(error: Exception) -> Response | tuple[str, int]:
+    """A pool wait that timed out is overload; a server that cannot be reached is an
+    outage (503 both); anything else (a bad command, a bad statement) is a bug."""
     if pool_wait_timed_out(error):
         return await overloaded(error)
+    if outage(error):
+        return await unavailable(error)
     return await handle_unexpected(error)
 
 
@@ -179,7 +244,7 @@ class OverloadTracebackFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
-        return error is None or not pool_wait_timed_out(error)
+        return error is None or not (pool_wait_timed_out(error) or outage(error))
 
 
 # One instance: every app shares the "gallery" logger, and a filter is added once.
@@ -191,7 +256,9 @@ def register_error_handlers(app: Quart) -> None:
     app.register_error_handler(Unauthorized, handle_unauthorized)
     app.register_error_handler(RequestSchemaValidationError, handle_schema_error)
     app.register_error_handler(ServiceError, handle_service_error)
-    app.register_error_handler(PoolTimeoutError, handle_connection_wait)
-    app.register_error_handler(RedisConnectionError, handle_connection_wait)
+    app.register_error_handler(PoolTimeoutError, handle_connection_trouble)
+    app.register_error_handler(RedisConnectionError, handle_connection_trouble)
+    app.register_error_handler(RedisTimeoutError, handle_connection_trouble)
+    app.register_error_handler(DBAPIError, handle_connection_trouble)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(Exception, handle_unexpected)

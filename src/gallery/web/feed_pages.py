@@ -14,19 +14,28 @@ shared items and may drop or mark some, without giving up the shared page.
 
 The shared items are never mutated: an item that changes for this viewer is
 copied first.
+
+While Redis cannot be reached there is no feed version to key pages and ETags
+by: public pages are then built from the database and kept in this process
+for at most a second (``OUTAGE_PAGE_SECONDS``), answered without an ETag.
+Anonymous readers notice nothing; everything that needs Redis (signing in,
+the hot feed, rate-limited forms) answers 503 meanwhile (``web/errors.py``).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import Any
 
 import orjson
 from quart import Response, current_app, request
+from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gallery.infra.page_cache import CachedPage, PageCache
+from gallery.infra.redis import is_unavailable
 from gallery.services import feeds, paging, ranking, tags, users
 from gallery.web.conditional import current_etag, not_modified, set_validators
 from gallery.web.current_user import signed_in_user
@@ -38,6 +47,24 @@ PageBuilder = Callable[[AsyncSession], Awaitable[Any]]
 
 JSON_CONTENT_TYPE = "application/json"
 PAGE_CACHE_EXTENSION = "gallery.page_cache"
+# While Redis is down: how long a page built from the database is reused by
+# this process (the single flight of the page cache shares the build meanwhile).
+OUTAGE_PAGE_SECONDS = 1
+
+
+async def feed_version_or_none() -> str | None:
+    """The feed version, or ``None`` while Redis cannot be reached."""
+    try:
+        return await feeds.feed_version(resources().redis)
+    except RedisError as error:
+        if not is_unavailable(error):
+            raise
+        return None
+
+
+def outage_version() -> str:
+    """A cache key standing in for the feed version during a Redis outage: the second."""
+    return f"no-redis-{int(time.time()) // OUTAGE_PAGE_SECONDS}"
 
 
 def current_page_cache() -> PageCache:
@@ -111,7 +138,13 @@ async def feed_json(
     version); ``key`` names the page within it (feed, size, cursor).
     """
     if version is None:
-        version = await feeds.feed_version(resources().redis)
+        version = await feed_version_or_none()
+        if version is None:  # Redis is down: from the database, without an ETag
+            page = await shared_page(key, outage_version(), build)
+            _, body = await personal_page(page, list_field)
+            response = Response(body, content_type=JSON_CONTENT_TYPE)
+            response.headers["Cache-Control"] = "no-cache"
+            return response
     etag = current_etag(version)
     if request.if_none_match.contains(etag):
         return not_modified(etag)
@@ -123,7 +156,7 @@ async def feed_json(
 async def feed_items(key: str, build: PageBuilder, *, version: str | None = None) -> dict[str, Any]:
     """A cached feed page's structure as this viewer sees it, for the HTML pages."""
     if version is None:
-        version = await feeds.feed_version(resources().redis)
+        version = await feed_version_or_none() or outage_version()
     page = await shared_page(key, version, build)
     data, _ = await personal_page(page, "items")
     return data

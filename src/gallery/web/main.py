@@ -7,11 +7,15 @@ from typing import Any
 from quart import Blueprint, current_app, render_template, request, url_for
 from quart.typing import ResponseReturnValue
 
-from gallery.services import feeds
 from gallery.web.current_user import signed_in_user
-from gallery.web.feed_pages import feed_items, latest_page, todays_top_items
+from gallery.web.feed_pages import (
+    feed_items,
+    feed_version_or_none,
+    latest_page,
+    outage_version,
+    todays_top_items,
+)
 from gallery.web.fragments import cached_fragment
-from gallery.web.resources import resources
 
 bp = Blueprint("main", __name__)
 
@@ -25,11 +29,14 @@ HOME_CONTENT_TEMPLATE = "main/_home_content.html"
 async def index() -> ResponseReturnValue:
     """Everyone's latest images; scripts continue from ``next_cursor`` with the JSON feed."""
     cursor = request.args.get("cursor")
-    version = await feeds.feed_version(resources().redis)
-    page = await feed_items(*latest_page(HOME_PAGE_SIZE, cursor), version=version)
-    # The strip of today's best sits above the first page only.
-    top = [] if cursor else await todays_top_items(TODAYS_TOP_SIZE, version)
-    if signed_in_user() is None and only_a_cursor_in_query():
+    version = await feed_version_or_none()
+    page = await feed_items(
+        *latest_page(HOME_PAGE_SIZE, cursor), version=version or outage_version()
+    )
+    # The strip of today's best sits above the first page only. Its ranking
+    # lives in Redis: while Redis is down the page goes without it.
+    top = [] if cursor or version is None else await todays_top_items(TODAYS_TOP_SIZE, version)
+    if signed_in_user() is None and version is not None and only_a_cursor_in_query():
         # Rendering the cards was most of the page's cost, and an anonymous
         # visitor's content is the same for everyone at this URL until the feed
         # moves on. Today's top is re-ranked on a clock of its own (the ranking

@@ -21,56 +21,60 @@ import logging
 from hypercorn.typing import ASGIFramework, ASGIReceiveCallable, ASGISendCallable, Scope
 from quart import Quart
 
-from gallery.infra.runtime import pool_wait_timed_out
+from gallery.infra.runtime import outage, pool_wait_timed_out
 from gallery.settings import Settings
-from gallery.web.errors import JSON_PATH_PREFIXES, OVERLOAD_MESSAGE, OVERLOAD_RETRY_AFTER_SECONDS
+from gallery.web.errors import (
+    JSON_PATH_PREFIXES,
+    OUTAGE_MESSAGE,
+    OUTAGE_RETRY_AFTER_SECONDS,
+    OVERLOAD_MESSAGE,
+    OVERLOAD_RETRY_AFTER_SECONDS,
+)
 
 log = logging.getLogger(__name__)
 
-JSON_BODY = json.dumps({"error": {"code": "OVERLOADED", "message": OVERLOAD_MESSAGE}}).encode()
-HTML_BODY = (
-    '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Too busy</title></head>'
-    f"<body><h1>Too busy</h1><p>{OVERLOAD_MESSAGE}</p></body></html>"
-).encode()
+
+def error_bodies(title: str, message: str, code: str) -> tuple[bytes, bytes]:
+    """The JSON and the HTML body of a refusal answered here, outside Quart."""
+    as_json = json.dumps({"error": {"code": code, "message": message}}).encode()
+    as_html = (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
+        f"</head><body><h1>{title}</h1><p>{message}</p></body></html>"
+    ).encode()
+    return as_json, as_html
+
+
+OVERLOAD_BODIES = error_bodies("Too busy", OVERLOAD_MESSAGE, "OVERLOADED")
+OUTAGE_BODIES = error_bodies("Unavailable for a moment", OUTAGE_MESSAGE, "SERVICE_UNAVAILABLE")
 
 # What every page carries (web/security.py), minus what needs the app to compute.
 COMMON_HEADERS = [
-    (b"retry-after", str(OVERLOAD_RETRY_AFTER_SECONDS).encode()),
     (b"cache-control", b"no-store"),
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"strict-origin-when-cross-origin"),
     (b"content-security-policy", b"default-src 'none'"),
 ]
-JSON_HEADERS = [
-    (b"content-type", b"application/json"),
-    (b"content-length", str(len(JSON_BODY)).encode()),
-    *COMMON_HEADERS,
-]
-HTML_HEADERS = [
-    (b"content-type", b"text/html; charset=utf-8"),
-    (b"content-length", str(len(HTML_BODY)).encode()),
-    *COMMON_HEADERS,
-]
 
 
-async def refuse(path: str, send: ASGISendCallable) -> None:
+async def refuse(
+    path: str,
+    send: ASGISendCallable,
+    bodies: tuple[bytes, bytes] = OVERLOAD_BODIES,
+    retry_after: int = OVERLOAD_RETRY_AFTER_SECONDS,
+) -> None:
     """503 + Retry-After: JSON for scripts' paths, a short page for the rest."""
     wants_json = path.startswith(JSON_PATH_PREFIXES)
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 503,
-            "headers": JSON_HEADERS if wants_json else HTML_HEADERS,
-        }
-    )
-    await send(
-        {
-            "type": "http.response.body",
-            "body": JSON_BODY if wants_json else HTML_BODY,
-            "more_body": False,
-        }
-    )
+    body = bodies[0] if wants_json else bodies[1]
+    content_type = b"application/json" if wants_json else b"text/html; charset=utf-8"
+    headers = [
+        (b"content-type", content_type),
+        (b"content-length", str(len(body)).encode()),
+        (b"retry-after", str(retry_after).encode()),
+        *COMMON_HEADERS,
+    ]
+    await send({"type": "http.response.start", "status": 503, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 class OverloadGuard:
@@ -94,12 +98,16 @@ class OverloadGuard:
         try:
             await self.app(scope, receive, send)
         except Exception as error:
-            if not pool_wait_timed_out(error):
-                raise
             # Quart lets an error out only when it raised before any response
             # was sent (opening the session), so this is the whole answer.
-            log.warning("503 for %s %s: %s", scope["method"], scope["path"], error)
-            await refuse(scope["path"], send)
+            if pool_wait_timed_out(error):
+                log.warning("503 for %s %s: %s", scope["method"], scope["path"], error)
+                await refuse(scope["path"], send)
+            elif outage(error):
+                log.warning("503 for %s %s: %s", scope["method"], scope["path"], error)
+                await refuse(scope["path"], send, OUTAGE_BODIES, OUTAGE_RETRY_AFTER_SECONDS)
+            else:
+                raise
         finally:
             self.in_flight -= 1
 

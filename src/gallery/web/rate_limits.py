@@ -9,10 +9,17 @@ budget: the counter is the entry's, not the route's.
 Counting is a fixed window in Redis (a counter that expires with the window),
 shared by every app process and cheap enough for every attempt. The settings
 flag ``rate_limits_enabled`` turns the counting off (never the declarations).
+
+While Redis cannot be reached a limit *fails closed* (the request is answered
+503 with Retry-After: sign-in, registration and mail could otherwise be
+hammered without limit during an outage) unless its entry says it *fails open*
+(the attempt is let through uncounted): only reads do, so that public pages
+keep working from the database.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
@@ -20,11 +27,15 @@ from functools import wraps
 from typing import Any, ParamSpec, TypeVar
 
 from quart import current_app, request
+from redis.exceptions import RedisError
 from werkzeug.exceptions import TooManyRequests
 
+from gallery.infra.redis import is_unavailable
 from gallery.web.current_user import require_user
 from gallery.web.resources import resources
 from gallery.web.security import UNSAFE_METHODS, client_address
+
+log = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -52,6 +63,8 @@ class RateLimit:
     limit: int  # attempts allowed per window; the next one is refused
     window_seconds: int
     key: Key
+    # Let the attempt through uncounted while Redis is down (see the module's docstring).
+    fails_open: bool = False
 
 
 RATE_LIMITS: dict[str, RateLimit] = {
@@ -99,7 +112,10 @@ RATE_LIMITS: dict[str, RateLimit] = {
     "reports": RateLimit("reports", limit=20, window_seconds=HOUR, key=Key.USER),
     # Generous for people and for infinite scroll; it bounds what a script can
     # make the database do (short words are matched with LIKE, which scans).
-    "searches": RateLimit("searches", limit=120, window_seconds=MINUTE, key=Key.ADDRESS),
+    # A read: while Redis is down, searching goes on uncounted.
+    "searches": RateLimit(
+        "searches", limit=120, window_seconds=MINUTE, key=Key.ADDRESS, fails_open=True
+    ),
     # Likes and unlikes, follows and unfollows: generous for people, tight enough
     # that a script cannot hammer the counters (or the people it follows).
     "likes": RateLimit("likes", limit=300, window_seconds=TEN_MINUTES, key=Key.USER),
@@ -248,12 +264,18 @@ async def count(name: str, subject: str) -> None:
         return
     entry = RATE_LIMITS[name]
     redis_key = counter_key(name, subject)
-    async with use.redis.pipeline(transaction=True) as pipe:
-        # SET NX EX starts the window (EXPIRE NX would need Redis 7; the
-        # embedded server is 6.2).
-        pipe.set(redis_key, 0, ex=entry.window_seconds, nx=True)
-        pipe.incr(redis_key)
-        pipe.ttl(redis_key)
-        _, attempts, ttl = await pipe.execute()
+    try:
+        async with use.redis.pipeline(transaction=True) as pipe:
+            # SET NX EX starts the window (EXPIRE NX would need Redis 7; the
+            # embedded server is 6.2).
+            pipe.set(redis_key, 0, ex=entry.window_seconds, nx=True)
+            pipe.incr(redis_key)
+            pipe.ttl(redis_key)
+            _, attempts, ttl = await pipe.execute()
+    except RedisError as error:
+        if entry.fails_open and is_unavailable(error):
+            log.warning("Rate limit %r not counted: Redis is unavailable (%s)", name, error)
+            return
+        raise  # fails closed: answered 503 (web/errors.py)
     if attempts > entry.limit:
         raise RateLimited(entry.what, ttl if ttl and ttl > 0 else entry.window_seconds)
