@@ -28,6 +28,9 @@ def test_defaults_describe_the_embedded_set_up(
     assert settings.cookie_secure is False
     assert settings.public_url == "http://127.0.0.1:8000"
     assert settings.mail_from == "Gallery <no-reply@localhost>"
+    # Strangers are remembered for hours (a kept flash, the CSRF cookie), sign-ins for days.
+    assert settings.anonymous_session_hours == 2
+    assert settings.anonymous_session_seconds == 2 * 3600
 
 
 def test_environment_variables_and_dotenv_are_read(
@@ -39,7 +42,9 @@ def test_environment_variables_and_dotenv_are_read(
     )
     monkeypatch.setenv("GALLERY_SMTP_HOST", "mail.example")
     monkeypatch.setenv("GALLERY_ENV", "production")
+    monkeypatch.setenv("GALLERY_ANONYMOUS_SESSION_HOURS", "6")
     settings = Settings()
+    assert settings.anonymous_session_seconds == 6 * 3600
     assert settings.max_upload_mb == 3
     assert settings.public_url == "https://photos.example"
     assert settings.smtp_host == "mail.example"

@@ -14,7 +14,6 @@ from gallery.jobs import BACKGROUND_JOBS
 from gallery.settings import Settings
 from gallery.web.fast_path import install_fast_path
 from gallery.web.overload import install_overload_guard
-from gallery.web.requests import GalleryRequest
 from gallery.web.resources import install_resources
 from gallery.web.sessions import RedisSessionInterface, SessionUser
 
@@ -27,7 +26,6 @@ def create_app(settings: Settings | None = None) -> Quart:
     """Build the application: settings, infrastructure, blueprints, error handlers."""
     settings = settings or Settings()
     app = Quart(__name__)
-    app.request_class = GalleryRequest
     configure(app, settings)
     register_infrastructure(app, settings)
     register_extensions(app, settings)
@@ -81,7 +79,9 @@ def register_infrastructure(app: Quart, settings: Settings) -> None:
     runtime = Runtime.from_settings(settings, BACKGROUND_JOBS)
     resources = install_resources(app, runtime)
     app.session_interface = RedisSessionInterface(  # type: ignore[assignment]
-        lambda: resources.redis, ttl_seconds=settings.remember_ttl_seconds
+        lambda: resources.redis,
+        ttl_seconds=settings.remember_ttl_seconds,
+        anonymous_ttl_seconds=settings.anonymous_session_seconds,
     )
 
     @app.before_serving
@@ -123,15 +123,24 @@ def register_extensions(app: Quart, settings: Settings) -> None:
 
 def register_blueprints(app: Quart) -> None:
     from gallery.web import admin, api, auth, compat, discover, images, main, reports, social, users
+    from gallery.web.body_limits import install_body_limits
     from gallery.web.current_user import load_signed_in_user
     from gallery.web.errors import register_error_handlers
     from gallery.web.routing import init_routing
     from gallery.web.security import init_security
+    from gallery.web.sessions import refuse_without_session_store
     from gallery.web.templating import init_templating
 
     init_routing(app)
-    init_security(app)
+    # Before-request hooks run in this order. With the session unreadable
+    # (Redis down), nothing may act on the request before it is refused, not
+    # even the sign-in lookup. The body limit depends on who is signed in, and
+    # must bind the CSRF check, the first to read the body.
+    # install_body_limits also makes the app's request class (web/requests.py).
+    app.before_request(refuse_without_session_store)
     app.before_request(load_signed_in_user)
+    install_body_limits(app)
+    init_security(app)
     init_templating(app)
     app.register_blueprint(main.bp)
     app.register_blueprint(auth.bp)

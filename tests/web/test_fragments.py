@@ -82,11 +82,11 @@ async def test_anonymous_visitors_share_one_render_of_the_content(
     page_one, page_two = await one.get_data(as_text=True), await two.get_data(as_text=True)
     assert page_one.count(CARD) == 3 and "data-todays-top" in page_one
     assert main_part(page_one) == main_part(page_two)
-    # Each visitor still gets a session of their own, with its own CSRF token.
+    # Each visitor still gets a CSRF token of their own (in a cookie: see web/security.py).
     token_one, token_two = META_CSRF.search(page_one), META_CSRF.search(page_two)
     assert token_one and token_two and token_one.group(1) != token_two.group(1)
     for response in (one, two):
-        assert "gallery_session=" in response.headers.get("Set-Cookie", "")
+        assert "gallery_csrf=" in response.headers.get("Set-Cookie", "")
     assert await csrf_token(first) == token_one.group(1)  # and it stays theirs
 
 

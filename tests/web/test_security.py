@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
+import time
+from http.cookies import SimpleCookie
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from itsdangerous import TimestampSigner
 from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
 from gallery import create_app
 from gallery.infra.runtime import Runtime
 from gallery.settings import Settings
-from tests.helpers import csrf_token, make_active_user, post_form, register, sign_in
+from gallery.web.security import CSRF_COOKIE, CSRF_COOKIE_SALT
+from tests.helpers import (
+    META_CSRF,
+    administrator_client,
+    csrf_token,
+    json_error_of,
+    make_active_user,
+    post_form,
+    register,
+    sign_in,
+    signed_in,
+)
 from tests.images import add_image_rows
 
 
@@ -90,13 +105,23 @@ async def test_cookies_are_httponly_and_samesite(client: Client, runtime: Runtim
 async def test_secure_cookies_when_configured(settings: Settings, clean: None) -> None:
     app = create_app(settings.model_copy(update={"cookie_secure": True}))
     async with app.test_app():
+        runtime: Runtime = app.extensions["gallery"]
+        await make_active_user(runtime)
         client = app.test_client()
         response = await client.get("/login", scheme="https")
-        cookie = next(
-            c for c in response.headers.getlist("Set-Cookie") if c.startswith("gallery_session=")
-        )
-        assert "Secure" in cookie
         assert "Strict-Transport-Security" in response.headers
+        token = META_CSRF.search(await response.get_data(as_text=True))
+        assert token
+        signed_in = await client.post(
+            "/login",
+            form={"login": "alice", "password": "correct horse battery", "csrf_token": token[1]},
+            scheme="https",
+        )
+        assert signed_in.status_code == 302
+        cookies = response.headers.getlist("Set-Cookie") + signed_in.headers.getlist("Set-Cookie")
+        names = {cookie.split("=", 1)[0] for cookie in cookies}
+        assert names == {"gallery_csrf", "gallery_session", "gallery_auth"}
+        assert all("Secure" in cookie for cookie in cookies)
 
 
 async def test_user_text_is_escaped(client: Client, runtime: Runtime) -> None:
@@ -231,3 +256,189 @@ async def test_signing_in_with_a_post_only_next_lands_home(
     response = await sign_in(client, next_url="/u/alice/follow")
     assert response.status_code == 302
     assert response.headers["Location"] == "/"
+
+
+# -- anonymous CSRF: a signed double-submit cookie, nothing stored -----------------------
+
+
+def set_cookies(response: Any) -> dict[str, str]:
+    """The cookies a response sets, by name."""
+    jar: SimpleCookie = SimpleCookie()
+    for header in response.headers.getlist("Set-Cookie"):
+        jar.load(header)
+    return {name: morsel.value for name, morsel in jar.items()}
+
+
+async def anonymous_token(app: Quart, path: str = "/login") -> tuple[str, str]:
+    """A cookie-less visitor's page token and the ``gallery_csrf`` cookie set with it."""
+    response = await app.test_client().get(path)
+    found = META_CSRF.search(await response.get_data(as_text=True))
+    assert found
+    return found.group(1), set_cookies(response)[CSRF_COOKIE]
+
+
+async def post_login(app: Quart, token: str, cookie: str | None) -> Any:
+    """The sign-in form posted by a client that sends exactly ``cookie`` (or none)."""
+    headers = {"Cookie": f"{CSRF_COOKIE}={cookie}"} if cookie is not None else {}
+    return await app.test_client().post(
+        "/login",
+        form={"login": "alice", "password": "correct horse battery", "csrf_token": token},
+        headers=headers,
+    )
+
+
+def signed_at(app: Quart, value: str, seconds_ago: float) -> str:
+    """A ``gallery_csrf`` cookie for ``value``, signed by the app ``seconds_ago``."""
+
+    class Backdated(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return int(time.time() - seconds_ago)
+
+    return Backdated(app.secret_key, salt=CSRF_COOKIE_SALT).sign(value).decode()  # type: ignore[arg-type]
+
+
+async def test_an_anonymous_sign_in_posts_the_double_submit_token(
+    app: Quart, runtime: Runtime
+) -> None:
+    await make_active_user(runtime)
+    response = await app.test_client().get("/login")
+    cookie = next(c for c in response.headers.getlist("Set-Cookie") if c.startswith("gallery_csrf"))
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Max-Age=7200" in cookie
+    token, signed = await anonymous_token(app)
+
+    signed_in_now = await post_login(app, token, signed)
+    assert signed_in_now.status_code == 302
+    assert "gallery_auth" in set_cookies(signed_in_now)
+
+
+async def test_the_anonymous_token_needs_its_own_valid_cookie(app: Quart, runtime: Runtime) -> None:
+    await make_active_user(runtime)
+    token, signed = await anonymous_token(app)
+    other_token, other_signed = await anonymous_token(app)
+    value, signature = signed.rsplit(".", 1)
+    tampered = f"{value}.{signature[::-1]}"
+    forged = f"{token}.{signed.split('.', 1)[1]}"  # another value under this signature
+
+    for sent, cookie in [
+        (token, None),  # no cookie
+        (token, other_signed),  # a token from another cookie
+        (other_token, signed),
+        (token, tampered),
+        (token, token),  # the bare value, unsigned
+        (other_token, forged),
+        ("", signed),
+    ]:
+        response = await post_login(app, sent, cookie)
+        assert response.status_code == 403, (sent, cookie)
+        assert "CSRF" in await response.get_data(as_text=True)
+
+
+async def test_an_anonymous_cookie_expires_and_is_renewed_past_half_its_life(
+    app: Quart, runtime: Runtime
+) -> None:
+    await make_active_user(runtime)
+    value = "a-value-the-test-chose-0123456789abcdefghij"
+    expired = signed_at(app, value, seconds_ago=2 * 3600 + 60)
+    assert (await post_login(app, value, expired)).status_code == 403
+
+    # Past half its life, a page signs the same value again (tokens in other tabs hold).
+    aging = signed_at(app, value, seconds_ago=90 * 60)
+    page = await app.test_client().get("/login", headers={"Cookie": f"{CSRF_COOKIE}={aging}"})
+    found = META_CSRF.search(await page.get_data(as_text=True))
+    assert found and found.group(1) == value
+    renewed = set_cookies(page)[CSRF_COOKIE]
+    assert renewed != aging and renewed.startswith(value + ".")
+
+    # A young cookie is left as it is.
+    young = signed_at(app, value, seconds_ago=60)
+    page = await app.test_client().get("/login", headers={"Cookie": f"{CSRF_COOKIE}={young}"})
+    assert CSRF_COOKIE not in set_cookies(page)
+    assert (await post_login(app, value, young)).status_code == 302
+
+
+async def test_a_signed_in_visitor_needs_the_session_token(
+    client: Client, runtime: Runtime
+) -> None:
+    await make_active_user(runtime)
+    anonymous = await csrf_token(client, "/login")
+    assert (await sign_in(client)).status_code == 302
+    session_token = await csrf_token(client)
+    assert session_token != anonymous
+
+    # The cookie's token, still in the jar, does not stand in for the session's.
+    refused = await client.post("/logout", form={"csrf_token": anonymous})
+    assert refused.status_code == 403
+    assert (await client.post("/logout", form={"csrf_token": session_token})).status_code == 302
+
+
+async def test_a_token_kept_in_an_older_session_keeps_working(
+    client: Client, runtime: Runtime
+) -> None:
+    await make_active_user(runtime)
+    # A session from before anonymous tokens moved to a cookie.
+    async with client.session_transaction() as session:
+        session["csrf_token"] = "token-from-an-older-session"
+    assert await csrf_token(client, "/login") == "token-from-an-older-session"
+    assert (await sign_in(client)).status_code == 302
+
+
+# -- personal responses: Cache-Control: no-store ------------------------------------------
+
+
+async def test_personal_responses_are_not_stored(app: Quart, runtime: Runtime) -> None:
+    admin = await administrator_client(app, runtime)
+    for path in (
+        "/account",
+        "/api/v1/me",
+        "/api/v1/sessions",
+        "/notifications",
+        "/admin",
+        "/admin/reports",
+        "/admin/log",
+        "/",
+        "/u/root",
+        "/no-such-page",
+    ):
+        response = await admin.get(path)
+        assert response.headers.get("Cache-Control") == "no-store", path
+
+    # A page that carries an anonymous CSRF token, and the redirect that keeps a flash.
+    assert (await app.test_client().get("/login")).headers["Cache-Control"] == "no-store"
+    flashed = await post_form(app.test_client(), "/password/forgot", {"email": "x@example.com"})
+    assert flashed.headers["Cache-Control"] == "no-store"
+
+
+async def test_deliberate_cache_policies_are_kept(app: Quart, runtime: Runtime) -> None:
+    client, _ = await signed_in(app, runtime)
+    # The ETag polls revalidate every time, from the private cache only.
+    for path in ("/api/v1/feed", "/api/v1/notifications/unread-count"):
+        response = await client.get(path)
+        assert response.headers["Cache-Control"] == "private, no-cache", path
+    # Static files are the same for everybody.
+    static = await client.get("/static/css/app.css")
+    assert static.status_code == 200
+    assert "public" in static.headers["Cache-Control"]
+    # Nothing personal in a stranger's public JSON.
+    stranger = await app.test_client().get("/api/v1/users/alice")
+    assert stranger.status_code == 200
+    assert "no-store" not in stranger.headers.get("Cache-Control", "")
+
+
+# -- 405 before CSRF ------------------------------------------------------------------
+
+
+async def test_an_undeclared_method_is_405_not_a_csrf_refusal(app: Quart, runtime: Runtime) -> None:
+    client, _ = await signed_in(app, runtime)
+    for visitor in (app.test_client(), client):
+        page = await visitor.delete("/")
+        assert page.status_code == 405
+        assert "GET" in page.headers["Allow"]
+
+        api = await visitor.patch("/api/v1/feed")
+        assert api.status_code == 405
+        assert "GET" in api.headers["Allow"]
+        assert (await json_error_of(api))["code"] == "METHOD_NOT_ALLOWED"
+
+        assert (await visitor.post("/no/such/page")).status_code == 404
+    # A route that takes the method still checks the token.
+    assert (await client.post("/logout")).status_code == 403

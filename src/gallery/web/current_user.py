@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from typing import cast
-
 from quart import request
-from quart_auth import Unauthorized, current_user, logout_user
+from quart_auth import Unauthorized, logout_user
 
 from gallery.models.user import User
 from gallery.web.resources import resources
-from gallery.web.sessions import SessionUser
+from gallery.web.sessions import request_session_user
 
-
-def session_user() -> SessionUser:
-    return cast(SessionUser, current_user._get_current_object())  # type: ignore[attr-defined]
+# quart-auth's user of the current request (resolved from its cookie on first use).
+session_user = request_session_user
 
 
 async def load_signed_in_user() -> None:
