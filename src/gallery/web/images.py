@@ -15,6 +15,7 @@ from gallery.models.user import Permission
 from gallery.services import comments, feeds, images, social
 from gallery.services.errors import InvalidInput, PermissionDenied, ServiceError
 from gallery.web.actions import create_comment
+from gallery.web.body_limits import accepts_uploads
 from gallery.web.current_user import require_user, signed_in_user
 from gallery.web.image_views import record_image_view
 from gallery.web.permissions import permission_required
@@ -64,6 +65,7 @@ async def upload() -> ResponseReturnValue:
 
 
 @bp.post("/upload")
+@accepts_uploads
 @permission_required(Permission.UPLOAD)
 @rate_limited("uploads", counted_in_view=True)
 async def upload_files() -> ResponseReturnValue:
