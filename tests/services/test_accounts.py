@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 import pytest
 from sqlalchemy import func, select
@@ -133,3 +134,116 @@ async def test_password_hashing_runs_off_the_event_loop() -> None:
     stop.set()
     await task
     assert ticks > 10
+
+
+# -- issue 13: registration that does not reveal a taken address, one sign-in counter
+
+
+async def sign_up(runtime: Runtime, username: str, email: str) -> accounts.SignUp:
+    async with runtime.db.session() as session:
+        return await accounts.sign_up(
+            session,
+            runtime.redis,  # type: ignore[arg-type]
+            Mailer(runtime.settings),
+            username=username,
+            email=email,
+            password="long enough password",
+        )
+
+
+async def outbox(runtime: Runtime) -> list[OutboxMessage]:
+    async with runtime.db.session() as session:
+        return list(await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+
+
+async def test_register_says_which_name_is_taken_username_first(runtime: Runtime) -> None:
+    alice = await new_user(runtime, "alice", "alice@example.com")
+    await new_user(runtime, "bob", "bob@example.com")
+    with pytest.raises(accounts.EmailTaken) as taken:
+        await new_user(runtime, "carol", " ALICE@example.com ")
+    assert taken.value.owner.id == alice.id and taken.value.field == "email"
+    # Bob's name and Alice's address: the (public) username is what is said.
+    for username in ("bob", "BOB", "alice"):
+        with pytest.raises(accounts.UsernameTaken) as error:
+            await new_user(runtime, username, "alice@example.com")
+        assert error.value.field == "username"
+
+
+async def test_sign_up_with_a_taken_email_creates_nothing_and_mails_the_owner(
+    runtime: Runtime,
+) -> None:
+    alice = await new_user(runtime, "alice", "alice@example.com")
+    before = len(await outbox(runtime))
+    answer = await sign_up(runtime, "mallory", "Alice@EXAMPLE.com")
+    # The answer a new account gets: the names as they were typed, normalised.
+    assert answer == accounts.SignUp(username="mallory", email="Alice@example.com")
+    async with runtime.db.session() as session:
+        assert list(await session.scalars(select(User.username))) == ["alice"]
+    [note] = (await outbox(runtime))[before:]
+    assert note.recipient == alice.email
+    assert note.subject == "Someone tried to register with your e-mail address"
+    # No activation link: only the page that asks for one.
+    assert re.findall(r"/activate/[\w-]+", note.body_text) == ["/activate/resend"]
+    # Alice's account is not active yet: the note offers a fresh activation link.
+    assert "/activate/resend?email=alice%40example.com" in note.body_text
+    assert "/password/forgot?email=alice%40example.com" in note.body_text
+    assert "/activate/resend?email=alice%40example.com" in note.body_html
+
+    # More attempts within the hour: the same answer, no more mail to her.
+    assert await sign_up(runtime, "trudy", "alice@example.com") == accounts.SignUp(
+        username="trudy", email="alice@example.com"
+    )
+    assert len(await outbox(runtime)) == before + 1
+    assert runtime.redis is not None
+    ttl = await runtime.redis.ttl(f"{accounts.REGISTRATION_ATTEMPT_MAIL_PREFIX}{alice.id}")
+    assert 0 < ttl <= accounts.REGISTRATION_ATTEMPT_MAIL_SECONDS
+
+
+async def test_sign_up_still_refuses_a_taken_username_and_bad_input(runtime: Runtime) -> None:
+    await new_user(runtime, "alice", "alice@example.com")
+    with pytest.raises(accounts.UsernameTaken):
+        await sign_up(runtime, "Alice", "alice@example.com")
+    with pytest.raises(accounts.AccountError) as error:
+        await sign_up(runtime, "bob", "not-an-address")
+    assert error.value.field == "email"
+    assert len(await outbox(runtime)) == 1  # alice's activation mail, nothing more
+
+
+async def test_concurrent_sign_ups_with_one_address_make_one_account(runtime: Runtime) -> None:
+    results = await asyncio.gather(
+        *(sign_up(runtime, f"racer{n}", "racer@example.com") for n in range(4)),
+        return_exceptions=True,
+    )
+    # Whoever lost the race (before or at the unique index) hears what the winner heard.
+    assert all(isinstance(result, accounts.SignUp) for result in results), results
+    async with runtime.db.session() as session:
+        assert await session.scalar(select(func.count()).select_from(User)) == 1
+    subjects = sorted(mail.subject for mail in await outbox(runtime))
+    assert subjects == [
+        "Activate your Gallery account",
+        "Someone tried to register with your e-mail address",
+    ]
+
+
+async def test_one_sign_in_key_per_account_however_it_is_typed(runtime: Runtime) -> None:
+    alice = await new_user(runtime, "Alice", "Alice@Example.com")
+    async with runtime.db.session() as session:
+        for login in ("alice", " ALICE ", "alice@example.com", "ALICE@EXAMPLE.COM "):
+            account = await accounts.find_by_login(session, login)
+            assert account is not None and account.id == alice.id
+            assert accounts.sign_in_attempts_key(account, login) == f"account:{alice.id}"
+        assert await accounts.find_by_login(session, "   ") is None
+        for login in ("Mallory", " mallory  ", "MALLORY"):
+            assert await accounts.find_by_login(session, login) is None
+            assert accounts.sign_in_attempts_key(None, login) == "unknown:mallory"
+
+
+async def test_check_sign_in_refuses_no_account_as_a_wrong_password(runtime: Runtime) -> None:
+    alice = await new_user(runtime, "alice", "alice@example.com")
+    with pytest.raises(accounts.InvalidCredentials) as unknown:
+        await accounts.check_sign_in(None, "long enough password")
+    with pytest.raises(accounts.InvalidCredentials) as wrong:
+        await accounts.check_sign_in(alice, "not the password")
+    assert unknown.value.message == wrong.value.message
+    with pytest.raises(accounts.InactiveAccount):
+        await accounts.check_sign_in(alice, "long enough password")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 
 import pytest
 from sqlalchemy import delete, select, text
@@ -224,3 +225,61 @@ async def test_the_flusher_loop_flushes_once_more_when_stopped(runtime: Runtime)
     await loop
     assert await view_counts(runtime, [image_id]) == {image_id: 1}
     assert await views.pending_views(runtime.redis) == {}
+
+
+async def test_a_redis_that_never_answers_costs_the_view_not_an_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A real server that accepts the connection and then says nothing: a frozen
+    # Redis. The client's socket timeout ends the wait.
+    connections: list[asyncio.StreamWriter] = []
+
+    async def accept_and_stay_silent(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(writer)
+
+    server = await asyncio.start_server(accept_and_stay_silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    silent = connect(f"redis://127.0.0.1:{port}/0", socket_timeout=0.2)
+    try:
+        with caplog.at_level(logging.WARNING, logger="gallery.services.views"):
+            assert await views.record_view(silent, image_id=1, viewer_key="u:1") is False
+    finally:
+        await silent.aclose()
+        for writer in connections:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+    [line] = [r for r in caplog.records if r.name == "gallery.services.views"]
+    assert line.levelno == logging.WARNING and line.exc_info is None
+    assert line.getMessage().startswith("Could not count a view of image 1: ")
+
+
+SECRET = b"a secret only the app knows"
+
+
+def test_an_anonymous_viewer_is_their_address_and_nothing_else() -> None:
+    key = views.viewer_key(user_id=None, address="203.0.113.9", secret=SECRET)
+    assert re.fullmatch(r"a:[0-9a-f]{32}", key)
+    assert "203" not in key
+    # The same address is the same viewer; another address another one.
+    assert views.viewer_key(user_id=None, address="203.0.113.9", secret=SECRET) == key
+    assert views.viewer_key(user_id=None, address="203.0.113.10", secret=SECRET) != key
+    # Written as IPv4-mapped IPv6 it is still the same address.
+    assert views.viewer_key(user_id=None, address="::ffff:203.0.113.9", secret=SECRET) == key
+    # Keyed: without the app's secret the hash cannot be recomputed from a guess.
+    assert views.viewer_key(user_id=None, address="203.0.113.9", secret=b"another") != key
+
+
+def test_an_ipv6_viewer_is_their_slash_64() -> None:
+    def key(address: str) -> str:
+        return views.viewer_key(user_id=None, address=address, secret=SECRET)
+
+    assert key("2001:db8:1:2::1") == key("2001:db8:1:2:ffff:ffff:ffff:ffff")
+    assert key("2001:db8:1:2::1") != key("2001:db8:1:3::1")
+    assert views.viewer_network("2001:db8:1:2:abcd::1") == "2001:db8:1:2::/64"
+    assert views.viewer_network("unknown") == "unknown"
+
+
+def test_a_signed_in_viewer_is_their_account_wherever_they_are() -> None:
+    for address in ("203.0.113.9", "2001:db8::1", "unknown"):
+        assert views.viewer_key(user_id=7, address=address, secret=SECRET) == "u:7"

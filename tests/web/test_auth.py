@@ -9,14 +9,18 @@ from sqlalchemy import func, select
 
 from gallery.infra.runtime import Runtime
 from gallery.models import OutboxMessage, User
+from gallery.web.rate_limits import RATE_LIMITS, counter_key
 from tests.helpers import (
     activation_path,
+    add_user_row,
     count_rows,
     csrf_token,
     make_active_user,
+    outbox_rows,
     post_form,
     register,
     sign_in,
+    user_id_of,
 )
 from tests.mailbox import Mailbox, html_of, link_in, text_of
 
@@ -134,9 +138,10 @@ async def test_usernames_and_emails_are_unique_ignoring_case(
     response = await register(client, "ALICE", "other@example.com")
     assert response.status_code == 400
     assert "That username is taken." in await response.get_data(as_text=True)
+    # A taken address is not said (see the tests of issue 13 below), but it
+    # does not make a second account either.
     response = await register(client, "bob", "ALICE@example.COM")
-    assert response.status_code == 400
-    assert "exists already" in await response.get_data(as_text=True)
+    assert response.status_code == 302
     assert await count_rows(runtime, User) == 1
 
 
@@ -197,12 +202,11 @@ async def test_next_only_follows_same_site_paths(
 
 async def test_signing_in_rotates_the_session_cookie(client: Client, runtime: Runtime) -> None:
     await make_active_user(runtime)
-    await csrf_token(client)
-    before = client.cookie_jar.get("gallery_session") if hasattr(client.cookie_jar, "get") else None  # type: ignore[union-attr]
+    # A flash kept for the anonymous visitor gives them a server-side session.
+    await post_form(client, "/password/forgot", {"email": "nobody@example.com"})
     cookies_before = {c.name: c.value for c in client.cookie_jar}  # type: ignore[union-attr]
     await sign_in(client)
     cookies_after = {c.name: c.value for c in client.cookie_jar}  # type: ignore[union-attr]
-    assert before is None or before
     assert cookies_before["gallery_session"] != cookies_after["gallery_session"]
     assert "gallery_auth" in cookies_after
 
@@ -373,3 +377,150 @@ async def test_revoking_on_the_account_page(app: Quart, runtime: Runtime) -> Non
     response = await laptop.post(f"/account/sessions/{other}/revoke", form={"csrf_token": token})
     assert response.status_code == 302
     assert (await phone.get("/api/v1/me")).status_code == 401
+
+
+# -- issue 13: what the sign-in and registration forms give away -------------------
+
+ACCOUNT_LIMIT = RATE_LIMITS["sign-ins-by-account"].limit
+
+
+async def sign_in_counters(runtime: Runtime) -> dict[str, int]:
+    """Every per-account sign-in counter in Redis, by the subject it counts."""
+    assert runtime.redis is not None
+    prefix = counter_key("sign-ins-by-account", "")
+    keys = await runtime.redis.keys(prefix + "*")
+    return {key[len(prefix) :]: int(await runtime.redis.get(key)) for key in keys}
+
+
+async def test_one_sign_in_counter_per_account_however_it_is_typed(
+    client: Client, runtime: Runtime
+) -> None:
+    alice_id = await make_active_user(runtime)
+    await make_active_user(runtime, "bob", "bob@example.com")
+    spellings = ["alice", "ALICE", " alice@example.com ", "Alice@Example.COM", "aLiCe  "]
+    for attempt in range(ACCOUNT_LIMIT):
+        response = await sign_in(client, spellings[attempt % len(spellings)], "wrong password")
+        assert response.status_code == 400
+    assert await sign_in_counters(runtime) == {f"account:{alice_id}": ACCOUNT_LIMIT}
+
+    # The next attempt, however spelled and even with the right password, is refused.
+    for spelling in ("alice@example.com", "ALICE"):
+        response = await sign_in(client, spelling, "correct horse battery")
+        assert response.status_code == 429
+        assert "Too many sign-in attempts for this account" in await response.get_data(as_text=True)
+    assert (await client.get("/api/v1/me")).status_code == 401
+    # Bob's counter is his own.
+    assert (await sign_in(client, "BOB@example.com")).status_code == 302
+
+
+async def test_unknown_names_are_limited_and_answered_as_known_ones(
+    client: Client, runtime: Runtime
+) -> None:
+    await make_active_user(runtime)
+
+    async def page_for(login: str) -> tuple[int, str]:
+        response = await sign_in(client, login, "wrong password")
+        # The form shows what was typed back; everything else must be identical.
+        body = (await response.get_data(as_text=True)).replace(login, "LOGIN")
+        return response.status_code, body
+
+    for attempt in range(ACCOUNT_LIMIT):
+        known = await page_for("alice")
+        unknown = await page_for(["mallory", "MALLORY", " mallory "][attempt % 3])
+        assert known[0] == unknown[0] == 400
+        assert known[1] == unknown[1]
+        assert "Wrong username, e-mail address or password." in known[1]
+    assert await sign_in_counters(runtime) == {
+        f"account:{await user_id_of(runtime, 'alice')}": ACCOUNT_LIMIT,
+        "unknown:mallory": ACCOUNT_LIMIT,
+    }
+
+    known_refused = await sign_in(client, "alice", "wrong password")
+    unknown_refused = await sign_in(client, "Mallory", "wrong password")
+    assert known_refused.status_code == unknown_refused.status_code == 429
+    assert await known_refused.get_data(as_text=True) == await unknown_refused.get_data(
+        as_text=True
+    )
+    assert "Retry-After" in known_refused.headers and "Retry-After" in unknown_refused.headers
+
+
+async def registration_answer(client: Client, username: str, email: str) -> str:
+    """Register; the answer (redirect and flash) with the names typed in made generic."""
+    response = await register(client, username, email)
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/login"
+    page = await (await client.get("/login")).get_data(as_text=True)
+    start = page.index("Welcome, ")
+    flashed = page[start : page.index("<", start)].strip()
+    return flashed.replace(email, "EMAIL").replace(username, "NAME")
+
+
+async def test_registering_a_taken_email_answers_as_a_new_account_and_tells_its_owner(
+    client: Client, runtime: Runtime, mailbox: Mailbox
+) -> None:
+    alice_id = await make_active_user(runtime)
+    mails_before = len(await mailbox.all())  # alice's own activation mail
+
+    taken = await registration_answer(client, "bob", "ALICE@example.com")
+    fresh = await registration_answer(client, "carol", "carol@example.com")
+    assert taken == fresh
+    assert fresh.startswith("Welcome, NAME! We sent a link to EMAIL: open it to activate")
+
+    # No second account, no activation mail for the address; a note to its owner.
+    assert await count_rows(runtime, User) == 2
+    assert await count_rows(runtime, User, User.username == "bob") == 0
+    mails = (await mailbox.all())[mails_before:]
+    assert sorted(str(m["To"]) for m in mails) == ["alice@example.com", "carol@example.com"]
+    note = await mailbox.last_to("alice@example.com")
+    assert note["Subject"] == "Someone tried to register with your e-mail address"
+    text = text_of(note)
+    assert "Hello alice" in text and "ignore this mail" in text
+    assert "/activate/" not in text
+    # What to do: sign in, or reset the password (the form filled in with her address).
+    assert "http://gallery.test/login" in text.splitlines()
+    reset = "/password/forgot?email=alice%40example.com"
+    assert f"http://gallery.test{reset}" in text
+    assert f"http://gallery.test{reset}" in html_of(note)
+    reset_page = await (await client.get(reset)).get_data(as_text=True)
+    assert 'value="alice@example.com"' in reset_page
+    assert (await mailbox.last_to("carol@example.com"))["Subject"] == (
+        "Activate your Gallery account"
+    )
+
+    # Another try within the hour: the same answer, no second note to fill her inbox.
+    assert await registration_answer(client, "dave", "alice@example.com") == fresh
+    assert len(await mailbox.all()) == mails_before + 2
+    assert await count_rows(runtime, User) == 2
+    # Alice's account is untouched: she signs in as before.
+    assert (await sign_in(client, "alice")).status_code == 302
+    assert (await (await client.get("/api/v1/me")).get_json())["id"] == alice_id
+
+
+async def test_registrations_with_a_taken_email_spend_the_registration_limit(
+    client: Client, runtime: Runtime
+) -> None:
+    await make_active_user(runtime)
+    limit = RATE_LIMITS["registrations"].limit
+    for n in range(limit):
+        email = "alice@example.com" if n % 2 else f"user{n}@example.com"
+        assert (await register(client, f"user{n}", email)).status_code == 302
+    response = await register(client, "one-more", "alice@example.com")
+    assert response.status_code == 429
+    assert "Too many registrations" in await response.get_data(as_text=True)
+
+
+async def test_a_taken_username_is_said_but_a_taken_email_never(
+    client: Client, runtime: Runtime, mailbox: Mailbox
+) -> None:
+    # The username and the address belong to two different accounts: whichever
+    # row the database returns first, only the (public) username is reported.
+    await add_user_row(runtime, "alice", email="alice@example.com")
+    await add_user_row(runtime, "bob", email="bob@example.com")
+    for username, email in [("bob", "alice@example.com"), ("alice", "alice@example.com")]:
+        response = await register(client, username, email)
+        assert response.status_code == 400
+        body = await response.get_data(as_text=True)
+        assert "That username is taken." in body
+        assert "e-mail address exists" not in body and "exists already" not in body
+    assert await count_rows(runtime, User) == 2
+    assert await outbox_rows(runtime) == []

@@ -1,9 +1,17 @@
-"""Accounts: registration, activation, sign-in checks, password reset, administrators."""
+"""Accounts: registration, activation, sign-in checks, password reset, administrators.
+
+The public forms never tell a stranger whether an e-mail address has an
+account: sign-in, activation and reset answer the same either way, and so does
+registration (``sign_up``): a taken address gets the same answer as a free
+one, and its owner a mail saying someone tried.
+"""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from urllib.parse import urlencode
 
 import redis.asyncio as aioredis
 from email_validator import EmailNotValidError, validate_email
@@ -38,6 +46,19 @@ class AccountError(Exception):
 
 class InvalidCredentials(AccountError):
     pass
+
+
+class UsernameTaken(AccountError):
+    def __init__(self) -> None:
+        super().__init__("That username is taken.", "username")
+
+
+class EmailTaken(AccountError):
+    """The address belongs to ``owner``: for tools (create-admin), never shown on a public form."""
+
+    def __init__(self, owner: User) -> None:
+        super().__init__("An account with that e-mail address exists already.", "email")
+        self.owner = owner
 
 
 class InactiveAccount(AccountError):
@@ -76,8 +97,13 @@ def check_password(password: str, field: str = "password") -> str:
 
 
 async def find_by_login(session: AsyncSession, login: str) -> User | None:
-    """The user whose username or e-mail is ``login`` (case-insensitively)."""
+    """The user whose username or e-mail is ``login`` (any case, surrounding spaces ignored).
+
+    Usernames cannot contain "@", so a login never matches two accounts.
+    """
     key = User.key_for(login)
+    if not key:
+        return None
     return await session.scalar(
         select(User).where(or_(User.username_key == key, User.email_key == key))
     )
@@ -87,35 +113,56 @@ async def find_by_email(session: AsyncSession, email: str) -> User | None:
     return await session.scalar(select(User).where(User.email_key == User.key_for(email)))
 
 
+def sign_in_attempts_key(account: User | None, login: str) -> str:
+    """Whose sign-in attempts one attempt with ``login`` adds to.
+
+    The account's, whatever identifies it (username or e-mail, any case or
+    spacing), so typing it differently buys no extra guesses; a login that
+    matches no account counts under its normalised text, so probing unknown
+    names is limited the same way (and answered the same way).
+    """
+    if account is not None:
+        return f"account:{account.id}"
+    return f"unknown:{User.key_for(login)}"
+
+
 async def _ensure_free(session: AsyncSession, username: str, email: str) -> None:
-    taken = (
-        await session.execute(
-            select(User.username_key, User.email_key).where(
-                or_(
-                    User.username_key == User.key_for(username),
-                    User.email_key == User.key_for(email),
-                )
-            )
+    """Raise ``UsernameTaken`` or ``EmailTaken``.
+
+    The username is checked first, over every holder: usernames are public, so
+    saying one is taken reveals nothing, while a taken e-mail address must stay
+    unsaid on the public form even when the username is taken too.
+    """
+    username_key, email_key = User.key_for(username), User.key_for(email)
+    holders = list(
+        await session.scalars(
+            select(User).where(or_(User.username_key == username_key, User.email_key == email_key))
         )
-    ).all()
-    for username_key, email_key in taken:
-        if username_key == User.key_for(username):
-            raise AccountError("That username is taken.", "username")
-        if email_key == User.key_for(email):
-            raise AccountError("An account with that e-mail address exists already.", "email")
+    )
+    if any(holder.username_key == username_key for holder in holders):
+        raise UsernameTaken()
+    owner = next((holder for holder in holders if holder.email_key == email_key), None)
+    if owner is not None:
+        raise EmailTaken(owner)
 
 
 async def _new_user(
     session: AsyncSession, username: str, email: str, password: str, *, active: bool, role: int
 ) -> User:
-    """A new account added to the session (not yet flushed), once the names are known free."""
+    """A new account added to the session (not yet flushed), once the names are known free.
+
+    The password is hashed before the names are checked, so a registration
+    costs one Argon2 hash whether or not they were free: the response time does
+    not tell a taken e-mail address from a free one.
+    """
+    password_hash = await hash_password(password)
     await _ensure_free(session, username, email)
     user = User(
         username=username,
         username_key=User.key_for(username),
         email=email,
         email_key=User.key_for(email),
-        password_hash=await hash_password(password),
+        password_hash=password_hash,
         is_active=active,
         activated_at=datetime.now(UTC) if active else None,
         permissions=int(role),
@@ -148,7 +195,12 @@ async def register(
     email: str,
     password: str,
 ) -> User:
-    """Create an inactive account and queue its activation mail in the same transaction."""
+    """Create an inactive account and queue its activation mail in the same transaction.
+
+    Raises ``UsernameTaken`` or ``EmailTaken`` (the username first) for names
+    that have an account: for tools and tests, which must know. The public
+    form calls ``sign_up``, which does not reveal a taken e-mail address.
+    """
     username = check_username(username)
     email = check_email(email)
     check_password(password)
@@ -163,6 +215,88 @@ async def register(
         await _ensure_free(session, username, email)
         raise AccountError("That username or e-mail address was just taken.") from exc
     return user
+
+
+@dataclass(frozen=True)
+class SignUp:
+    """What the registration form tells its sender: the same whether or not the address was free."""
+
+    username: str
+    email: str
+
+
+# At most one "someone tried to register" mail per account in this long: the
+# first says all there is to say, and more would let strangers flood the
+# owner's inbox through us from many addresses.
+REGISTRATION_ATTEMPT_MAIL_SECONDS = 3600
+REGISTRATION_ATTEMPT_MAIL_PREFIX = "registration-attempt-mail:"
+
+
+async def sign_up(
+    session: AsyncSession,
+    redis: aioredis.Redis,
+    mailer: Mailer,
+    *,
+    username: str,
+    email: str,
+    password: str,
+) -> SignUp:
+    """The public registration form: ``register``, without revealing a taken e-mail address.
+
+    When the address already has an account, nothing is created and no
+    activation mail is sent; its owner is mailed that someone tried (what to
+    do: sign in, or reset the password; or ignore it), and the caller gets the
+    same answer as for a new account, so the form cannot be used to find out
+    who is registered. A taken username is still refused: usernames are public.
+    Bad input is refused as by ``register``.
+    """
+    username = check_username(username)
+    email = check_email(email)
+    check_password(password)
+    try:
+        await register(session, redis, mailer, username=username, email=email, password=password)
+    except EmailTaken as taken:
+        await queue_registration_attempt_mail(session, redis, mailer, taken.owner)
+    return SignUp(username=username, email=email)
+
+
+async def queue_registration_attempt_mail(
+    session: AsyncSession, redis: aioredis.Redis, mailer: Mailer, owner: User
+) -> bool:
+    """Tell ``owner`` that someone tried to register with their address (once an hour at most).
+
+    Returns whether a mail was queued. The mail goes through the outbox like
+    every other, committed here.
+    """
+    first_this_hour = await redis.set(
+        f"{REGISTRATION_ATTEMPT_MAIL_PREFIX}{owner.id}",
+        1,
+        nx=True,
+        ex=REGISTRATION_ATTEMPT_MAIL_SECONDS,
+    )
+    if not first_this_hour:
+        return False
+    # The forms fill the address in from ?email= (as the sign-in page's links do).
+    prefilled = "?" + urlencode({"email": owner.email})
+    session.add(
+        mailer.compose(
+            owner.email,
+            "Someone tried to register with your e-mail address",
+            "registration_attempt",
+            username=owner.username,
+            active=owner.is_active,
+            sign_in_link=mailer.link("/login"),
+            reset_link=mailer.link("/password/forgot" + prefilled),
+            resend_link=mailer.link("/activate/resend" + prefilled),
+        )
+    )
+    try:
+        await session.commit()
+    except BaseException:
+        # No mail queued: the next attempt may try again.
+        await redis.delete(f"{REGISTRATION_ATTEMPT_MAIL_PREFIX}{owner.id}")
+        raise
+    return True
 
 
 async def activate(session: AsyncSession, redis: aioredis.Redis, token: str) -> User | None:
@@ -198,15 +332,25 @@ async def resend_activation(
 
 async def authenticate(session: AsyncSession, login: str, password: str) -> User:
     """The user with these credentials; raises ``InvalidCredentials`` or ``InactiveAccount``."""
-    user = await find_by_login(session, login) if login.strip() else None
-    if user is None:
+    return await check_sign_in(await find_by_login(session, login), password)
+
+
+async def check_sign_in(account: User | None, password: str) -> User:
+    """``account`` if ``password`` is its password and it may sign in; else raise.
+
+    ``account`` is what ``find_by_login`` found (None: no account matched);
+    the sign-in page looks it up first to count the attempt against it. With no
+    account a dummy hash is verified, so an unknown name costs the same time
+    and gets the same ``InvalidCredentials`` as a wrong password.
+    """
+    if account is None:
         await waste_time_like_a_verification(password)
         raise InvalidCredentials("Wrong username, e-mail address or password.")
-    if not await verify_password(user.password_hash, password):
+    if not await verify_password(account.password_hash, password):
         raise InvalidCredentials("Wrong username, e-mail address or password.")
-    if not user.is_active:
-        raise InactiveAccount(user)
-    return user
+    if not account.is_active:
+        raise InactiveAccount(account)
+    return account
 
 
 async def request_password_reset(

@@ -6,6 +6,17 @@ viewer count once an hour per image, and the first view in that hour adds one
 to the image's field in the pending hash ``views:pending``. Both happen in one
 Lua script, so a marker never exists without its count.
 
+Who is one viewer (``viewer_key``) is what keeps the hot ranking honest: a
+signed-in user is their account wherever they are; anyone else is their
+network address alone (an IPv6 client by its /64, which it usually owns
+whole). Nothing the client merely says, such as its User-Agent, is part of the
+key: otherwise one address could count as many viewers as it has strings to
+send.
+
+Counting fails open: a view is statistics, never worth an error for the
+visitor, so when Redis is down or too slow the view is not counted and one
+warning line is logged.
+
 ``flush_views`` (run every ``GALLERY_VIEW_FLUSH_SECONDS`` by the web process's
 background loop or by ``gallery worker``) claims the whole pending hash at once
 by renaming it to a key of its own (``views:flushing:<token>``): views recorded
@@ -25,6 +36,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
+import ipaddress
 import logging
 import secrets
 from collections.abc import Iterator, Mapping
@@ -44,6 +58,8 @@ SEEN_PREFIX = "views:seen:"
 FLUSHING_PREFIX = "views:flushing:"
 # One viewer counts once per image in this many seconds.
 DEDUP_SECONDS = 3600
+# An IPv6 client is usually given a whole /64 and can pick any address in it.
+IPV6_VIEWER_PREFIX = 64
 # A claimed batch is deleted once its transaction commits or it is merged back.
 # Only a process killed between the claim and the commit leaves one behind; it
 # then expires (its views are lost rather than risked twice) after this long,
@@ -87,13 +103,47 @@ def seen_key(image_id: int, viewer_key: str) -> str:
     return f"{SEEN_PREFIX}{image_id}:{viewer_key}"
 
 
+def viewer_key(*, user_id: int | None, address: str, secret: bytes) -> str:
+    """Who one view is by, for the once-an-hour rule: ``u:<id>`` or ``a:<keyed hash>``.
+
+    A signed-in user is one viewer whatever their address. Anyone else is
+    their network (``viewer_network``) and nothing else: the User-Agent and
+    the like cost a script nothing to vary. The address is kept only as an
+    HMAC under ``secret`` (the app's key), and only as long as its marker
+    lives: an unkeyed hash of an IPv4 address is undone by trying them all.
+    """
+    if user_id is not None:
+        return f"u:{user_id}"
+    material = b"image-viewer\n" + viewer_network(address).encode()
+    return "a:" + hmac.new(secret, material, hashlib.sha256).hexdigest()[:32]
+
+
+def viewer_network(address: str) -> str:
+    """The part of a client address that one client controls.
+
+    An IPv4 address (also written IPv4-mapped in IPv6) is itself; an IPv6
+    address is its /64. Anything else (a unix socket, "unknown") is taken as
+    it is.
+    """
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{parsed}/{IPV6_VIEWER_PREFIX}", strict=False))
+    return str(parsed)
+
+
 async def record_view(redis: aioredis.Redis, *, image_id: int, viewer_key: str) -> bool:
     """Count a view of ``image_id`` by ``viewer_key``; True if it counted.
 
-    A viewer counts once per image per hour (``viewer_key`` is ``u:<user id>``
-    for a signed-in user, a keyed hash of address and browser otherwise). A
-    Redis failure is logged and reported as False: a view is never worth
-    failing the page that shows the image.
+    A viewer counts once per image per hour (``viewer_key`` from the function
+    of that name). It fails open: when Redis cannot be reached, answers too
+    slowly (the client's socket and pool timeouts) or refuses, one warning is
+    logged and False returned, never an error: a view is not worth failing the
+    page that shows the image.
     """
     try:
         counted = await redis.eval(
@@ -104,8 +154,11 @@ async def record_view(redis: aioredis.Redis, *, image_id: int, viewer_key: str) 
             str(image_id),
             str(DEDUP_SECONDS),
         )
-    except RedisError as error:
-        log.warning("Could not count a view of image %s: %s", image_id, error)
+    except (RedisError, OSError, TimeoutError) as error:
+        # One line, no traceback: Redis's own outage is logged where it is seen.
+        log.warning(
+            "Could not count a view of image %s: %s: %s", image_id, type(error).__name__, error
+        )
         return False
     return bool(counted)
 

@@ -47,6 +47,12 @@ async def start_sign_in(user: User, *, remember: bool) -> None:
 @bp.route("/register", methods=["GET", "POST"])
 @rate_limited("registrations", counted_in_view=True)
 async def register() -> ResponseReturnValue:
+    """Registration; an e-mail address that has an account is answered as a free one.
+
+    ``accounts.sign_up`` mails that address's owner instead of creating
+    anything, so the page (flash, redirect, status) cannot tell who is
+    registered; a taken username is still said (usernames are public).
+    """
     use = resources()
     if signed_in_user() is not None:
         return redirect(url_for("main.index"))
@@ -54,7 +60,7 @@ async def register() -> ResponseReturnValue:
     if request.method == "POST" and form.validate():
         await count_attempt("registrations")
         try:
-            user = await accounts.register(
+            signed_up = await accounts.sign_up(
                 use.db,
                 use.redis,
                 use.mailer,
@@ -66,7 +72,7 @@ async def register() -> ResponseReturnValue:
             show_account_error(form, error)
         else:
             await flash(
-                f"Welcome, {user.username}! We sent a link to {user.email}: "
+                f"Welcome, {signed_up.username}! We sent a link to {signed_up.email}: "
                 "open it to activate your account, then sign in.",
                 "success",
             )
@@ -143,9 +149,15 @@ async def login() -> ResponseReturnValue:
     if request.method == "POST" and form.validate():
         login_text = form.login.data or ""
         await count_attempt("sign-ins-by-address")
-        await count_attempt("sign-ins-by-account", User.key_for(login_text))
+        # One counter per account however it is typed (username or e-mail, any
+        # case): each spelling must not buy its own ten guesses. Unknown names
+        # are counted and answered the same way, so neither tells who exists.
+        account = await accounts.find_by_login(resources().db, login_text)
+        await count_attempt(
+            "sign-ins-by-account", accounts.sign_in_attempts_key(account, login_text)
+        )
         try:
-            user = await accounts.authenticate(resources().db, login_text, form.password.data or "")
+            user = await accounts.check_sign_in(account, form.password.data or "")
         except accounts.InactiveAccount as error:
             form.form_errors.append(error.message)
             inactive_email = error.user.email

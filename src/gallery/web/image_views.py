@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-
-from quart import current_app, request
+from quart import current_app
 
 from gallery.services import views
 from gallery.web.current_user import signed_in_user
@@ -14,19 +11,23 @@ from gallery.web.security import client_address
 
 
 def view_viewer_key() -> str:
-    """``u:<user id>`` when signed in, else ``a:<keyed hash of address and browser>``.
+    """The request's viewer: the signed-in user, else the client's address (keyed hash).
 
-    The hash is keyed with the app's secret, so the keys in Redis reveal no
-    address (an unkeyed hash of an IPv4 address is reversed by trying them all).
+    Deliberately not the User-Agent or any other header: ``views.viewer_key``
+    says why.
     """
     viewer = signed_in_user()
-    if viewer is not None:
-        return f"u:{viewer.id}"
-    material = f"{client_address()}\n{request.headers.get('User-Agent', '')}"
-    secret = str(current_app.secret_key).encode()
-    return "a:" + hmac.new(secret, material.encode(), hashlib.sha256).hexdigest()[:32]
+    return views.viewer_key(
+        user_id=viewer.id if viewer is not None else None,
+        address=client_address(),
+        secret=str(current_app.secret_key).encode(),
+    )
 
 
 async def record_image_view(image_id: int) -> None:
-    """Count this request as a view of the image (never fails the request)."""
+    """Count this request as a view of the image; never fails the request.
+
+    ``views.record_view`` fails open (a Redis that is down or slow costs the
+    view, not the page), so the callers need no ``try`` of their own.
+    """
     await views.record_view(resources().redis, image_id=image_id, viewer_key=view_viewer_key())
