@@ -8,6 +8,7 @@ from quart_schema import document_response, tag
 from gallery.services import paging
 from gallery.services.errors import InvalidInput, NotFoundError
 from gallery.web.feed_pages import feed_json, seed_page
+from gallery.web.json_routes import Bounds, answers, path_bounds
 from gallery.web.shapes import SeedFeed
 
 bp = Blueprint("compat", __name__)
@@ -33,6 +34,8 @@ async def seed_feed(page: int, per_page: int, author_id: int | None) -> Response
 @bp.get("/index/images/<int:page>/<int:per_page>/")
 @tag(["seed feeds"])
 @document_response(SeedFeed)
+@answers(304, 400, 404)
+@path_bounds(page=Bounds(1, MAX_PAGE), per_page=Bounds(minimum=1))
 async def index_images(page: int, per_page: int) -> Response:
     """Everyone's images, newest first, by page number (``per_page`` at most 100)."""
     return await seed_feed(page, per_page, None)
@@ -41,6 +44,8 @@ async def index_images(page: int, per_page: int) -> Response:
 @bp.get("/profile/images/<int:user_id>/<int:page>/<int:per_page>/")
 @tag(["seed feeds"])
 @document_response(SeedFeed)
+@answers(304, 400, 404)
+@path_bounds(page=Bounds(1, MAX_PAGE), per_page=Bounds(minimum=1))
 async def profile_images(user_id: int, page: int, per_page: int) -> Response:
     """One user's images, newest first, by page number (``per_page`` at most 100)."""
     return await seed_feed(page, per_page, user_id)

@@ -179,6 +179,19 @@ class SearchResults:
     next_cursor: str | None
 
 
+@dataclass
+class ErrorDetail:
+    code: str  # "NOT_FOUND", "CSRF_FAILED", "RATE_LIMITED"...: for programs
+    message: str  # for people
+
+
+@dataclass
+class ErrorOut:
+    """What every refusal of a JSON route carries: an error with a code and a message."""
+
+    error: ErrorDetail
+
+
 def avatar_url(user: User, storage: Storage) -> str:
     return storage.url(user.avatar_key) if user.avatar_key else DEFAULT_AVATAR_URL
 

@@ -8,6 +8,7 @@ from quart import Blueprint, Response, abort
 from quart_schema import document_response, tag
 
 from gallery.web.current_user import require_user, session_user
+from gallery.web.json_routes import answers
 from gallery.web.rate_limits import rate_limit_exempt
 from gallery.web.resources import resources
 from gallery.web.security import csrf_token
@@ -49,6 +50,7 @@ class SessionList:
 @bp.get("/me")  # type: ignore[type-var]  # quart-schema serialises the dataclass
 @tag(["account"])
 @document_response(Me)
+@answers(401)
 async def me() -> Me:
     """The signed-in user, with the CSRF token that unsafe requests must send."""
     user = require_user()
@@ -68,6 +70,7 @@ async def me() -> Me:
 @bp.get("/sessions")  # type: ignore[type-var]
 @tag(["account"])
 @document_response(SessionList)
+@answers(401)
 async def list_sessions() -> SessionList:
     """The user's signed-in sessions, newest first; ``current`` marks this one."""
     user = require_user()
@@ -92,6 +95,7 @@ async def list_sessions() -> SessionList:
 
 @bp.delete("/sessions/<session_id>")
 @tag(["account"])
+@answers(204, 401, 404)
 @rate_limit_exempt("ends one of the caller's own sessions")
 async def revoke_session(session_id: str) -> Response:
     """End one of the user's sessions (a copied cookie stops working at once)."""

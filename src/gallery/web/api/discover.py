@@ -3,31 +3,58 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Annotated
 
+from pydantic import Field
 from quart import Blueprint, Response, jsonify
 from quart_schema import document_response, tag
 
+from gallery.services import search
 from gallery.web.actions import run_search
 from gallery.web.feed_pages import feed_json, tag_page
-from gallery.web.querystring import PageQuery, validate_query
+from gallery.web.json_routes import answers
+from gallery.web.querystring import Limit, PageQuery, cursor_field, validate_query
 from gallery.web.rate_limits import rate_limited
 from gallery.web.shapes import Feed, SearchResults
 
 bp = Blueprint("discover", __name__)
 
 
+# ``q`` and ``type`` are checked by services/search.py, with the messages the
+# search page shows too; their bounds are written here for the document only.
+QUERY_BOUNDS = {
+    "description": (
+        f"What to search for, 1–{search.MAX_QUERY_LENGTH} characters, not only spaces: "
+        "words of descriptions (`type=images`), the start of a username (`users`) "
+        "or of a tag (`tags`)."
+    ),
+    "required": True,
+    "minLength": 1,
+    "maxLength": search.MAX_QUERY_LENGTH,
+    # At least one character that is neither a space nor a control character.
+    "pattern": r"[^\s\x00-\x1f\x7f-\x9f]",
+}
+TYPE_CHOICES = {
+    "description": "What to search: photos (the default, also when empty), people or tags.",
+    # Empty is accepted as the default (a search form may send ``type=``).
+    "enum": [kind.value for kind in search.SearchType] + [""],
+    "default": search.SearchType.IMAGES.value,
+}
+
+
 @dataclass
 class SearchQuery:
-    q: str | None = None
-    type: str | None = None
-    limit: int | None = None
-    cursor: str | None = None
+    q: Annotated[str | None, Field(json_schema_extra=QUERY_BOUNDS)] = None
+    type: Annotated[str | None, Field(json_schema_extra=TYPE_CHOICES)] = None
+    limit: Limit | None = None
+    cursor: Annotated[str, cursor_field(search.MAX_CURSOR_LENGTH)] | None = None
 
 
 @bp.get("/tags/<name>/images")
 @tag(["images", "tags"])
 @validate_query(PageQuery)
 @document_response(Feed)
+@answers(304, 404)
 async def tag_images(name: str, query_args: PageQuery) -> Response:
     """The images tagged ``#name`` (any case), newest first; 404 for a tag nobody used."""
     return await feed_json(*tag_page(name, query_args.limit, query_args.cursor))

@@ -3,25 +3,31 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Annotated
 
+from pydantic import Field
 from quart import Blueprint, Response, jsonify, request, url_for
 from quart_schema import (
     DataSource,
     document_request,
     document_response,
     tag,
-    validate_request,
 )
 from quart_schema.pydantic import File
 
+from gallery.models.comment import COMMENT_MAX_LENGTH
+from gallery.models.image import DESCRIPTION_MAX_LENGTH
 from gallery.models.user import Permission
 from gallery.services import comments, feeds, images, social, users
 from gallery.services.errors import InvalidInput
 from gallery.web.actions import create_comment
+from gallery.web.body_limits import accepts_uploads
 from gallery.web.conditional import conditional_json
 from gallery.web.current_user import require_user, viewer_id
 from gallery.web.feed_pages import author_page_by_name, feed_json, latest_page
 from gallery.web.image_views import record_image_view
+from gallery.web.json_bodies import text_bounds, validate_json
+from gallery.web.json_routes import answers
 from gallery.web.permissions import permission_required
 from gallery.web.querystring import PageQuery, validate_query
 from gallery.web.rate_limits import count_attempt, rate_limit_exempt, rate_limited
@@ -43,24 +49,40 @@ bp = Blueprint("images", __name__)
 
 @dataclass
 class NewComment:
-    content: str
+    content: Annotated[
+        str,
+        Field(
+            json_schema_extra=text_bounds(
+                COMMENT_MAX_LENGTH, f"The comment, 1–{COMMENT_MAX_LENGTH} characters."
+            )
+        ),
+    ]
 
 
 @dataclass
 class NewImage:
-    file: File
-    description: str | None = None
+    # For the document only: the view reads the form itself (exactly one file, counted).
+    file: Annotated[File, Field(description="A JPEG, PNG, GIF or WebP image.")]
+    description: Annotated[
+        str,
+        Field(
+            max_length=DESCRIPTION_MAX_LENGTH,
+            description=f"At most {DESCRIPTION_MAX_LENGTH} characters; #hashtags become tags.",
+        ),
+    ] = ""
 
 
 @dataclass
 class ImageChanges:
-    comments_enabled: bool
+    # Strict: JSON true or false, as documented, not 0, 1 or "yes".
+    comments_enabled: Annotated[bool, Field(strict=True)]
 
 
 @bp.get("/feed")
 @tag(["images"])
 @validate_query(PageQuery)
 @document_response(Feed)
+@answers(304)
 async def feed(query_args: PageQuery) -> Response:
     """Everyone's images, newest first. Pass ``next_cursor`` back as ``cursor`` for more."""
     return await feed_json(*latest_page(query_args.limit, query_args.cursor))
@@ -69,6 +91,7 @@ async def feed(query_args: PageQuery) -> Response:
 @bp.get("/users/<username>")
 @tag(["users"])
 @document_response(UserOut)
+@answers(304, 404)
 async def user_profile(username: str) -> Response:
     """A user's public profile with follower counts and whether the viewer follows them."""
 
@@ -95,6 +118,7 @@ async def user_profile(username: str) -> Response:
 @tag(["images", "users"])
 @validate_query(PageQuery)
 @document_response(Feed)
+@answers(304, 404)
 async def user_images(username: str, query_args: PageQuery) -> Response:
     """One user's images, newest first (cursor paging as ``/feed``)."""
     return await feed_json(*author_page_by_name(username, query_args.limit, query_args.cursor))
@@ -103,6 +127,7 @@ async def user_images(username: str, query_args: PageQuery) -> Response:
 @bp.get("/images/<int:image_id>")
 @tag(["images"])
 @document_response(ImageOut)
+@answers(304, 404)
 async def image_detail(image_id: int) -> Response:
     """One image with its first two comments."""
 
@@ -116,10 +141,12 @@ async def image_detail(image_id: int) -> Response:
 
 
 @bp.post("/images")
+@accepts_uploads
 @permission_required(Permission.UPLOAD)
 @tag(["images"])
 @document_request(NewImage, source=DataSource.FORM_MULTIPART)
 @document_response(ImageOut, 201)
+@answers(400, 413, 415, 422)
 @rate_limited("uploads", counted_in_view=True)  # once the request has its one file
 async def upload_image() -> tuple[Response, int, dict[str, str]]:
     """Upload one image (multipart ``file``, optional ``description``): 201 with the Image.
@@ -150,6 +177,7 @@ async def upload_image() -> tuple[Response, int, dict[str, str]]:
 
 @bp.delete("/images/<int:image_id>")
 @tag(["images"])
+@answers(204, 401, 403, 404)
 @rate_limit_exempt("the owner or a moderator, and each image can go only once")
 async def delete_image(image_id: int) -> Response:
     """Delete an image with its comments and files (owner or moderator): 204."""
@@ -161,8 +189,9 @@ async def delete_image(image_id: int) -> Response:
 
 @bp.patch("/images/<int:image_id>")
 @tag(["images"])
-@validate_request(ImageChanges)
+@validate_json(ImageChanges)
 @document_response(ImageOut)
+@answers(401, 403, 404)
 @rate_limit_exempt("the owner's or a moderator's comment switch; setting it again is a no-op")
 async def update_image(image_id: int, data: ImageChanges) -> Response:
     """Turn new comments on an image on or off (owner or moderator): 200 with the Image.
@@ -184,6 +213,7 @@ async def update_image(image_id: int, data: ImageChanges) -> Response:
 @tag(["comments"])
 @validate_query(PageQuery)
 @document_response(CommentList)
+@answers(304, 404)
 async def list_comments(image_id: int, query_args: PageQuery) -> Response:
     """An image's comments, oldest first (cursor paging)."""
 
@@ -203,8 +233,9 @@ async def list_comments(image_id: int, query_args: PageQuery) -> Response:
 @bp.post("/images/<int:image_id>/comments")
 @permission_required(Permission.COMMENT)
 @tag(["comments"])
-@validate_request(NewComment)
+@validate_json(NewComment)
 @document_response(CommentOut, 201)
+@answers(403, 404)
 @rate_limited("comments")
 async def post_comment(image_id: int, data: NewComment) -> tuple[Response, int]:
     """Comment on an image (1–1000 characters): 201 with the Comment.
@@ -217,6 +248,7 @@ async def post_comment(image_id: int, data: NewComment) -> tuple[Response, int]:
 
 @bp.delete("/comments/<int:comment_id>")
 @tag(["comments"])
+@answers(204, 401, 403, 404)
 @rate_limit_exempt("its author, the image's owner or a moderator; each comment goes only once")
 async def delete_comment(comment_id: int) -> Response:
     """Delete a comment (its author, the image's owner or a moderator): 204."""

@@ -7,7 +7,8 @@ from quart_schema import document_response, tag
 
 from gallery.services import feeds, paging, ranking
 from gallery.web.feed_pages import feed_json, hot_page
-from gallery.web.querystring import PageQuery, validate_query
+from gallery.web.json_routes import answers
+from gallery.web.querystring import HotPageQuery, validate_query
 from gallery.web.resources import resources
 from gallery.web.shapes import Feed
 
@@ -16,9 +17,10 @@ bp = Blueprint("ranking", __name__)
 
 @bp.get("/feed/hot")
 @tag(["images"])
-@validate_query(PageQuery)
+@validate_query(HotPageQuery)
 @document_response(Feed)
-async def hot_feed(query_args: PageQuery) -> Response:
+@answers(304)
+async def hot_feed(query_args: HotPageQuery) -> Response:
     """The last week's images ranked by likes, comments, views and age, best first.
 
     score = (2·likes + 3·comments + views/10 + 1) / (age in hours + 2) ^ 1.5.

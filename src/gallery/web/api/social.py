@@ -9,6 +9,7 @@ from gallery.models.user import Permission
 from gallery.services import feeds, notifications, social, users
 from gallery.web.conditional import conditional_json
 from gallery.web.current_user import require_user
+from gallery.web.json_routes import answers
 from gallery.web.permissions import permission_required
 from gallery.web.querystring import PageQuery, validate_query
 from gallery.web.rate_limits import rate_limit_exempt, rate_limited
@@ -34,6 +35,7 @@ bp = Blueprint("social", __name__)
 @permission_required()
 @tag(["likes"])
 @document_response(LikeOut)
+@answers(404)
 @rate_limited("likes")
 async def like_image(image_id: int) -> LikeOut:
     """Like an image. Liking it again changes nothing (idempotent)."""
@@ -47,6 +49,7 @@ async def like_image(image_id: int) -> LikeOut:
 @permission_required()
 @tag(["likes"])
 @document_response(LikeOut)
+@answers(404)
 @rate_limited("likes")
 async def unlike_image(image_id: int) -> LikeOut:
     """Withdraw your like. Unliking what you never liked changes nothing."""
@@ -63,6 +66,7 @@ async def unlike_image(image_id: int) -> LikeOut:
 @permission_required(Permission.FOLLOW)
 @tag(["follows"])
 @document_response(FollowOut)
+@answers(400, 404)
 @rate_limited("follows")
 async def follow_user(username: str) -> FollowOut:
     """Follow a user (idempotent). Following yourself is 400."""
@@ -76,9 +80,10 @@ async def follow_user(username: str) -> FollowOut:
 @permission_required(Permission.FOLLOW)
 @tag(["follows"])
 @document_response(FollowOut)
+@answers(400, 404)
 @rate_limited("follows")
 async def unfollow_user(username: str) -> FollowOut:
-    """Stop following a user (idempotent)."""
+    """Stop following a user (idempotent). Unfollowing yourself is 400, as following is."""
     use = resources()
     user = require_user()
     state = await social.unfollow_user(use.db, use.redis, follower=user, username=username)
@@ -96,6 +101,7 @@ def _user_list(page: social.UserPage) -> UserList:
 @tag(["follows"])
 @validate_query(PageQuery)
 @document_response(UserList)
+@answers(304, 404)
 async def user_followers(username: str, query_args: PageQuery) -> Response:
     """Who follows the user, most recent first (cursor paging)."""
 
@@ -114,6 +120,7 @@ async def user_followers(username: str, query_args: PageQuery) -> Response:
 @tag(["follows"])
 @validate_query(PageQuery)
 @document_response(UserList)
+@answers(304, 404)
 async def user_following(username: str, query_args: PageQuery) -> Response:
     """Whom the user follows, most recent first (cursor paging)."""
 
@@ -132,6 +139,7 @@ async def user_following(username: str, query_args: PageQuery) -> Response:
 @tag(["images", "follows"])
 @validate_query(PageQuery)
 @document_response(Feed)
+@answers(304, 401)
 async def following_feed(query_args: PageQuery) -> Response:
     """Images of the people you follow, newest first (cursor paging as ``/feed``)."""
     user = require_user()
@@ -152,6 +160,7 @@ async def following_feed(query_args: PageQuery) -> Response:
 @tag(["notifications"])
 @validate_query(PageQuery)
 @document_response(NotificationList)
+@answers(304, 401)
 async def list_notifications(query_args: PageQuery) -> Response:
     """Your notifications, newest first (cursor paging), with the unread count."""
     user = require_user()
@@ -179,6 +188,7 @@ async def list_notifications(query_args: PageQuery) -> Response:
 @bp.get("/notifications/unread-count")
 @tag(["notifications"])
 @document_response(UnreadCount)
+@answers(304, 401)
 async def unread_count() -> Response:
     """How many notifications are unread. Poll it with ``If-None-Match``: 304 while unchanged."""
     user = require_user()
@@ -195,6 +205,7 @@ async def unread_count() -> Response:
 @bp.post("/notifications/<int:notification_id>/read")  # type: ignore[type-var]
 @tag(["notifications"])
 @document_response(UnreadCount)
+@answers(401, 404)
 @rate_limit_exempt("marks the caller's own notification read; repeating it is a no-op")
 async def mark_notification_read(notification_id: int) -> UnreadCount:
     """Mark one notification read; returns the new unread count."""
@@ -209,6 +220,7 @@ async def mark_notification_read(notification_id: int) -> UnreadCount:
 @bp.post("/notifications/read-all")  # type: ignore[type-var]
 @tag(["notifications"])
 @document_response(UnreadCount)
+@answers(401)
 @rate_limit_exempt("marks the caller's own notifications read; repeating it is a no-op")
 async def mark_all_notifications_read() -> UnreadCount:
     """Mark every notification read."""
