@@ -6,7 +6,6 @@ import asyncio
 import logging
 import os
 import signal
-import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -100,11 +99,16 @@ def main(verbose: bool) -> None:
     help="Log every request to stdout (default: on, except with GALLERY_ENV=production).",
 )
 def serve(binds: tuple[str, ...], workers: int | None, access_log: bool | None) -> None:
-    """Run the site under Hypercorn with hypercorn.toml.
+    """Run the site under Hypercorn workers with hypercorn.toml, replacing any that die.
 
-    On the embedded default this first brings the schema to head and starts the
-    embedded Redis server, which every Hypercorn worker then shares.
+    The workers are supervised by ``gallery.serving`` (not Hypercorn's own
+    master, which stops the site when one worker is killed). On the embedded
+    default this first brings the schema to head and starts the embedded Redis
+    server, which every worker then shares. SIGTERM or Ctrl-C drains in-flight
+    requests; a second one ends the workers at once. Fine under systemd too.
     """
+    from gallery import serving
+
     settings = Settings()
     settings.resolve_secret_key()  # refuse to start now rather than in every worker
     embedded = None
@@ -115,40 +119,23 @@ def serve(binds: tuple[str, ...], workers: int | None, access_log: bool | None) 
         embedded = EmbeddedRedis(settings.instance_dir)
         asyncio.run(embedded.ensure_running())
     config = find_project_file("hypercorn.toml")
-    command = [sys.executable, "-m", "hypercorn"]
+    # The same options as `python -m gallery.serving` (Hypercorn's names), so
+    # both entry points load the configuration the same way.
+    arguments: list[str] = []
     if config is not None:
-        command += ["--config", str(config)]
+        arguments += ["--config", str(config)]
     for bind in binds:
-        command += ["--bind", bind]
+        arguments += ["--bind", bind]
     if workers is not None:
-        command += ["--workers", str(workers)]
+        arguments += ["--workers", str(workers)]
     # hypercorn.toml leaves the access log to nginx: a line per request written
     # by every worker costs throughput. On a developer's machine it helps.
     if access_log if access_log is not None else not settings.is_production:
-        command += ["--access-logfile", "-"]
-    command.append("gallery.asgi:app")
+        arguments += ["--access-logfile", "-"]
+    arguments.append("gallery.asgi:app")
     click.echo(f"Serving Gallery on {', '.join(binds) or 'the address in hypercorn.toml'}")
-    # Hypercorn runs in its own session so that Ctrl-C in a terminal reaches
-    # only us: its multi-worker shutdown handler deadlocks when a second signal
-    # arrives while it handles the first, so it must get exactly one.
-    process = subprocess.Popen(command, env=os.environ.copy(), start_new_session=True)  # noqa: S603
-    signals_received = 0
-
-    def forward(signum: int, _frame: object) -> None:
-        # The first signal asks Hypercorn to drain in-flight requests; a second
-        # one (an impatient Ctrl-C) ends it at once. Either way we then stop
-        # the embedded Redis that only we know about.
-        nonlocal signals_received
-        signals_received += 1
-        if signals_received == 1:
-            process.send_signal(signum)
-        else:
-            os.killpg(process.pid, signal.SIGKILL)  # Hypercorn and its workers
-
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
     try:
-        code = process.wait()
+        code = serving.serve(serving.config_from_command_line(arguments))
     finally:
         if embedded is not None:
             asyncio.run(embedded.stop())

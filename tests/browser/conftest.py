@@ -43,10 +43,46 @@ ACCESS_LOG_FORMAT = "%(p)s %(m)s %(U)s %(s)s"
 ACCESS_LINE = re.compile(r"<(\d+)> ([A-Z]+) (\S+) (\d{3})$", re.MULTILINE)
 
 
-class GalleryServer:
-    """``python -m hypercorn … gallery.asgi:app``; start, stop, restart on the same port."""
+# Who starts the workers: Hypercorn's own master, or Gallery's supervising one
+# (gallery.serving, which takes the same options and replaces workers that die).
+HYPERCORN = [sys.executable, "-m", "hypercorn"]
+SUPERVISED = [sys.executable, "-m", "gallery.serving"]
+APPLICATION = "gallery.asgi:app"
 
-    def __init__(self, env: dict[str, str], port: int, workers: int, log_dir: Path) -> None:
+
+def hypercorn_command(
+    port: int, workers: int, launcher: list[str] = HYPERCORN, application: str = APPLICATION
+) -> list[str]:
+    """The command line of a test server: Hypercorn's options, on ``launcher``."""
+    return [
+        *launcher,
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        # The access log names the worker process (%(p)s) that served each request.
+        "--access-logfile",
+        "-",
+        "--access-logformat",
+        ACCESS_LOG_FORMAT,
+        "--error-logfile",
+        "-",
+        application,
+    ]
+
+
+class GalleryServer:
+    """A Gallery server process (``python -m hypercorn … gallery.asgi:app`` unless
+    ``command`` says otherwise); start, stop, restart on the same port."""
+
+    def __init__(
+        self,
+        env: dict[str, str],
+        port: int,
+        workers: int,
+        log_dir: Path,
+        command: list[str] | None = None,
+    ) -> None:
         self.env = env
         self.port = port
         self.workers = workers
@@ -54,26 +90,19 @@ class GalleryServer:
         self.url = f"http://127.0.0.1:{port}"
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path: Path | None = None
+        self._command = command or hypercorn_command(port, workers)
         self._starts = 0
 
     def command(self) -> list[str]:
-        return [
-            sys.executable,
-            "-m",
-            "hypercorn",
-            "--bind",
-            f"127.0.0.1:{self.port}",
-            "--workers",
-            str(self.workers),
-            # The access log names the worker process (%(p)s) that served each request.
-            "--access-logfile",
-            "-",
-            "--access-logformat",
-            ACCESS_LOG_FORMAT,
-            "--error-logfile",
-            "-",
-            "gallery.asgi:app",
-        ]
+        return list(self._command)
+
+    def worker_pids(self) -> set[int]:
+        """The worker processes of the running master: its children started by ``spawn``.
+
+        multiprocessing's resource tracker is a child too; it is not a worker.
+        """
+        assert self.process is not None, "the server is not running"
+        return {pid for pid in children_of(self.process.pid) if b"spawn_main" in cmdline_of(pid)}
 
     def output(self) -> str:
         """Everything the server printed so far (this start and earlier ones)."""
@@ -91,6 +120,12 @@ class GalleryServer:
         }
 
     async def start(self) -> None:
+        """Start the server and wait until it answers ``/`` with 200."""
+        self.launch()
+        await self.wait_until_answering()
+
+    def launch(self) -> None:
+        """Start the server process without waiting for it to answer."""
         assert self.process is None, "the server is running already"
         self._starts += 1
         self.log_path = self.log_dir / f"hypercorn-{self._starts}.log"
@@ -107,6 +142,9 @@ class GalleryServer:
                 # teardown can make sure the workers went too.
                 start_new_session=True,
             )
+
+    async def wait_until_answering(self) -> None:
+        assert self.process is not None, "the server is not running"
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         async with httpx.AsyncClient(timeout=2.0) as client:
             while True:
@@ -129,14 +167,15 @@ class GalleryServer:
                     )
                 await asyncio.sleep(0.1)
 
-    async def stop(self) -> None:
-        """SIGTERM (Hypercorn shuts its workers down gracefully), then SIGKILL if need be.
+    async def stop(self) -> int | None:
+        """SIGTERM (the master shuts its workers down gracefully), then SIGKILL if need be.
 
-        Returns once no process of the server's process group is left.
+        Returns once no process of the server's process group is left, with the
+        master's exit status (None if it was not running).
         """
         process, self.process = self.process, None
         if process is None:
-            return
+            return None
         pgid = process.pid  # start_new_session: the group is named after the leader
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -156,6 +195,7 @@ class GalleryServer:
                 assert not _group_alive(pgid), f"processes of group {pgid} survived SIGKILL"
                 break
             await asyncio.sleep(0.05)
+        return process.returncode
 
     async def restart(self) -> None:
         await self.stop()
@@ -164,6 +204,35 @@ class GalleryServer:
     @property
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
+
+
+def children_of(pid: int) -> set[int]:
+    """The pids whose parent is ``pid``, from /proc."""
+    children = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # it exited while we looked
+        if int(fields[1]) == pid:
+            children.add(int(stat.parent.name))
+    return children
+
+
+def cmdline_of(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists and is not a zombie."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
 
 
 def _group_alive(pgid: int) -> bool:
@@ -214,6 +283,8 @@ async def start_server(
 ) -> AsyncIterator[ServerFactory]:
     """Start Hypercorn with ``await start_server(workers=n)``; stopped at teardown.
 
+    ``launcher=SUPERVISED`` runs the workers under ``gallery.serving`` instead.
+
     Depends on ``clean``, so the tables, Redis and the mail folder are empty
     before the server starts and after it has stopped.
     """
@@ -222,11 +293,15 @@ async def start_server(
         smtp.messages.clear()
     servers: list[GalleryServer] = []
 
-    async def start(workers: int = 1) -> GalleryServer:
+    async def start(workers: int = 1, launcher: list[str] = HYPERCORN) -> GalleryServer:
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         server = GalleryServer(
-            server_environment(backend, instance_root, url), port, workers, tmp_path
+            server_environment(backend, instance_root, url),
+            port,
+            workers,
+            tmp_path,
+            hypercorn_command(port, workers, launcher),
         )
         servers.append(server)
         await server.start()
@@ -403,3 +478,23 @@ class BrowserErrors:
             if url not in self.refused_documents and not self._is_expected(url)
         ]
         assert errors == [], "the browser reported errors (a CSP violation?):\n" + "\n".join(errors)
+
+
+# -- forms over HTTP, as a browser posts them ---------------------------------
+
+META_CSRF = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
+
+
+async def csrf_token(client: httpx.AsyncClient, path: str = "/") -> str:
+    """The CSRF token a page of the running server renders for this client."""
+    response = await client.get(path)
+    assert response.status_code == 200, response.text
+    found = META_CSRF.search(response.text)
+    assert found, f"no csrf meta tag on {path}"
+    return found.group(1)
+
+
+async def post_form(client: httpx.AsyncClient, path: str, data: dict[str, str]) -> httpx.Response:
+    """POST a form to the running server with the token a page gave this client."""
+    form = {**data, "csrf_token": await csrf_token(client)}
+    return await client.post(path, data=form)

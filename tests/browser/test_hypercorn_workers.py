@@ -8,30 +8,14 @@ until it signs out, and then its old cookies are worthless everywhere.
 from __future__ import annotations
 
 import asyncio
-import re
 
 import httpx
 
-from tests.browser.conftest import GalleryServer, MailWatcher, ServerFactory
-
-META_CSRF = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
+from tests.browser.conftest import GalleryServer, MailWatcher, ServerFactory, post_form
 
 USERNAME = "bob"
 EMAIL = "bob@example.com"
 PASSWORD = "correct horse battery"
-
-
-async def csrf_token(client: httpx.AsyncClient, path: str = "/") -> str:
-    response = await client.get(path)
-    assert response.status_code == 200, response.text
-    found = META_CSRF.search(response.text)
-    assert found, f"no csrf meta tag on {path}"
-    return found.group(1)
-
-
-async def post_form(client: httpx.AsyncClient, path: str, data: dict[str, str]) -> httpx.Response:
-    form = {**data, "csrf_token": await csrf_token(client)}
-    return await client.post(path, data=form)
 
 
 async def register_and_activate(
