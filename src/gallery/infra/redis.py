@@ -249,10 +249,16 @@ class EmbeddedRedis:
     def url(self) -> str:
         return f"unix://{self.socket_path}"
 
+    def _admin_client(self) -> aioredis.Redis:
+        """A plain client for probing and shutting the server down: no retries, no
+        circuit. A probe that fails is an answer here, not an outage to report, and a
+        SHUTDOWN must not be sent again when the server closes the connection."""
+        return aioredis.Redis.from_url(self.url, decode_responses=True)
+
     async def is_running(self) -> bool:
         if not self.socket_path.exists():
             return False
-        client = connect(self.url)
+        client = self._admin_client()
         try:
             return bool(await client.ping())
         except (RedisError, OSError):
@@ -319,7 +325,7 @@ class EmbeddedRedis:
         """Shut the server down, saving its data."""
         if not await self.is_running():
             return
-        client = connect(self.url)
+        client = self._admin_client()
         try:
             await client.shutdown(save=True)
         except RedisConnectionError:
