@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, TypeVar, cast
 
 from quart import Quart, current_app, request
@@ -30,7 +31,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import MapAdapter
 
 from gallery.web.current_user import signed_in_user
-from gallery.web.requests import KIB, MIB, GalleryRequest, readable_size
+from gallery.web.requests import KIB, MIB, GalleryRequest, default_refusal, readable_size
 
 # The largest form a stranger legitimately sends is the registration form:
 # a 30-character name, a 254-character address, two 256-character passwords and
@@ -75,6 +76,8 @@ class BodyLimit:
     message: str
 
 
+# Six possible answers: made once each, not on every request (it runs on all of them).
+@cache
 def body_limit(*, upload_limit: int, signed_in: bool, upload_route: bool) -> BodyLimit:
     """The limit for a sender who is (or may be) signed in, on an upload route or not.
 
@@ -95,9 +98,7 @@ def body_limit(*, upload_limit: int, signed_in: bool, upload_route: bool) -> Bod
             "at a time. Send fewer or smaller photos.",
         )
     size = min(SIGNED_IN_BODY_LIMIT, upload_limit)
-    return BodyLimit(
-        size, f"The request is too large: at most {readable_size(size)} may be sent here."
-    )
+    return BodyLimit(size, default_refusal(size))
 
 
 class FirstGuess:

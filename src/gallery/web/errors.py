@@ -14,7 +14,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
 from gallery.infra.runtime import outage, pool_wait_timed_out
 from gallery.services.errors import ServiceError
@@ -195,7 +195,7 @@ async def overloaded(error: BaseException) -> Response:
     return response
 
 
-async def unavailable(error: BaseException) -> Response:
+async def unavailable(error: BaseException) -> Response | tuple[str, int]:
     """503 with Retry-After: Redis or the database cannot be reached right now.
 
     One line in the log per refused request, no traceback: the outage itself
@@ -205,14 +205,8 @@ async def unavailable(error: BaseException) -> Response:
     log.warning(
         "503 for %s %s: %s is unavailable (%s)", request.method, request.path, outage(error), error
     )
-    if wants_json():
-        response = json_error(503, OUTAGE_MESSAGE)
-    else:
-        body, status = await render_error(503, OUTAGE_MESSAGE)
-        response = Response(body, status=status, mimetype="text/html")
-    response.headers["Retry-After"] = str(OUTAGE_RETRY_AFTER_SECONDS)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    # Answered as every 503 is (Retry-After, no-store: see handle_http_exception).
+    return await handle_http_exception(ServiceUnavailable(OUTAGE_MESSAGE))
 
 
 async def handle_connection_trouble(error: Exception) -> Response | tuple[str, int]:
