@@ -9,12 +9,13 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
+from gallery.infra.storage import Storage
 from gallery.models.comment import COMMENT_MAX_LENGTH, Comment
 from gallery.models.image import Image
 from gallery.models.moderation import ModerationAction, Report
 from gallery.models.social import Notification, NotificationKind
 from gallery.models.user import Permission, User
-from gallery.services import moderation, notifications
+from gallery.services import live, moderation, notifications, users
 from gallery.services.errors import NotFoundError, PermissionDenied
 from gallery.services.feeds import bump_feed_version
 from gallery.services.images import lock_image
@@ -48,8 +49,12 @@ async def add_comment(
     image_id: int,
     author: User,
     content: str | None,
+    storage: Storage | None = None,
 ) -> Comment:
-    """Post a comment (1–1000 characters) on an image and return it, author loaded."""
+    """Post a comment (1–1000 characters) on an image and return it, author loaded.
+
+    ``storage`` gives the author's avatar URL to the pages told about it live.
+    """
     require_permission(author, Permission.COMMENT)
     text = check_content(content)
     # The image row first: see lock_image on why this order avoids deadlocks.
@@ -79,9 +84,24 @@ async def add_comment(
     comment.author = author
     if redis is not None:
         await bump_feed_version(redis)
+        await live.comment_added(
+            redis,
+            image_id=image_id,
+            comment_count=await _comment_count(session, image_id),
+            comment_id=comment.id,
+            content=comment.content,
+            created_at=comment.created_at,
+            author_id=author.id,
+            author_username=author.username,
+            author_avatar_url=users.avatar_url(author, storage),
+        )
         if image_author_id != author.id:
-            await notifications.bump_for(redis, image_author_id)
+            await notifications.changed(session, redis, image_author_id)
     return comment
+
+
+async def _comment_count(session: AsyncSession, image_id: int) -> int:
+    return await session.scalar(select(Image.comment_count).where(Image.id == image_id)) or 0
 
 
 async def list_comments(
@@ -179,6 +199,12 @@ async def delete_comment(
     await session.commit()
     if redis is not None:
         await bump_feed_version(redis)
+        await live.comment_deleted(
+            redis,
+            image_id=image_id,
+            comment_id=comment_id,
+            comment_count=await _comment_count(session, image_id),
+        )
         if withdrawn.rowcount:  # type: ignore[attr-defined]
-            await notifications.bump_for(redis, image_author_id)
+            await notifications.changed(session, redis, image_author_id)
     return image_id

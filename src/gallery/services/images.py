@@ -28,7 +28,7 @@ from gallery.models.image import DESCRIPTION_MAX_LENGTH, Image
 from gallery.models.moderation import ModerationAction, Report
 from gallery.models.social import Like, Notification, image_tags
 from gallery.models.user import Permission, User
-from gallery.services import moderation, notifications
+from gallery.services import live, moderation, notifications
 from gallery.services.errors import NotFoundError, PermissionDenied, Rejected
 from gallery.services.feeds import bump_feed_version
 from gallery.services.permissions import can, require_permission
@@ -113,6 +113,13 @@ async def ingest(
     image.author = author
     if redis is not None:
         await bump_feed_version(redis)
+        await live.photo_posted(
+            redis,
+            image_id=image.id,
+            author_id=author.id,
+            author_username=author.username,
+            tags=parse_hashtags(text),
+        )
     return image
 
 
@@ -211,8 +218,9 @@ async def delete_image(
     await _remove_files(storage, keys)
     if redis is not None:
         await bump_feed_version(redis)
+        await live.photo_deleted(redis, image_id=image_id)
         # Its notices (likes, comments) left the owner's list with it.
-        await notifications.bump_for(redis, image.author_id)
+        await notifications.changed(session, redis, image.author_id)
 
 
 async def set_comments_enabled(

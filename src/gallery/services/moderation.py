@@ -23,6 +23,7 @@ from gallery.models.image import Image
 from gallery.models.mail import OutboxMessage, OutboxStatus
 from gallery.models.moderation import ModerationAction, ModerationEntry, Report
 from gallery.models.user import Permission, Role, User
+from gallery.services import live
 from gallery.services.accounts import queue_activation_mail
 from gallery.services.errors import Conflict, InvalidInput, NotFoundError, PermissionDenied
 from gallery.services.mail import Mailer
@@ -160,7 +161,12 @@ def _check_manages(actor: User, user: User) -> None:
 
 
 async def lock_user(
-    session: AsyncSession, *, actor: User, user_id: int, reason: str | None
+    session: AsyncSession,
+    *,
+    actor: User,
+    user_id: int,
+    reason: str | None,
+    redis: aioredis.Redis | None = None,
 ) -> User:
     """Lock an account (moderators: plain users; administrators: anyone else).
 
@@ -174,7 +180,7 @@ async def lock_user(
     if user.locked_at is None:
         user.locked_at = utcnow()
     user.lock_reason = why
-    return await _commit_account_change(
+    await _commit_account_change(
         session,
         actor=actor,
         action=ModerationAction.LOCK_USER,
@@ -182,10 +188,17 @@ async def lock_user(
         summary=f"Locked {user.username} ({user.role_name}).",
         reason=why,
     )
+    await live.lock_changed(redis, user_id=user.id, locked=True)
+    return user
 
 
 async def unlock_user(
-    session: AsyncSession, *, actor: User, user_id: int, reason: str | None
+    session: AsyncSession,
+    *,
+    actor: User,
+    user_id: int,
+    reason: str | None,
+    redis: aioredis.Redis | None = None,
 ) -> User:
     """Give a locked account its permissions back."""
     why = check_reason(reason)
@@ -195,7 +208,7 @@ async def unlock_user(
         raise InvalidInput(f"{user.username} is not locked.")
     user.locked_at = None
     user.lock_reason = None
-    return await _commit_account_change(
+    await _commit_account_change(
         session,
         actor=actor,
         action=ModerationAction.UNLOCK_USER,
@@ -203,6 +216,8 @@ async def unlock_user(
         summary=f"Unlocked {user.username}.",
         reason=why,
     )
+    await live.lock_changed(redis, user_id=user.id, locked=False)
+    return user
 
 
 def _is_working_administrator() -> ColumnElement[bool]:

@@ -25,6 +25,7 @@ from gallery.models.base import utcnow
 from gallery.models.comment import Comment
 from gallery.models.image import Image
 from gallery.models.social import Notification, NotificationKind
+from gallery.services import live
 from gallery.services.errors import NotFoundError
 from gallery.services.feeds import bump_version, current_version
 from gallery.services.paging import check_limit, decode_cursor, encode_cursor
@@ -60,8 +61,17 @@ async def version(redis: aioredis.Redis, user_id: int) -> str:
 
 
 async def bump_for(redis: aioredis.Redis, user_id: int) -> None:
-    """Call after committing a change to ``user_id``'s notices."""
+    """Move ``user_id``'s version on (``changed`` does this and tells their pages)."""
     await bump_version(redis, version_key(user_id))
+
+
+async def changed(session: AsyncSession, redis: aioredis.Redis, user_id: int) -> None:
+    """Call after committing a change to ``user_id``'s notices: the version moves, and
+    their open pages get the new unread count at once (``services.live``)."""
+    await bump_for(redis, user_id)
+    await live.unread_changed(
+        redis, user_id=user_id, unread=await unread_count(session, redis, user_id)
+    )
 
 
 # -- writing (inside the caller's transaction) --------------------------------
@@ -220,5 +230,5 @@ async def _committed(
     """Commit a read-marking, move the version if it changed anything; the unread count."""
     await session.commit()
     if changed_rows:
-        await bump_for(redis, user_id)
+        await changed(session, redis, user_id)
     return await unread_count(session, redis, user_id)

@@ -347,6 +347,7 @@ async def lock_author(
     kind: ReportTarget,
     target_id: int,
     reason: str | None = None,
+    redis: aioredis.Redis | None = None,
 ) -> User:
     """Lock the author of a reported target; the reports stay open until handled."""
     require_permission(actor, Permission.MODERATE)
@@ -354,4 +355,6 @@ async def lock_author(
     why = moderation.check_reason(reason) or _reported_because(
         kind, await _open_reasons(session, kind, target_id)
     )
-    return await moderation.lock_user(session, actor=actor, user_id=author_id, reason=why)
+    return await moderation.lock_user(
+        session, actor=actor, user_id=author_id, reason=why, redis=redis
+    )

@@ -26,7 +26,7 @@ from gallery.infra.db import insert_unless_present
 from gallery.models.image import Image
 from gallery.models.social import Follow, Like, NotificationKind
 from gallery.models.user import Permission, User
-from gallery.services import notifications
+from gallery.services import live, notifications
 from gallery.services.errors import InvalidInput
 from gallery.services.feeds import bump_feed_version
 from gallery.services.images import lock_image
@@ -80,6 +80,21 @@ async def _like_count(session: AsyncSession, image_id: int) -> int:
     return await session.scalar(select(Image.like_count).where(Image.id == image_id)) or 0
 
 
+async def _publish_counts(session: AsyncSession, redis: aioredis.Redis, image_id: int) -> int:
+    """Tell open pages the photo's counts as committed; returns the like count."""
+    row = (
+        await session.execute(
+            select(Image.like_count, Image.comment_count).where(Image.id == image_id)
+        )
+    ).first()
+    if row is None:  # deleted meanwhile: its own event says so
+        return 0
+    await live.photo_counts(
+        redis, image_id=image_id, like_count=row.like_count, comment_count=row.comment_count
+    )
+    return int(row.like_count)
+
+
 async def like_image(
     session: AsyncSession, redis: aioredis.Redis | None, *, user: User, image_id: int
 ) -> LikeState:
@@ -102,7 +117,8 @@ async def like_image(
     await session.commit()
     if added and redis is not None:
         await bump_feed_version(redis)
-        await notifications.bump_for(redis, author_id)
+        await notifications.changed(session, redis, author_id)
+        return LikeState(liked=True, like_count=await _publish_counts(session, redis, image_id))
     return LikeState(liked=True, like_count=await _like_count(session, image_id))
 
 
@@ -128,7 +144,8 @@ async def unlike_image(
     await session.commit()
     if removed.rowcount and redis is not None:  # type: ignore[attr-defined]
         await bump_feed_version(redis)
-        await notifications.bump_for(redis, author_id)
+        await notifications.changed(session, redis, author_id)
+        return LikeState(liked=False, like_count=await _publish_counts(session, redis, image_id))
     return LikeState(liked=False, like_count=await _like_count(session, image_id))
 
 
@@ -175,7 +192,8 @@ async def follow_user(
     await session.commit()
     if added and redis is not None:
         await bump_feed_version(redis)  # the follower's following feed changed
-        await notifications.bump_for(redis, followed_id)
+        await notifications.changed(session, redis, followed_id)
+        await live.following_changed(redis, user_id=follower_id, followed_id=followed_id)
     return FollowState(following=True, follower_count=await follower_count(session, followed_id))
 
 
@@ -196,7 +214,8 @@ async def unfollow_user(
     await session.commit()
     if removed.rowcount and redis is not None:  # type: ignore[attr-defined]
         await bump_feed_version(redis)
-        await notifications.bump_for(redis, followed_id)
+        await notifications.changed(session, redis, followed_id)
+        await live.following_changed(redis, user_id=follower_id, followed_id=followed_id)
     return FollowState(following=False, follower_count=await follower_count(session, followed_id))
 
 

@@ -26,7 +26,7 @@ async def create_comment(image_id: int, content: str | None) -> Comment:
     use = resources()
     user = require_user()
     return await comments.add_comment(
-        use.db, use.redis, image_id=image_id, author=user, content=content
+        use.db, use.redis, image_id=image_id, author=user, content=content, storage=use.storage
     )
 
 

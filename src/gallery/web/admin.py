@@ -178,7 +178,13 @@ async def change_lock(user_id: int, *, lock: bool) -> ResponseReturnValue:
     default = accounts_page_for(actor, user)
     change = moderation.lock_user if lock else moderation.unlock_user
     try:
-        await change(session, actor=actor, user_id=user_id, reason=await form_value("reason"))
+        await change(
+            session,
+            actor=actor,
+            user_id=user_id,
+            reason=await form_value("reason"),
+            redis=resources().redis,
+        )
     except InvalidInput as error:
         message = f"{user.username} is not locked: {error.message}" if lock else error.message
         await flash(message, "danger")
@@ -329,6 +335,7 @@ async def lock_reported_author(kind: str, target_id: int) -> ResponseReturnValue
             kind=reports.target_kind(kind),
             target_id=target_id,
             reason=await form_value("reason"),
+            redis=resources().redis,
         )
     except (InvalidInput, NotFoundError) as error:
         return await queue_action_failed(error)

@@ -17,10 +17,9 @@ from gallery.models.comment import Comment
 from gallery.models.moderation import Report
 from gallery.models.social import NotificationKind
 from gallery.models.user import User
+from gallery.services import users
 from gallery.services.feeds import FeedPage, ImageCard
 from gallery.services.notifications import NotificationEntry
-
-DEFAULT_AVATAR_URL = "/static/img/avatar.svg"
 
 
 def iso_utc(moment: datetime) -> str:
@@ -65,6 +64,18 @@ class ImageOut:
 class Feed:
     items: list[ImageOut]
     next_cursor: str | None
+
+
+@dataclass
+class ImageCounts:
+    id: int
+    like_count: int
+    comment_count: int
+
+
+@dataclass
+class ImageCountList:
+    items: list[ImageCounts]
 
 
 @dataclass
@@ -193,7 +204,7 @@ class ErrorOut:
 
 
 def avatar_url(user: User, storage: Storage) -> str:
-    return storage.url(user.avatar_key) if user.avatar_key else DEFAULT_AVATAR_URL
+    return users.avatar_url(user, storage)
 
 
 def author_out(user: User, storage: Storage) -> Author:
