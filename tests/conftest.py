@@ -51,7 +51,8 @@ TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-for-production-0123456789
 # time, so they run in the MariaDB pass of CI only, never on the embedded default.
 # Fuzzing the API with schemathesis (a minute) runs once too, in that pass:
 # what it checks, the document against the answers, does not depend on the back-end.
-collect_ignore = [] if BACKEND == "mariadb" else ["faults", "web/api/test_openapi_fuzz.py"]
+# So do the live-update tests (tests/live): two-worker servers, one per test.
+collect_ignore = [] if BACKEND == "mariadb" else ["faults", "live", "web/api/test_openapi_fuzz.py"]
 
 
 def pytest_report_header() -> str:

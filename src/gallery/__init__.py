@@ -29,7 +29,7 @@ def create_app(settings: Settings | None = None) -> Quart:
     configure(app, settings)
     register_infrastructure(app, settings)
     register_extensions(app, settings)
-    register_blueprints(app)
+    register_blueprints(app, settings)
     install_fast_path(app, cookie_secure=bool(settings.cookie_secure))
     install_overload_guard(app, settings)
     return app
@@ -121,8 +121,20 @@ def register_extensions(app: Quart, settings: Settings) -> None:
     app.template_context_processors[None].remove(auth._template_context)
 
 
-def register_blueprints(app: Quart) -> None:
-    from gallery.web import admin, api, auth, compat, discover, images, main, reports, social, users
+def register_blueprints(app: Quart, settings: Settings) -> None:
+    from gallery.web import (
+        admin,
+        api,
+        auth,
+        compat,
+        discover,
+        images,
+        live,
+        main,
+        reports,
+        social,
+        users,
+    )
     from gallery.web.body_limits import install_body_limits
     from gallery.web.current_user import load_signed_in_user
     from gallery.web.errors import register_error_handlers
@@ -152,6 +164,7 @@ def register_blueprints(app: Quart) -> None:
     app.register_blueprint(discover.bp)
     app.register_blueprint(reports.bp)
     app.register_blueprint(admin.bp)
+    live.init_live(app, settings)
     register_error_handlers(app)
     drop_flask_context_processors(app)
 

@@ -47,6 +47,8 @@ from pathlib import Path
 from hypercorn.config import Config, Sockets
 from hypercorn.typing import WorkerFunc
 
+from gallery import draining
+
 log = logging.getLogger("gallery.serving")
 
 # Beyond graceful_timeout, the time a draining worker gets for the app's own
@@ -134,7 +136,29 @@ def run_worker(
     Hypercorn's master arranges by ignoring it while it spawns them.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    worker_func(config, sockets, shutdown_event)
+    worker_func(config, sockets, DrainNotice(shutdown_event))  # type: ignore[arg-type]
+
+
+class DrainNotice:
+    """The worker's shutdown event, as Hypercorn polls it from the worker's event loop,
+    telling the app (``gallery.draining``) the moment draining begins: open
+    WebSockets never finish by themselves, so the app closes them ("going
+    away") instead of holding the worker for the whole graceful timeout."""
+
+    def __init__(self, event: ProcessEvent) -> None:
+        self.event = event
+
+    def is_set(self) -> bool:
+        if self.event.is_set():
+            draining.begin()
+            return True
+        return False
+
+    def set(self) -> None:
+        self.event.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self.event.wait(timeout)
 
 
 @dataclass(eq=False)

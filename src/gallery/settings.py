@@ -94,6 +94,19 @@ class Settings(BaseSettings):
     # Requests one process serves at once; more are answered 503 at once (0 = no limit).
     max_requests_in_flight: int = Field(default=2048, ge=0)
 
+    # -- Live updates over WebSocket (/api/v1/live) -----------------------------
+    # Off: the endpoint answers 404 and pages keep polling.
+    live_enabled: bool = True
+    # Open sockets one process holds; more are refused (503) until some close.
+    live_max_sockets: int = Field(default=10_000, ge=1)
+    # Of which one client address may hold (per process): one visitor's tabs
+    # are a handful, and nobody may take every socket of a process alone.
+    live_max_sockets_per_address: int = Field(default=100, ge=1)
+    # Messages waiting for one slow socket before it gets "resync" instead.
+    live_queue_size: int = Field(default=256, ge=2)
+    # How often a process checks that the sign-ins behind its sockets still exist.
+    live_session_check_seconds: float = Field(default=2.0, gt=0)
+
     @model_validator(mode="after")
     def _fill_derived_defaults(self) -> Self:
         self.instance_dir = self.instance_dir.expanduser().resolve()

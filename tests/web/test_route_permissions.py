@@ -313,6 +313,7 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("api.images.feed", "GET"): Route(A.PUBLIC),
     ("api.ranking.hot_feed", "GET"): Route(A.PUBLIC),
     ("api.images.image_detail", "GET"): Route(A.PUBLIC, same_image),
+    ("api.images.image_counts", "GET"): Route(A.PUBLIC, query={"ids": "1,2"}),
     ("api.images.list_comments", "GET"): Route(A.PUBLIC, same_image),
     ("api.images.user_profile", "GET"): Route(A.PUBLIC, owner),
     ("api.images.user_images", "GET"): Route(A.PUBLIC, owner),
@@ -357,13 +358,24 @@ ROUTES: dict[tuple[str, str], Route] = {
 }
 
 
+# WebSocket endpoints: anyone may connect; who they are (and what they may
+# follow) is decided inside, from the same cookie (tests/web/test_live.py).
+WEBSOCKETS = {"live.socket"}
+
+
 def served_routes(url_map: Map) -> set[tuple[str, str]]:
     return {
         (rule.endpoint, method)
         for rule in url_map.iter_rules()
+        if not rule.websocket
         for method in rule.methods or ()
         if method not in ("HEAD", "OPTIONS")
     }
+
+
+def test_every_websocket_is_known(app: Quart) -> None:
+    served = {rule.endpoint for rule in app.url_map.iter_rules() if rule.websocket}
+    assert served == WEBSOCKETS
 
 
 def test_every_route_is_in_the_table(app: Quart) -> None:

@@ -18,6 +18,7 @@ from redis.exceptions import RedisError
 from gallery.infra import db as db_infra
 from gallery.infra import redis as redis_infra
 from gallery.infra.db import Database
+from gallery.infra.live import LiveHub
 from gallery.infra.sessions import SignInStore
 from gallery.infra.storage import Storage, make_storage
 from gallery.settings import Settings
@@ -42,6 +43,8 @@ class Runtime:
     storage: Storage
     redis: aioredis.Redis | None = None
     sign_ins: SignInStore | None = None
+    # This process's one Redis subscription for live sockets (when live updates are on).
+    live: LiveHub | None = None
     # A small pool of its own for building shared feed pages. A request that
     # holds a connection (its viewer, its profile) waits for the build; were
     # builds to draw on the same pool, a burst of such requests could hold
@@ -94,6 +97,8 @@ class Runtime:
             socket_timeout=settings.redis_timeout_seconds,
         )
         await wait_for_redis(self.redis)
+        if settings.live_enabled:
+            self.live = LiveHub(url, connect_timeout=settings.redis_timeout_seconds)
         self.sign_ins = SignInStore(
             self.redis, settings.session_ttl_seconds, settings.remember_ttl_seconds
         )
@@ -112,6 +117,9 @@ class Runtime:
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
             self._background.clear()
+        if self.live is not None:
+            await self.live.close()
+            self.live = None
         if self.redis is not None:
             await self.redis.aclose()
         await self.db.dispose()

@@ -120,6 +120,15 @@ class SignInStore:
             # it; remove the stub (get() ignores it meanwhile: it has no user_id).
             await self.redis.delete(key)
 
+    async def which_exist(self, tokens: list[str]) -> list[bool]:
+        """For each token, whether its sign-in still exists (one round trip for all)."""
+        if not tokens:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for token in tokens:
+                pipe.exists(self._key(token))
+            return [bool(found) for found in await pipe.execute()]
+
     async def delete(self, token: str) -> None:
         """End one sign-in (signing out)."""
         sign_in = await self.get(token)

@@ -98,6 +98,29 @@ class PageQuery:
     cursor: KeysetCursor | None = None
 
 
+# A page re-reading the counts of the photos it shows (after a live reconnect).
+MAX_COUNT_IDS = 100
+IdList = Annotated[
+    str,
+    Field(
+        pattern=rf"^[1-9][0-9]{{0,17}}(,[1-9][0-9]{{0,17}}){{0,{MAX_COUNT_IDS - 1}}}$",
+        max_length=MAX_COUNT_IDS * 19,
+        description=f"Image ids separated by commas, at most {MAX_COUNT_IDS}.",
+    ),
+]
+
+
+@dataclass
+class IdsQuery:
+    """``?ids=1,2,3``: the images to look up."""
+
+    ids: IdList
+
+    @property
+    def id_list(self) -> list[int]:
+        return list(dict.fromkeys(int(part) for part in self.ids.split(",")))
+
+
 @dataclass
 class HotPageQuery:
     """``?limit=&cursor=`` of the hot feed, whose cursors also name the ranking they page."""

@@ -29,13 +29,15 @@ from gallery.web.image_views import record_image_view
 from gallery.web.json_bodies import text_bounds, validate_json
 from gallery.web.json_routes import answers
 from gallery.web.permissions import permission_required
-from gallery.web.querystring import PageQuery, validate_query
+from gallery.web.querystring import IdsQuery, PageQuery, validate_query
 from gallery.web.rate_limits import count_attempt, rate_limit_exempt, rate_limited
 from gallery.web.resources import resources
 from gallery.web.shapes import (
     CommentList,
     CommentOut,
     Feed,
+    ImageCountList,
+    ImageCounts,
     ImageOut,
     UserOut,
     avatar_url,
@@ -122,6 +124,26 @@ async def user_profile(username: str) -> Response:
 async def user_images(username: str, query_args: PageQuery) -> Response:
     """One user's images, newest first (cursor paging as ``/feed``)."""
     return await feed_json(*author_page_by_name(username, query_args.limit, query_args.cursor))
+
+
+@bp.get("/images/counts")
+@tag(["images"])
+@validate_query(IdsQuery)
+@document_response(ImageCountList)
+async def image_counts(query_args: IdsQuery) -> Response:
+    """The like and comment counts of up to 100 images (``?ids=1,2,3``), in one answer.
+
+    Live pages ask this after a reconnect to catch up; ids of images that no
+    longer exist are left out.
+    """
+    rows = await feeds.counts_of(resources().db, query_args.id_list)
+    return jsonify(
+        asdict(
+            ImageCountList(
+                items=[ImageCounts(id=i, like_count=lc, comment_count=cc) for i, lc, cc in rows]
+            )
+        )
+    )
 
 
 @bp.get("/images/<int:image_id>")

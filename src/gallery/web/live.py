@@ -1,0 +1,422 @@
+"""``/api/v1/live``: one WebSocket per open page, told what changes on it.
+
+The protocol (README, "Live updates"): the server says ``hello``; the page
+sends ``subscribe``/``unsubscribe`` with the topics it shows (``feed``,
+``following``, ``tag:<name>``, ``author:<id>``, ``photo:<id>``) and receives
+small events, each with its stream's sequence number; the viewer's own stream
+(``me``: the bell, a lock) comes with a sign-in. Events come from
+``services.live`` through this process's one Redis subscription
+(``infra.live.LiveHub``).
+
+Who may connect is decided before the upgrade, as for a page: the handshake's
+``Origin`` must be the site's own (a page elsewhere cannot ride on the
+visitor's cookies: cross-site WebSocket hijacking), and the viewer comes from
+the same sign-in cookie. A sign-in that ends (signing out, revoked, expired)
+closes its sockets within ``GALLERY_LIVE_SESSION_CHECK_SECONDS``: one Redis
+round trip per process checks all of them. Anything unexpected on the socket
+closes it with a code that says why (see ``Close``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import secrets
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+from quart import Blueprint, Quart, Response, current_app, websocket
+from redis.exceptions import RedisError
+from sqlalchemy import select
+
+from gallery import draining
+from gallery.infra import live as live_infra
+from gallery.infra.live import LiveHub, LiveUnavailable, Subscriber
+from gallery.models.social import Follow
+from gallery.models.user import User
+from gallery.services import live, notifications
+from gallery.settings import Settings
+from gallery.web.resources import RUNTIME_EXTENSION, resources
+from gallery.web.sessions import request_session_user
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("live", __name__)
+
+EXTENSION = "gallery.live"
+MAX_MESSAGE_BYTES = 4096
+MAX_TOPICS = 300
+# A followed list longer than this is followed through its first accounts only.
+MAX_FOLLOWED_STREAMS = 2000
+# Messages a page may send: a burst (a page subscribing its cards), then a trickle.
+MESSAGE_BURST = 30
+MESSAGES_PER_SECOND = 10.0
+RETRY_AFTER_SECONDS = 5
+# An opaque name of this process, so tests (and operators) can tell workers apart.
+WORKER_NAME = f"{os.getpid():x}-{secrets.token_hex(3)}"
+
+# Seen on the viewer's own stream: their following feed's streams change.
+FOLLOWING_CHANGED = '"type":"following.changed"'
+TAG_TOPIC = re.compile(r"^tag:[^\s:/#]{1,100}$")
+ID_TOPIC = re.compile(r"^(author|photo):([1-9][0-9]{0,17})$")
+
+
+class Close(IntEnum):
+    GOING_AWAY = 1001  # shutting down: reconnect (to another worker)
+    UNSUPPORTED_DATA = 1003  # a binary frame
+    POLICY_VIOLATION = 1008  # bad JSON, unknown message or topic, too many topics
+    TOO_BIG = 1009
+    INTERNAL_ERROR = 1011
+    TRY_AGAIN_LATER = 1013  # Redis is unavailable
+    SIGNED_OUT = 4401  # the sign-in this socket was opened with ended
+
+
+class Refused(Exception):
+    """The page sent something this endpoint does not accept: close with ``code``."""
+
+    def __init__(self, code: Close, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+# Why the hub stopped serving a socket -> how the socket is closed.
+FAILURES = {
+    "going away": (Close.GOING_AWAY, "The server is restarting: reconnect."),
+    "signed out": (Close.SIGNED_OUT, "Your sign-in ended."),
+    "Redis unavailable": (
+        Close.TRY_AGAIN_LATER,
+        f"Live updates are unavailable: retry in {RETRY_AFTER_SECONDS} s.",
+    ),
+}
+
+
+@dataclass
+class LiveSockets:
+    """This app's open sockets, the sign-ins behind them, and how they are checked."""
+
+    check_seconds: float
+    signed_in: dict[Subscriber, str] = field(default_factory=dict)  # -> sign-in token
+    per_address: Counter[str] = field(default_factory=Counter)
+    watcher: asyncio.Task[None] | None = None
+    forget_drain: Any = None
+
+    def watch(self, subscriber: Subscriber, token: str) -> None:
+        self.signed_in[subscriber] = token
+        if self.watcher is None or self.watcher.done():
+            self.watcher = asyncio.create_task(self._check_sign_ins(), name="live-sign-ins")
+
+    async def _check_sign_ins(self) -> None:
+        """Close the sockets whose sign-in ended: one pipelined Redis round trip per round."""
+        while self.signed_in:
+            await asyncio.sleep(self.check_seconds)
+            watched = list(self.signed_in.items())
+            try:
+                found = await resources().sign_ins.which_exist([token for _, token in watched])
+            except (RedisError, OSError):
+                continue  # an outage closes the sockets through the hub already
+            for (subscriber, _), exists in zip(watched, found, strict=True):
+                if not exists:
+                    subscriber.fail("signed out")
+
+
+def init_live(app: Quart, settings: Settings) -> None:
+    """Register the endpoint and close every socket when draining or stopping."""
+    sockets = LiveSockets(check_seconds=settings.live_session_check_seconds)
+    app.extensions[EXTENSION] = sockets
+    app.register_blueprint(bp)
+
+    @app.before_serving
+    async def listen_for_draining() -> None:
+        sockets.forget_drain = draining.on_drain(lambda: _going_away(app))
+
+    @app.after_serving
+    async def close_sockets() -> None:
+        if sockets.forget_drain is not None:
+            sockets.forget_drain()
+        _going_away(app)
+        if sockets.watcher is not None:
+            sockets.watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sockets.watcher
+
+
+def _going_away(app: Quart) -> None:
+    hub = app.extensions[RUNTIME_EXTENSION].live
+    if hub is not None:
+        hub.fail_all("going away")
+
+
+def origin_allowed(origin: str | None, host: str, scheme: str, public_url: str) -> bool:
+    """No ``Origin`` (a script, not a browser), the site's public origin, or this host's own."""
+    if origin is None:
+        return True
+    origin = origin.rstrip("/").lower()
+    public = urlsplit(public_url)
+    allowed = {f"{public.scheme}://{public.netloc}".lower()}
+    page_scheme = "https" if scheme in ("wss", "https") else "http"
+    allowed.add(f"{page_scheme}://{host}".lower())
+    return origin in allowed
+
+
+@dataclass
+class Viewer:
+    user_id: int
+    username: str
+    token: str
+
+
+async def viewer_of_handshake() -> Viewer | None:
+    """The signed-in user behind the handshake's cookie, or ``None`` (anonymous)."""
+    auth = request_session_user()
+    if auth.auth_id is None:
+        return None
+    use = resources()
+    sign_in = await use.sign_ins.get(auth.auth_id)
+    if sign_in is None:
+        return None
+    async with use.runtime.db.sessionmaker() as session:
+        row = (
+            await session.execute(
+                select(User.username, User.is_active).where(User.id == sign_in.user_id)
+            )
+        ).first()
+    if row is None or not row.is_active:
+        return None
+    return Viewer(user_id=sign_in.user_id, username=row.username, token=auth.auth_id)
+
+
+def refusal(status: int, code: str, message: str) -> Response:
+    """An HTTP answer to the handshake (the app's error pages need a request, not a socket)."""
+    body = orjson.dumps({"error": {"code": code, "message": message}})
+    response = Response(body, status=status, content_type="application/json")
+    if status == 503:
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+@bp.websocket("/api/v1/live")
+async def socket() -> Response | None:
+    use = resources()
+    settings = use.settings
+    hub = use.runtime.live
+    if not settings.live_enabled or hub is None:
+        return refusal(404, "NOT_FOUND", "Live updates are turned off here: poll instead.")
+    if not origin_allowed(
+        websocket.headers.get("Origin"), websocket.host, websocket.scheme, settings.public_url
+    ):
+        return refusal(403, "FORBIDDEN", "Live updates are for this site's own pages.")
+    if draining.is_draining() or len(hub.subscribers) >= settings.live_max_sockets:
+        return refusal(503, "UNAVAILABLE", "Too many live connections here: retry shortly.")
+    sockets: LiveSockets = current_app.extensions[EXTENSION]
+    address = websocket.remote_addr or "unknown"
+    if sockets.per_address[address] >= settings.live_max_sockets_per_address:
+        return refusal(
+            429, "TOO_MANY_REQUESTS", "Too many live connections from your address: close some."
+        )
+    try:
+        viewer = await viewer_of_handshake()
+    except (RedisError, OSError):
+        return refusal(503, "UNAVAILABLE", "Live updates are unavailable: retry shortly.")
+    sockets.per_address[address] += 1
+    try:
+        await websocket.accept()
+        connection = LiveConnection(hub, viewer, Subscriber(max_queued=settings.live_queue_size))
+        await connection.serve()
+    finally:
+        sockets.per_address[address] -= 1
+        if sockets.per_address[address] <= 0:
+            del sockets.per_address[address]
+    return None
+
+
+class LiveConnection:
+    """One open socket: reads the page's messages, writes what the hub queues for it."""
+
+    def __init__(self, hub: LiveHub, viewer: Viewer | None, subscriber: Subscriber) -> None:
+        self.hub = hub
+        self.viewer = viewer
+        self.subscriber = subscriber
+        self.topics: dict[str, list[str]] = {}  # topic -> its streams
+        self.allowance = float(MESSAGE_BURST)
+        self.last_message = time.monotonic()
+
+    async def serve(self) -> None:
+        sockets: LiveSockets = current_app.extensions[EXTENSION]
+        hub, subscriber = self.hub, self.subscriber
+        hub.attach(subscriber)
+        close: tuple[int, str] = (Close.GOING_AWAY, "")
+        try:
+            if draining.is_draining():
+                subscriber.fail("going away")
+            hello: dict[str, Any] = {"type": "hello", "viewer": None, "worker": WORKER_NAME}
+            if self.viewer is not None:
+                sockets.watch(subscriber, self.viewer.token)
+                await hub.subscribe(subscriber, [("me", live.private_stream(self.viewer.user_id))])
+                hello["viewer"] = {"id": self.viewer.user_id, "username": self.viewer.username}
+                hello["unread"] = await self._unread()
+            await websocket.send(orjson.dumps(hello).decode())
+            close = await self._run()
+        except LiveUnavailable:
+            close = FAILURES["Redis unavailable"]
+        except (RedisError, OSError):
+            close = FAILURES["Redis unavailable"]
+        except asyncio.CancelledError:
+            # The server closed the connection (the client went) or is stopping.
+            raise
+        finally:
+            sockets.signed_in.pop(subscriber, None)
+            await hub.detach(subscriber)
+        with contextlib.suppress(Exception):
+            await websocket.close(close[0], close[1])
+
+    async def _unread(self) -> int:
+        assert self.viewer is not None
+        use = resources()
+        async with use.runtime.db.sessionmaker() as session:
+            return await notifications.unread_count(session, use.redis, self.viewer.user_id)
+
+    async def _run(self) -> tuple[int, str]:
+        """Read and write until one side ends; returns the close code and reason."""
+        reader = asyncio.create_task(self._read())
+        writer = asyncio.create_task(self._write())
+        try:
+            done, _ = await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (reader, writer):
+                task.cancel()
+            await asyncio.gather(reader, writer, return_exceptions=True)
+        finished = done.pop()
+        error = finished.exception()
+        if isinstance(error, Refused):
+            return error.code, error.reason
+        if isinstance(error, (LiveUnavailable, RedisError, OSError)):
+            return FAILURES["Redis unavailable"]
+        if error is not None:
+            log.error("A live socket failed", exc_info=error)
+            return Close.INTERNAL_ERROR, "Internal error."
+        return finished.result()
+
+    async def _write(self) -> tuple[int, str]:
+        while True:
+            text = await self.subscriber.next()
+            if text is None:
+                failure = self.subscriber.failure or "going away"
+                return FAILURES.get(failure, (Close.INTERNAL_ERROR, failure))
+            if FOLLOWING_CHANGED in text and "following" in self.topics:
+                await self._refollow()
+            await websocket.send(text)
+
+    async def _refollow(self) -> None:
+        """The viewer followed or unfollowed someone: move the following topic's streams."""
+        old = set(self.topics["following"])
+        new = await self._streams_of("following")
+        self.topics["following"] = new
+        await self.hub.subscribe(self.subscriber, [("following", s) for s in new if s not in old])
+        await self.hub.unsubscribe(
+            self.subscriber, [("following", s) for s in old if s not in set(new)]
+        )
+
+    async def _read(self) -> tuple[int, str]:
+        while True:
+            data = await websocket.receive()
+            if isinstance(data, bytes):
+                raise Refused(Close.UNSUPPORTED_DATA, "Send JSON text frames, not binary.")
+            if len(data) > MAX_MESSAGE_BYTES:
+                raise Refused(Close.TOO_BIG, f"Messages are at most {MAX_MESSAGE_BYTES} bytes.")
+            self._spend_allowance()
+            await self._handle(_parse(data))
+
+    def _spend_allowance(self) -> None:
+        now = time.monotonic()
+        self.allowance = min(
+            MESSAGE_BURST, self.allowance + (now - self.last_message) * MESSAGES_PER_SECOND
+        )
+        self.last_message = now
+        if self.allowance < 1:
+            raise Refused(Close.POLICY_VIOLATION, "Too many messages: slow down.")
+        self.allowance -= 1
+
+    async def _handle(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if kind == "ping":
+            self.subscriber.deliver('{"type":"pong"}')
+        elif kind == "subscribe":
+            await self._subscribe(_topics_of(message))
+        elif kind == "unsubscribe":
+            await self._unsubscribe(_topics_of(message))
+        else:
+            raise Refused(Close.POLICY_VIOLATION, f"Unknown message type {kind!r}.")
+
+    async def _subscribe(self, topics: list[str]) -> None:
+        new = [topic for topic in dict.fromkeys(topics) if topic not in self.topics]
+        if len(self.topics) + len(new) > MAX_TOPICS:
+            raise Refused(Close.POLICY_VIOLATION, f"At most {MAX_TOPICS} topics per socket.")
+        routes: list[tuple[str, str]] = []
+        for topic in new:
+            streams = await self._streams_of(topic)
+            self.topics[topic] = streams
+            routes.extend((topic, stream) for stream in streams)
+        if routes:
+            await self.hub.subscribe(self.subscriber, routes)
+        single = [t for t in topics if t in self.topics and self.topics[t] == [t]]
+        seqs: dict[str, int | None] = dict.fromkeys(topics)
+        seqs.update(await live_infra.sequences(resources().redis, single))
+        self.subscriber.deliver(orjson.dumps({"type": "subscribed", "seqs": seqs}).decode())
+
+    async def _unsubscribe(self, topics: list[str]) -> None:
+        routes: list[tuple[str, str]] = []
+        for topic in topics:
+            routes.extend((topic, stream) for stream in self.topics.pop(topic, []))
+        await self.hub.unsubscribe(self.subscriber, routes)
+
+    async def _streams_of(self, topic: str) -> list[str]:
+        """The streams behind a topic; ``Refused`` for one this socket may not follow."""
+        if topic == live.FEED or TAG_TOPIC.match(topic) or ID_TOPIC.match(topic):
+            return [topic]
+        if topic == "following":
+            if self.viewer is None:
+                raise Refused(Close.POLICY_VIOLATION, "Sign in to follow your following feed.")
+            return [live.author_stream(user_id) for user_id in await self._followed_ids()]
+        raise Refused(Close.POLICY_VIOLATION, f"Unknown topic {topic[:100]!r}.")
+
+    async def _followed_ids(self) -> list[int]:
+        assert self.viewer is not None
+        async with resources().runtime.db.sessionmaker() as session:
+            return list(
+                await session.scalars(
+                    select(Follow.followed_id)
+                    .where(Follow.follower_id == self.viewer.user_id)
+                    .limit(MAX_FOLLOWED_STREAMS)
+                )
+            )
+
+
+def _parse(data: str) -> dict[str, Any]:
+    try:
+        message = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise Refused(Close.POLICY_VIOLATION, "Messages are JSON objects.") from None
+    if not isinstance(message, dict):
+        raise Refused(Close.POLICY_VIOLATION, "Messages are JSON objects.")
+    return message
+
+
+def _topics_of(message: dict[str, Any]) -> list[str]:
+    topics = message.get("topics")
+    if not isinstance(topics, list) or not all(isinstance(t, str) for t in topics):
+        raise Refused(Close.POLICY_VIOLATION, '"topics" is a list of strings.')
+    if len(topics) > MAX_TOPICS:
+        raise Refused(Close.POLICY_VIOLATION, f"At most {MAX_TOPICS} topics per socket.")
+    return topics
+
+
+# The endpoint is complete (helpers poll for this marker): LIVE_READY

@@ -1,0 +1,1 @@
+"""Live updates over WebSocket against real multi-worker servers (MariaDB pass only)."""
