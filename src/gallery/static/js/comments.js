@@ -19,6 +19,12 @@
  * Posting, deleting and "load more" go through the JSON API (Gallery.apiRequest,
  * which adds the CSRF header); every form and link still works without JavaScript. User text only ever goes through
  * textContent (no innerHTML).
+ *
+ * Gallery.comments is what live.js uses for the comments others post and delete
+ * while the page is open: add(comment) appends one (once: a comment already on
+ * the page is skipped), remove(id) takes one away, sync(items) lays the
+ * complete list over the page after a gap. The counters are live.js's to set
+ * (the events carry the count), so these leave them alone.
  */
 (function () {
   "use strict";
@@ -29,6 +35,7 @@
   var refreshTimes = shared.refreshTimes;
   var csrfToken = shared.csrfToken;
   var request = shared.apiRequest;  // fetch → JSON, CSRF header added; errors carry the API's message
+  var liveSections = [];  // what Gallery.comments reaches: one per comments section
 
   function setUp(section) {
     var list = section.querySelector("[data-comment-list]");
@@ -190,11 +197,15 @@
           headers: { "Content-Type": "application/json" },
           body: JSON.stringify({ content: content })
         }, "Could not post the comment").then(function (comment) {
-          var li = renderComment(comment);
+          // live.js may have shown it already (its event can beat this answer).
+          var li = document.getElementById("comment-" + comment.id);
+          if (!li) {
+            li = renderComment(comment);
+            list.appendChild(li);
+            updateEmptyNote();
+            bumpCount(1);
+          }
           li.classList.add("comment-new");
-          list.appendChild(li);
-          updateEmptyNote();
-          bumpCount(1);
           textarea.value = "";
           li.scrollIntoView({ block: "nearest" });
           textarea.focus();
@@ -259,8 +270,10 @@
         // Keep the keyboard somewhere sensible: the next comment, else the previous, else the box.
         var next = li.nextElementSibling || li.previousElementSibling;
         var focusTarget = next ? next.querySelector(".comment-author") : null;
-        li.remove();
-        bumpCount(-1);
+        if (li.isConnected) {  // else live.js took it away (and set the count) first
+          li.remove();
+          bumpCount(-1);
+        }
         updateEmptyNote();
         var textarea = form ? form.querySelector("textarea") : null;
         (focusTarget || textarea || section).focus();
@@ -271,6 +284,53 @@
         }
         showStatus(error.message);
       });
+    });
+
+    // ---- what others do, live (live.js) ----
+
+    // Every comment is on the page: no "Load more" left, so a new one goes at the end.
+    function complete() {
+      return !section.getAttribute("data-next-cursor");
+    }
+
+    liveSections.push({
+      add: function (comment) {
+        if (!complete() || document.getElementById("comment-" + comment.id)) {
+          return;  // older pages still to load: "Load more" brings it, in order
+        }
+        list.appendChild(renderComment(comment));
+        updateEmptyNote();
+      },
+      remove: function (id) {
+        var li = document.getElementById("comment-" + Number(id));
+        if (li && list.contains(li)) {
+          li.remove();
+          updateEmptyNote();
+        }
+      },
+      // items: the image's whole list from the API, oldest first.
+      sync: function (items) {
+        if (!complete()) {
+          return;
+        }
+        var kept = {};
+        items.forEach(function (comment) {
+          kept[comment.id] = true;
+        });
+        Array.prototype.slice.call(list.querySelectorAll("li.comment[data-comment-id]")).forEach(function (li) {
+          if (!kept[li.getAttribute("data-comment-id")]) {
+            li.remove();
+          }
+        });
+        items.forEach(function (comment) {
+          if (!document.getElementById("comment-" + comment.id)) {
+            list.appendChild(renderComment(comment));
+          }
+        });
+        updateEmptyNote();
+      },
+      complete: complete,
+      url: commentsUrl
     });
 
     // ---- loading more ----
@@ -327,6 +387,30 @@
       });
     }
   }
+
+  shared.comments = {
+    add: function (comment) {
+      liveSections.forEach(function (live) {
+        live.add(comment);
+      });
+    },
+    remove: function (id) {
+      liveSections.forEach(function (live) {
+        live.remove(id);
+      });
+    },
+    sync: function (items) {
+      liveSections.forEach(function (live) {
+        live.sync(items);
+      });
+    },
+    // The comments API URL of the section on the page, when all its comments
+    // are shown (else a catch-up has nothing to lay over); null otherwise.
+    syncUrl: function () {
+      var live = liveSections[0];
+      return live && live.complete() ? live.url : null;
+    }
+  };
 
   function start() {
     document.querySelectorAll("[data-comments]").forEach(setUp);

@@ -15,6 +15,9 @@
  * carries (Gallery.url); user text only ever goes through textContent /
  * attributes (no innerHTML). Without JavaScript the "More photos" link pages
  * through ?cursor=.
+ *
+ * Gallery.renderFeedItem(root, item) builds one card or tile for the grid root:
+ * live.js puts the new photos of the "N new photos" pill on top with it.
  */
 (function () {
   "use strict";
@@ -146,6 +149,13 @@
     return card;
   }
 
+  // <span data-tile-count="likes|comments">: live.js finds a tile's counts by it.
+  function tileCount(kind, count) {
+    var node = el("span", null, count);
+    node.setAttribute("data-tile-count", kind);
+    return node;
+  }
+
   function renderTile(item, urls) {
     var tile = link("photo-tile", urls.image(item.id));
     tile.setAttribute("data-image-id", String(item.id));
@@ -161,15 +171,41 @@
     overlay.setAttribute("aria-hidden", "true");
     var likes = el("span", "photo-tile-stat");
     likes.appendChild(icon("heart"));
-    likes.appendChild(document.createTextNode(String(item.like_count)));
+    likes.appendChild(tileCount("likes", item.like_count));
     var comments = el("span", "photo-tile-stat");
     comments.appendChild(icon("comment"));
-    comments.appendChild(document.createTextNode(String(item.comment_count)));
+    comments.appendChild(tileCount("comments", item.comment_count));
     overlay.appendChild(likes);
     overlay.appendChild(comments);
     tile.appendChild(overlay);
     return tile;
   }
+
+  // The URLs a grid's cards link to, from its data-*-url templates.
+  function urlsOf(root) {
+    return {
+      root: root,  // where social.js's likeControl finds its URLs
+      tag: root.getAttribute("data-tag-url"),
+      image: function (id) {
+        return shared.url(root, "image", { id: id });
+      },
+      profile: function (username) {
+        return shared.url(root, "profile", { username: username });
+      }
+    };
+  }
+
+  function rendererOf(root) {
+    return root.getAttribute("data-layout") === "tiles" ? renderTile : renderCard;
+  }
+
+  // One item of the feed API as the grid root ([data-feed]) shows it: a card or a
+  // tile, as image_card / image_tile render it. live.js puts new photos on top with it.
+  shared.renderFeedItem = function (root, item) {
+    var node = rendererOf(root)(item, urlsOf(root));
+    refreshTimes(node);
+    return node;
+  };
 
   // ---- the feed ----
 
@@ -182,17 +218,8 @@
     var feedUrl = root.getAttribute("data-feed-url");
     var cursor = root.getAttribute("data-next-cursor") || null;
     var pageSize = root.getAttribute("data-page-size") || "";
-    var render = root.getAttribute("data-layout") === "tiles" ? renderTile : renderCard;
-    var urls = {
-      root: root,  // where social.js's likeControl finds its URLs
-      tag: root.getAttribute("data-tag-url"),
-      image: function (id) {
-        return shared.url(root, "image", { id: id });
-      },
-      profile: function (username) {
-        return shared.url(root, "profile", { username: username });
-      }
-    };
+    var render = rendererOf(root);
+    var urls = urlsOf(root);
     var loading = false;
     var failed = false;
     var observer = null;

@@ -17,6 +17,11 @@
  * tab is visible, and at once when it becomes visible or focused again; it
  * sends If-None-Match, so an unchanged count costs a 304. Marking read goes
  * through the JSON API without a reload; every form still posts without it.
+ *
+ * While live.js holds the live socket open, the server pushes the count, so the
+ * 30 s ticks ask only every LIVE_POLL_SECONDS (a safety net); when the socket
+ * goes down, the bell asks at once and polls every POLL_SECONDS again.
+ * live.js reaches the bell through Gallery.notifications.
  * Every request goes through Gallery.apiFetch / apiRequest (shared.js), which
  * add the CSRF header to the POSTs.
  */
@@ -25,6 +30,7 @@
 
   var shared = window.Gallery;
   var POLL_SECONDS = 30;
+  var LIVE_POLL_SECONDS = 300;
   var MIN_GAP_MS = 2000;  // focus and visibilitychange often come together
 
   var bells = document.querySelectorAll("[data-notification-bell]");
@@ -33,6 +39,7 @@
   var inFlight = false;
   var stopped = false;
   var lastAsked = 0;
+  var live = false;  // live.js's socket is open: the count comes pushed
 
   function apiRequest(url, options, fallback) {
     return shared.apiRequest(url, options, fallback);
@@ -105,6 +112,33 @@
         inFlight = false;
       });
   }
+
+  // A tick of the timer: every tick without the live socket, rarely with it.
+  function tick() {
+    if (live && Date.now() - lastAsked < LIVE_POLL_SECONDS * 1000) {
+      return;
+    }
+    refresh();
+  }
+
+  // ---- what live.js uses ----
+
+  shared.notifications = {
+    showUnread: showUnread,
+    // Ask now (after the socket missed events), whatever the time since the last ask.
+    refresh: function () {
+      lastAsked = 0;
+      refresh();
+    },
+    // The socket opened (true) or went down (false): poll slowly, or as before at once.
+    setLive: function (open) {
+      var wasLive = live;
+      live = Boolean(open);
+      if (wasLive && !live) {
+        refresh();
+      }
+    }
+  };
 
   // ---- the notifications page ----
 
@@ -205,7 +239,7 @@
   // ---- start ----
 
   if (unreadUrl) {
-    window.setInterval(refresh, POLL_SECONDS * 1000);
+    window.setInterval(tick, POLL_SECONDS * 1000);
     document.addEventListener("visibilitychange", function () {
       if (!document.hidden) {
         refresh();
