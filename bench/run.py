@@ -3,6 +3,8 @@
     python bench/run.py [--duration 10] [--connections 64,256,1024] [--routes feed-304,...]
                         [--users 1000 --images 10000 --comments 30000 --likes 50000]
                         [--keep-running] [--output FILE]
+                        [--no-live] [--live-sockets 5000] [--live-connections 64]
+                        [--live-broadcasts 5] [--live-compression deflate|none]
 
 All on 127.0.0.1, every step bounded in time:
 
@@ -18,9 +20,17 @@ All on 127.0.0.1, every step bounded in time:
 5. At each concurrency, wrk drives the ceiling and then every route, each after
    a warm-up that is not counted; ratios are to the ceiling at the same
    concurrency in the same run.
-6. A Markdown table, the workers' memory and the goals of issue 11 are printed;
-   then both servers stop, the database is dropped and the Redis database
-   flushed, also after an error or Ctrl-C.
+6. The live phase (issue 14; --no-live skips it): Gallery stops and comes back
+   with one worker on the same data (live.py). The feed routes are measured on
+   it, with the ceiling before and after; a load client in its own process
+   (live_client.py) opens --live-sockets WebSockets to /api/v1/live, all
+   subscribed to the feed; the feed routes are measured again; the bench user
+   uploads photos through the JSON API and the client times each broadcast's
+   arrival on every socket; the worker's RSS is read throughout.
+7. A Markdown table, the workers' memory, the goals of issue 11 and the live
+   section with the targets of issue 14 are printed; then the sockets close,
+   both servers stop, the database is dropped and the Redis database flushed,
+   also after an error or Ctrl-C.
 
 The caller's GALLERY_* variables reach Gallery (to try GALLERY_ACCESS_LOG=false,
 say), except those the benchmark must set itself (OWNED_SETTINGS).
@@ -31,6 +41,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import math
 import os
 import re
 import resource
@@ -50,7 +61,7 @@ from types import FrameType
 
 import httpx
 import redis
-from report import CEILING, CEILING_AGAIN, Measurement, Memory, number, render
+from report import CEILING, CEILING_AGAIN, GOAL_CONNECTIONS, Measurement, Memory, number, render
 from seeding import SeededSite, SiteSize, database_name, drop_database, recreate_database, seed_site
 from servers import (
     HYPERCORN_CONFIG,
@@ -74,6 +85,23 @@ from wrk import (
     finish_wrk,
     run_wrk,
     start_wrk,
+)
+
+from live import (
+    BROADCAST_PAUSE_SECONDS,
+    DELIVERY_TIMEOUT_SECONDS,
+    FEED_SLUGS,
+    PUBLICATION_TIMEOUT_SECONDS,
+    Broadcast,
+    LiveClient,
+    LiveError,
+    LiveOutcome,
+    PublicationWatcher,
+    Uploader,
+    memory_mib,
+    render_live,
+    skipped_live,
+    start_one_worker_gallery,
 )
 
 DEFAULT_DATABASE_URL = "mysql+asyncmy://root@127.0.0.1:3306/gallery_bench?charset=utf8mb4"
@@ -181,6 +209,9 @@ class Bench:
     site: SeededSite
     gallery: Server
     ceiling: Server
+    # Gallery's environment (its secret key signs the cookie, which the
+    # one-worker Gallery of the live phase must accept too).
+    env: dict[str, str]
     cookie: str = ""
 
 
@@ -239,9 +270,35 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="after seeding and sign-in, leave both servers up (for py-spy) until Ctrl-C",
     )
     parser.add_argument("--output", type=Path, help="also write the report to this file")
+    parser.add_argument(
+        "--no-live",
+        dest="live",
+        action="store_false",
+        help="skip the live phase (one worker holding --live-sockets WebSockets)",
+    )
+    parser.add_argument(
+        "--live-sockets", type=int, default=5000, help="WebSockets held open (default 5000)"
+    )
+    parser.add_argument(
+        "--live-connections",
+        type=connection_counts,
+        default=[GOAL_CONNECTIONS],
+        help=f"wrk's concurrency in the live phase, comma-separated (default {GOAL_CONNECTIONS})",
+    )
+    parser.add_argument(
+        "--live-broadcasts", type=int, default=5, help="photos uploaded and timed (default 5)"
+    )
+    parser.add_argument(
+        "--live-compression",
+        choices=["deflate", "none"],
+        default="deflate",
+        help="the load client offers permessage-deflate, as browsers do (default), or not",
+    )
     args = parser.parse_args(argv)
     if args.duration < 1 or args.users < 2 or args.images < 1 or args.comments < 0:
         parser.error("need --duration ≥ 1, --users ≥ 2, --images ≥ 1, --comments ≥ 0")
+    if args.live_sockets < 1 or args.live_broadcasts < 1:
+        parser.error("need --live-sockets ≥ 1 and --live-broadcasts ≥ 1")
     return args
 
 
@@ -264,6 +321,16 @@ def raise_open_file_limit(connections: int) -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (ceiling, hard))
     if ceiling < needed:
         say(f"warning: open files limited to {ceiling}; {connections} connections may fail")
+
+
+def raise_open_file_limit_to_hard(sockets: int) -> None:
+    """The live phase's worker holds a descriptor per socket (and inherits our
+    limits, as the load client does): all the hard limit allows."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if hard != resource.RLIM_INFINITY and hard < sockets + 1024:
+        say(f"warning: open files limited to {hard}; {sockets} sockets may not all open")
 
 
 def redis_client(url: str) -> redis.Redis:
@@ -423,14 +490,26 @@ def progress_line(route: Route, connections: int, result: WrkResult) -> str:
 
 def measure_all(bench: Bench, headers: dict[str, dict[str, str]]) -> list[Measurement]:
     """Each concurrency in turn: the ceiling, the chosen routes, the ceiling again."""
+    return measure_rows(bench, bench.gallery, bench.args.routes, bench.args.connections, headers)
+
+
+def measure_rows(
+    bench: Bench,
+    gallery: Server,
+    routes: list[Route],
+    concurrencies: list[int],
+    headers: dict[str, dict[str, str]],
+) -> list[Measurement]:
+    """``routes`` on ``gallery`` at each concurrency, between two runs of the ceiling."""
     first, last = CEILING_ROUTES
     measurements = []
-    for connections in bench.args.connections:
+    for connections in concurrencies:
         say(f"{connections} connections:")
-        for route in [first, *bench.args.routes, last]:
+        for route in [first, *routes, last]:
+            server = bench.ceiling if route.server == "ceiling" else gallery
             result, spread = measure(
-                server_of(bench, route),
-                url_of(bench, route),
+                server,
+                server.base_url + route.path_for(bench.site),
                 headers[route.name],
                 connections,
                 bench.args.duration,
@@ -452,6 +531,142 @@ def measure_all(bench: Bench, headers: dict[str, dict[str, str]]) -> list[Measur
 def memory_of(server: Server) -> Memory:
     workers = [rss_mib(pid) for pid in worker_pids(server.pid)]
     return Memory(workers=[mib for mib in workers if mib is not None], master=rss_mib(server.pid))
+
+
+# -- the live phase (issue 14) -------------------------------------------------
+
+LIVE_ROUTES = [route for route in ROUTES if route.slug in FEED_SLUGS]
+# Protocol's default for GALLERY_LIVE_MAX_SOCKETS (a worker answers 503 above it).
+DEFAULT_LIVE_MAX_SOCKETS = 10_000
+# The client's handshakes: at most 100 at once; allow a slow 20 a second and more.
+OPEN_SECONDS_PER_SOCKET = 0.05
+CLIENT_TIMEOUT_SECONDS = 60
+
+
+def live_environment(bench: Bench, port: int) -> dict[str, str]:
+    """The main Gallery's environment (same secret key, database, Redis) on another port."""
+    env = dict(bench.env, GALLERY_PUBLIC_URL=f"http://127.0.0.1:{port}")
+    wanted = bench.args.live_sockets + 100
+    if "GALLERY_LIVE_MAX_SOCKETS" not in os.environ and wanted > DEFAULT_LIVE_MAX_SOCKETS:
+        env["GALLERY_LIVE_MAX_SOCKETS"] = str(wanted)
+    return env
+
+
+def only_worker(server: Server) -> int:
+    workers = worker_pids(server.pid)
+    if len(workers) != 1:
+        raise LiveError(f"{server.name}: expected one worker, found {workers}")
+    return workers[0]
+
+
+def broadcast(
+    client: LiveClient, uploader: Uploader, watcher: PublicationWatcher, index: int
+) -> Broadcast:
+    """Upload a photo; wait until every socket has its photo.new (or the timeout)."""
+    photo_id, sent, answered = uploader.upload(index)
+    published = watcher.published_at(photo_id, PUBLICATION_TIMEOUT_SECONDS)
+    delivered = client.ask(
+        {
+            "cmd": "wait",
+            "photo_id": photo_id,
+            "published_at": sent if published is None else published,
+            "timeout": DELIVERY_TIMEOUT_SECONDS,
+        },
+        "delivered",
+        DELIVERY_TIMEOUT_SECONDS + CLIENT_TIMEOUT_SECONDS,
+    )
+    result = Broadcast(
+        photo_id=photo_id,
+        upload_ms=(answered - sent) * 1000,
+        timed_by_redis=published is not None,
+        received=int(delivered["received"]),
+        open=int(delivered["open"]),
+        latencies_ms=[float(value) for value in delivered["latencies_ms"]],
+    )
+    say(
+        f"  broadcast {index + 1}: photo {photo_id} reached {result.received:,} of "
+        f"{result.open:,} sockets, slowest {max(result.latencies_ms, default=math.nan):.1f} ms"
+    )
+    return result
+
+
+def live_phase(bench: Bench, cleanup: contextlib.ExitStack) -> LiveOutcome:
+    """One worker, the feed routes without and with the sockets, the broadcasts, the RSS."""
+    args = bench.args
+    sockets = args.live_sockets
+    say("Live phase: Gallery again, with one worker")
+    # Its two idle workers would only share the cores (and hear the broadcasts).
+    stop_server(bench.gallery)
+    raise_open_file_limit_to_hard(sockets)
+    port = free_port()
+    server = start_one_worker_gallery(
+        live_environment(bench, port), bench.workdir / "gallery-live.log", port
+    )
+    cleanup.callback(stop_server, server)
+    worker = only_worker(server)
+    # The signed-in feed must really be signed in (a 200 does not tell).
+    me = httpx.get(server.base_url + "/api/v1/me", headers={"Cookie": bench.cookie}, timeout=30)
+    if me.status_code != 200:
+        raise LiveError(
+            f"the bench user's cookie is not signed in there: /api/v1/me {me.status_code}"
+        )
+    outcome = LiveOutcome(
+        sockets_wanted=sockets,
+        port=port,
+        connections=args.live_connections,
+        compression=args.live_compression,
+    )
+    outcome.rss_mib["started"] = memory_mib(worker)[0]
+    outcome.load = (os.getloadavg()[0], math.nan)
+    headers = {
+        route.name: checked_headers(server.base_url + route.path_for(bench.site), route,
+                                    bench.cookie)
+        for route in LIVE_ROUTES
+    } | {route.name: {} for route in CEILING_ROUTES}  # fmt: skip
+    say("  the feed routes, no socket open:")
+    outcome.without_sockets = measure_rows(
+        bench, server, LIVE_ROUTES, args.live_connections, headers
+    )
+    outcome.rss_mib["before sockets"] = memory_mib(worker)[0]
+
+    say(f"  opening {sockets:,} WebSockets (bench/live_client.py)")
+    client = LiveClient.start(
+        server.base_url,
+        sockets,
+        bench.workdir / "live-client.log",
+        compression=args.live_compression,
+    )
+    # Runs before the server stops (callbacks run in reverse): the client closes first.
+    cleanup.callback(client.stop)
+    outcome.opened = client.expect("opened", 60 + sockets * OPEN_SECONDS_PER_SOCKET)
+    say(
+        f"  {outcome.opened_count:,} open in {outcome.opened.get('seconds')} s, failures: "
+        f"{outcome.opened.get('failures') or 'none'}"
+    )
+    held = connections_per_worker(port, [worker])
+    outcome.held_by_worker = held[0] if held else None
+    outcome.rss_mib["sockets open"] = memory_mib(worker)[0]
+
+    say(f"  the feed routes, {outcome.opened_count:,} sockets open:")
+    outcome.with_sockets = measure_rows(bench, server, LIVE_ROUTES, args.live_connections, headers)
+    status = client.ask({"cmd": "status"}, "status", CLIENT_TIMEOUT_SECONDS)
+    outcome.open_after_measuring = int(status["open"])
+    outcome.rss_mib["after measuring"] = memory_mib(worker)[0]
+
+    say(f"  {args.live_broadcasts} broadcasts:")
+    watcher = PublicationWatcher(bench.backends.redis_url)
+    uploader = Uploader(server.base_url, bench.cookie)
+    try:
+        for index in range(args.live_broadcasts):
+            outcome.broadcasts.append(broadcast(client, uploader, watcher, index))
+            time.sleep(BROADCAST_PAUSE_SECONDS)
+    finally:
+        uploader.close()
+        watcher.close()
+    outcome.rss_mib["after broadcasts"], outcome.peak_rss_mib = memory_mib(worker)
+    outcome.closed = client.stop()
+    outcome.load = (outcome.load[0], os.getloadavg()[0])
+    return outcome
 
 
 # -- the report ----------------------------------------------------------------
@@ -541,7 +756,7 @@ def set_up(args: argparse.Namespace, backends: Backends, cleanup: contextlib.Exi
         "gallery", "gallery.asgi:app", env, workdir / "gallery.log", port=port
     )
     cleanup.callback(stop_server, gallery)
-    bench = Bench(args, backends, workdir, site, gallery, ceiling)
+    bench = Bench(args, backends, workdir, site, gallery, ceiling, env)
     bench.cookie = sign_in(gallery.base_url, site.bench_username, site.bench_password)
     return bench
 
@@ -577,18 +792,33 @@ def run(args: argparse.Namespace) -> str:
         load_before = os.getloadavg()[0]
         measurements = measure_all(bench, headers)
         load = (load_before, os.getloadavg()[0])
+        # Before the live phase, which stops this Gallery.
+        gallery_memory = memory_of(bench.gallery)
+        live, live_failure = skipped_live(), None
+        if args.live:
+            try:
+                outcome = live_phase(bench, cleanup)
+            except (LiveError, ServiceError, WrkError, httpx.HTTPError) as error:
+                # The main table is measured already: report it, then fail.
+                live_failure = f"the live phase failed: {error}"
+                live = ["## Live updates (issue 14)", "", live_failure]
+            else:
+                live = render_live(outcome, [route.name for route in LIVE_ROUTES], args.duration)
         report = render(
             preamble(bench, hypercorn_settings(), load),
             measurements,
-            memory_of(bench.gallery),
+            gallery_memory,
             memory_of(bench.ceiling),
         )
+        report += "\n" + "\n".join(live) + "\n"
         # Before the clean-up, which may wait for a graceful shutdown.
         print(report, flush=True)
         if args.output:
             args.output.parent.mkdir(parents=True, exist_ok=True)
             args.output.write_text(report)
         say("Stopping the servers, dropping the database, flushing Redis")
+        if live_failure is not None:
+            raise LiveError(live_failure)
     return report
 
 
@@ -607,7 +837,7 @@ def main() -> int:
     except KeyboardInterrupt:
         say("Interrupted; cleaned up.")
         return 130
-    except (BenchError, ServiceError, WrkError) as error:
+    except (BenchError, ServiceError, WrkError, LiveError) as error:
         say(f"bench: {error}")
         return 1
     finally:

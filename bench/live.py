@@ -1,0 +1,496 @@
+"""The live phase of `make bench` (issue 14): one worker holding N WebSockets.
+
+What run.py's live phase uses: the one-worker Gallery, the load client's
+process (live_client.py) and the bench's side of its JSON-lines talk, a watch
+on the Redis channel that stamps each publication, the uploads that cause the
+broadcasts, and the report's section with the four targets.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import queue
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import redis
+from PIL import Image as PillowImage
+from report import CEILING, MIB, Measurement, number, ratio, table, verdict
+from servers import (
+    HYPERCORN_CONFIG,
+    REPO,
+    Server,
+    check_port_is_ours,
+    wait_until_serving,
+)
+
+from gallery.infra.live import CHANNEL_PREFIX
+
+CLIENT_SCRIPT = Path(__file__).with_name("live_client.py")
+LIVE_PATH = "/api/v1/live"
+# The feed routes whose ratios must hold while the sockets are open.
+FEED_SLUGS = ("feed-304", "feed-anonymous", "feed-signed-in")
+# The issue's targets.
+RATIO_DROP_LIMIT = 0.10
+LATENCY_P99_LIMIT_MS = 2000.0
+RSS_LIMIT_BYTES = 300 * 1000 * 1000  # "300 MB"
+# Handshakes the client keeps in flight at once.
+OPEN_CONCURRENCY = 100
+# Sockets per client address: under the server's per-address cap (100 by
+# default), as 5,000 visitors would come from many addresses.
+SOCKETS_PER_ADDRESS = 50
+# How long a broadcast may take to reach every socket before we stop waiting
+# (and count the sockets it missed).
+DELIVERY_TIMEOUT_SECONDS = 30
+# Between broadcasts: each one is delivered on a quiet worker.
+BROADCAST_PAUSE_SECONDS = 1.0
+# How long the bench's own subscription waits to see an upload's publication.
+PUBLICATION_TIMEOUT_SECONDS = 10
+CLIENT_ANSWER_TIMEOUT_SECONDS = 60
+
+
+class LiveError(RuntimeError):
+    """The live phase cannot go on."""
+
+
+# -- the one-worker Gallery --------------------------------------------------------
+
+
+def start_one_worker_gallery(env: dict[str, str], log: Path, port: int) -> Server:
+    """hypercorn.toml as in production, but ``--workers 1`` so that one worker
+    holds every socket (command-line options override the file in Hypercorn 0.18)."""
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "hypercorn", "--config", str(HYPERCORN_CONFIG),
+             "--bind", f"127.0.0.1:{port}", "--workers", "1", "gallery.asgi:app"],
+            cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    server = Server(name="gallery (one worker)", port=port, process=process, log=log)
+    wait_until_serving(server)
+    check_port_is_ours(server)
+    return server
+
+
+def memory_mib(pid: int) -> tuple[float | None, float | None]:
+    """A process's resident memory now (VmRSS) and at its peak (VmHWM), in MiB."""
+    found: dict[str, float] = {}
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            name, _, value = line.partition(":")
+            if name in ("VmRSS", "VmHWM"):
+                found[name] = int(value.split()[0]) / 1024
+    except OSError:
+        pass
+    return found.get("VmRSS"), found.get("VmHWM")
+
+
+# -- the load client -----------------------------------------------------------------
+
+
+class LiveClient:
+    """live_client.py in its own process; its stdout lines are read by a thread."""
+
+    def __init__(self, process: subprocess.Popen[str], log: Path) -> None:
+        self.process = process
+        self.log = log
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True, name="live-client-stdout").start()
+
+    @classmethod
+    def start(
+        cls, base_url: str, sockets: int, log: Path, *, compression: str = "deflate"
+    ) -> LiveClient:
+        ws_url = base_url.replace("http://", "ws://", 1) + LIVE_PATH
+        with log.open("w") as errors:
+            process = subprocess.Popen(
+                [sys.executable, str(CLIENT_SCRIPT), "--url", ws_url, "--origin", base_url,
+                 "--sockets", str(sockets), "--concurrency", str(OPEN_CONCURRENCY),
+                 "--sockets-per-address", str(SOCKETS_PER_ADDRESS), "--compression", compression],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, text=True,
+                start_new_session=True,
+            )  # fmt: skip
+        return cls(process, log)
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self._lines.put(line)
+        self._lines.put(None)
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no log)"
+
+    def expect(self, kind: str, timeout: float) -> dict[str, Any]:
+        """The client's next answer, which must be of ``kind``, within ``timeout`` seconds."""
+        try:
+            line = self._lines.get(timeout=timeout)
+        except queue.Empty:
+            raise LiveError(
+                f"the live client did not answer {kind!r} within {timeout:.0f} s:\n"
+                + self.log_tail()
+            ) from None
+        if line is None:
+            raise LiveError(
+                f"the live client exited ({self.process.poll()}) before {kind!r}:\n"
+                + self.log_tail()
+            )
+        answer: dict[str, Any] = json.loads(line)
+        if answer.get("type") != kind:
+            raise LiveError(f"the live client answered {line.strip()[:300]}, not {kind!r}")
+        return answer
+
+    def ask(self, command: dict[str, Any], kind: str, timeout: float) -> dict[str, Any]:
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps(command) + "\n")
+        self.process.stdin.flush()
+        return self.expect(kind, timeout)
+
+    def stop(self) -> dict[str, Any] | None:
+        """Close the sockets (the client's answer), then make sure the process is gone."""
+        closed = None
+        if self.process.poll() is None:
+            try:
+                closed = self.ask({"cmd": "close"}, "closed", CLIENT_ANSWER_TIMEOUT_SECONDS)
+            except (LiveError, OSError) as error:
+                print(f"live client: {error}", file=sys.stderr)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        return closed
+
+
+# -- the broadcasts --------------------------------------------------------------------
+
+
+class PublicationWatcher:
+    """The bench's own subscription to the live channels, in a thread: it stamps
+    each photo.new with time.time() as Redis hands it out, which is the moment of
+    publication that the server's hub sees too (one machine, one clock).
+
+    A pattern over every live channel, not the feed's own name (which carries the
+    database number, an implementation detail): the photo's id tells ours apart,
+    and its streams (feed, author, tags) are published by one script at once."""
+
+    def __init__(self, redis_url: str) -> None:
+        self._client = redis.Redis.from_url(redis_url, socket_timeout=10)
+        self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+        self._pubsub.psubscribe(CHANNEL_PREFIX + "*")
+        self._seen: dict[int, float] = {}
+        self._changed = threading.Condition()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True, name="live-watcher")
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._stopping.is_set():
+            message = self._pubsub.get_message(timeout=0.2)
+            if message is None or message.get("type") != "pmessage":
+                continue
+            at = time.time()
+            # "<seq>|<JSON object>", as gallery.infra.live publishes it.
+            _, _, body = message["data"].decode().partition("|")
+            try:
+                event = json.loads(body)
+                if event.get("type") != "photo.new":
+                    continue
+                photo_id = int(event["photo"]["id"])
+            except (ValueError, KeyError, TypeError):
+                continue
+            with self._changed:
+                self._seen.setdefault(photo_id, at)
+                self._changed.notify_all()
+
+    def published_at(self, photo_id: int, timeout: float) -> float | None:
+        with self._changed:
+            self._changed.wait_for(lambda: photo_id in self._seen, timeout=timeout)
+            return self._seen.get(photo_id)
+
+    def close(self) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=5)
+        self._pubsub.close()
+        self._client.close()
+
+
+def small_jpeg(index: int) -> bytes:
+    """A different little picture each time (a plain colour would do, but why not)."""
+    picture = PillowImage.new("RGB", (320, 240), ((40 * index) % 256, 120, 200))
+    for x in range(0, 320, 16):
+        picture.paste((255, 255, 255), (x, 0, x + 8 + index, 240))
+    output = io.BytesIO()
+    picture.save(output, "JPEG", quality=80)
+    return output.getvalue()
+
+
+class Uploader:
+    """The bench user uploading through the JSON API, as a page's script would."""
+
+    def __init__(self, base_url: str, cookie: str) -> None:
+        cookies = dict(part.strip().split("=", 1) for part in cookie.split(";") if "=" in part)
+        self.client = httpx.Client(base_url=base_url, cookies=cookies, timeout=60)
+        me = self.client.get("/api/v1/me")
+        if me.status_code != 200:
+            raise LiveError(f"GET /api/v1/me answered {me.status_code} on the one-worker Gallery")
+        self.headers = {"X-CSRF-Token": me.json()["csrf_token"], "Origin": base_url}
+
+    def upload(self, index: int) -> tuple[int, float, float]:
+        """The new photo's id, and time.time() before the request and after its answer."""
+        files = {"file": (f"live-{index}.jpg", small_jpeg(index), "image/jpeg")}
+        sent = time.time()
+        answer = self.client.post(
+            "/api/v1/images",
+            files=files,
+            data={"description": f"live bench broadcast {index}"},
+            headers=self.headers,
+        )
+        answered = time.time()
+        if answer.status_code != 201:
+            raise LiveError(f"POST /api/v1/images answered {answer.status_code}: {answer.text}")
+        return int(answer.json()["id"]), sent, answered
+
+    def close(self) -> None:
+        self.client.close()
+
+
+@dataclass(frozen=True)
+class Broadcast:
+    photo_id: int
+    # How long the upload request took, from sending it to its answer.
+    upload_ms: float
+    # True when the publication's time came from the Redis channel; False when
+    # the watcher did not see it and the request's start stands in (slower).
+    timed_by_redis: bool
+    received: int
+    open: int
+    latencies_ms: list[float]
+
+
+def percentile(values: list[float], share: float) -> float:
+    """Nearest rank: the smallest value that ``share`` of the values do not exceed."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
+
+
+# -- the report ------------------------------------------------------------------------
+
+
+@dataclass
+class LiveOutcome:
+    """What the live phase measured."""
+
+    sockets_wanted: int
+    port: int
+    connections: list[int]
+    compression: str = "deflate"
+    # Load average (1 min) when the phase began and when it ended.
+    load: tuple[float, float] = (math.nan, math.nan)
+    opened: dict[str, Any] = field(default_factory=dict)
+    # Established connections the worker held on its port, counted by ss.
+    held_by_worker: int | None = None
+    rss_mib: dict[str, float | None] = field(default_factory=dict)
+    peak_rss_mib: float | None = None
+    without_sockets: list[Measurement] = field(default_factory=list)
+    with_sockets: list[Measurement] = field(default_factory=list)
+    open_after_measuring: int | None = None
+    broadcasts: list[Broadcast] = field(default_factory=list)
+    closed: dict[str, Any] | None = None
+
+    @property
+    def opened_count(self) -> int:
+        return int(self.opened.get("open", 0))
+
+
+def ratio_change(outcome: LiveOutcome, route: str, connections: int) -> tuple[float, float, float]:
+    """The route's ratio to the ceiling without and with the sockets, and the drop
+    (positive: slower with the sockets open)."""
+    before = ratio(outcome.without_sockets, route, CEILING, connections)
+    after = ratio(outcome.with_sockets, route, CEILING, connections)
+    drop = math.nan if math.isnan(before) or before == 0 else 1 - after / before
+    return before, after, drop
+
+
+def rate_of(measurements: list[Measurement], route: str, connections: int) -> float:
+    found = [m for m in measurements if m.route == route and m.connections == connections]
+    return found[0].result.requests_per_second if found else math.nan
+
+
+def feed_table(outcome: LiveOutcome, routes: list[str]) -> list[str]:
+    n = outcome.sockets_wanted
+    lines = [
+        f"| route | connections | req/s, no sockets | ratio | req/s, {n:,} sockets open "
+        "| ratio | drop (goal ≤ 10 %) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for connections in outcome.connections:
+        for route in routes:
+            before, after, drop = ratio_change(outcome, route, connections)
+            lines.append(
+                f"| {route} | {connections:,} "
+                f"| {number(rate_of(outcome.without_sockets, route, connections), 0)} "
+                f"| {number(before, 2)} "
+                f"| {number(rate_of(outcome.with_sockets, route, connections), 0)} "
+                f"| {number(after, 2)} | {number(100 * drop, 1)} % |"
+            )
+    return lines
+
+
+def broadcast_table(outcome: LiveOutcome) -> list[str]:
+    lines = [
+        "| broadcast | photo | sockets reached | upload request ms | p50 ms | p99 ms | max ms |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for index, b in enumerate(outcome.broadcasts, start=1):
+        clock = "" if b.timed_by_redis else " ‡"
+        lines.append(
+            f"| {index}{clock} | {b.photo_id} | {b.received:,} of {b.open:,} "
+            f"| {b.upload_ms:,.0f} | {number(percentile(b.latencies_ms, 0.50), 1)} "
+            f"| {number(percentile(b.latencies_ms, 0.99), 1)} "
+            f"| {number(max(b.latencies_ms, default=math.nan), 1)} |"
+        )
+    every = [value for b in outcome.broadcasts for value in b.latencies_ms]
+    lines.append(
+        f"| all | | {sum(b.received for b in outcome.broadcasts):,} "
+        f"of {sum(b.open for b in outcome.broadcasts):,} | "
+        f"| {number(percentile(every, 0.50), 1)} | {number(percentile(every, 0.99), 1)} "
+        f"| {number(max(every, default=math.nan), 1)} |"
+    )
+    return lines
+
+
+def targets(outcome: LiveOutcome, routes: list[str]) -> list[str]:
+    n = outcome.sockets_wanted
+    opened = outcome.opened_count
+    held = "?" if outcome.held_by_worker is None else f"{outcome.held_by_worker:,}"
+    sockets_met = opened == n and (outcome.open_after_measuring in (None, n))
+    every = [value for b in outcome.broadcasts for value in b.latencies_ms]
+    p99 = percentile(every, 0.99)
+    all_reached = bool(outcome.broadcasts) and all(b.received == n for b in outcome.broadcasts)
+    latency_met = None if not outcome.broadcasts else all_reached and p99 <= LATENCY_P99_LIMIT_MS
+    limit_mib = RSS_LIMIT_BYTES / MIB
+    peak = outcome.peak_rss_mib
+    rss_met = None if peak is None else peak < limit_mib
+    drops = [
+        ratio_change(outcome, route, connections)[2]
+        for connections in outcome.connections
+        for route in routes
+    ]
+    measured = [drop for drop in drops if not math.isnan(drop)]
+    worst = max(measured, default=math.nan)
+    drop_met = None if len(measured) < len(drops) or not measured else worst <= RATIO_DROP_LIMIT
+    return [
+        "Targets of issue 14:",
+        "",
+        f"- one worker holds {n:,} open sockets: {opened:,} opened "
+        f"({held} established connections on the worker's port, by `ss`), "
+        f"{outcome.open_after_measuring if outcome.open_after_measuring is not None else '?'} "
+        f"still open after the feed measurements: {verdict(sockets_met)}",
+        f"- a broadcast reaches all of them within 2 s at p99: p99 {number(p99, 1)} ms over "
+        f"{len(outcome.broadcasts)} broadcasts, "
+        f"{'every socket reached by every one' if all_reached else '**not every socket reached**'}"
+        f": {verdict(latency_met)}",
+        f"- worker RSS stays under 300 MB ({limit_mib:.1f} MiB): peak "
+        f"{number(peak if peak is not None else math.nan, 1)} MiB: {verdict(rss_met)}",
+        f"- feed routes' ratios drop by no more than 10 % with the sockets open: worst "
+        f"{number(100 * worst, 1)} %: {verdict(drop_met)}",
+    ]
+
+
+def render_live(outcome: LiveOutcome, routes: list[str], duration: int) -> list[str]:
+    n = outcome.sockets_wanted
+    opened = outcome.opened
+    failures = opened.get("failures") or {}
+    failed = ", ".join(f"{count:,} × {why}" for why, count in failures.items()) or "none"
+    extensions = ", ".join(
+        f"{count:,} × {name}" for name, count in (opened.get("extensions") or {}).items()
+    )
+    rss = outcome.rss_mib
+    offer = (
+        "offering permessage-deflate as browsers do"
+        if outcome.compression == "deflate"
+        else "offering no compression (--live-compression none; browsers offer it)"
+    )
+
+    def mib(name: str) -> str:
+        value = rss.get(name)
+        return "?" if value is None else f"{value:.1f}"
+
+    lines = [
+        "## Live updates (issue 14)",
+        "",
+        f"A Gallery with **one** worker (hypercorn.toml with `--workers 1`; the same "
+        f"production settings, database and Redis as above; port {outcome.port}). The "
+        "load client, `bench/live_client.py` (its own process; `websockets` on uvloop), "
+        f"opened {n:,} anonymous sockets to `{LIVE_PATH}` with the site's own `Origin`, at "
+        f"most {OPEN_CONCURRENCY} handshakes in flight, from {SOCKETS_PER_ADDRESS} sockets per "
+        "loopback address (127.0.1.1, …: the server caps sockets per address, and so many "
+        "visitors would come from many), each waiting for `hello` and then "
+        f'subscribing to `["feed"]`, {offer}: '
+        f"{opened.get('open', 0):,} open in {opened.get('seconds', '?')} s; failed: {failed}; "
+        f"negotiated extensions: {extensions or '?'}. Load average (1 min) when the phase "
+        f"began {number(outcome.load[0], 2)}, when it ended {number(outcome.load[1], 2)}.",
+        "",
+        "The feed routes on that worker, wrk as above "
+        f"({duration} s per row), without any socket and then with the {n:,} sockets open; "
+        "the ratios are to the ceiling measured first and last in each of the two rounds "
+        "(the mean of its two runs), so a machine that got busier between the rounds "
+        "does not count as a drop.",
+        "",
+        *feed_table(outcome, routes),
+        "",
+        f"Broadcasts: {len(outcome.broadcasts)} photos uploaded one after another by the "
+        "bench user through `POST /api/v1/images`; each is published to the `feed` stream "
+        "by the server, as any upload is. Latency: when the load client read the event on "
+        "a socket (time.time()), minus the moment of publication (time.time() when the "
+        "bench's own subscription to the live Redis channels saw the message); the upload "
+        "request's own time is not counted. The client reads the frames of a broadcast one "
+        "after another, so its own turn is in the figures.",
+        "",
+        *broadcast_table(outcome),
+        "",
+    ]
+    if not all(b.timed_by_redis for b in outcome.broadcasts):
+        lines += [
+            "‡ the bench's subscription did not see this publication: timed from the start "
+            "of the upload request instead (which counts the upload's own time).",
+            "",
+        ]
+    lines += [
+        f"The worker's RSS (MiB): {mib('started')} when it first answered, "
+        f"{mib('before sockets')} after the round without sockets, "
+        f"{mib('sockets open')} with the {n:,} sockets open, {mib('after measuring')} after "
+        f"the round with them, {mib('after broadcasts')} after the broadcasts; peak "
+        f"(VmHWM) {number(outcome.peak_rss_mib or math.nan, 1)}.",
+        "",
+        "No socket open:",
+        "",
+        *table(outcome.without_sockets),
+        "",
+        f"With the {n:,} sockets open:",
+        "",
+        *table(outcome.with_sockets),
+        "",
+        *targets(outcome, routes),
+    ]
+    if outcome.closed is not None and outcome.closed.get("closed_by_server"):
+        lines += ["", f"Sockets the server closed: {outcome.closed['closed_by_server']}"]
+    return lines
+
+
+def skipped_live() -> list[str]:
+    return ["## Live updates (issue 14)", "", "Not measured (--no-live)."]
