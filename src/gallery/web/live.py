@@ -44,6 +44,7 @@ from gallery.models.social import Follow
 from gallery.models.user import User
 from gallery.services import live, notifications
 from gallery.settings import Settings
+from gallery.web.errors import OUTAGE_RETRY_AFTER_SECONDS
 from gallery.web.resources import RUNTIME_EXTENSION, resources
 from gallery.web.sessions import request_session_user
 
@@ -59,7 +60,8 @@ MAX_FOLLOWED_STREAMS = 2000
 # Messages a page may send: a burst (a page subscribing its cards), then a trickle.
 MESSAGE_BURST = 30
 MESSAGES_PER_SECOND = 10.0
-RETRY_AFTER_SECONDS = 5
+# The same hint as every other outage answer of the site.
+RETRY_AFTER_SECONDS = OUTAGE_RETRY_AFTER_SECONDS
 # An opaque name of this process, so tests (and operators) can tell workers apart.
 WORKER_NAME = f"{os.getpid():x}-{secrets.token_hex(3)}"
 
