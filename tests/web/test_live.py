@@ -19,6 +19,7 @@ from quart.typing import TestClientProtocol as Client
 from quart.typing import TestWebsocketConnectionProtocol as Socket
 
 from gallery import create_app
+from gallery.infra.live import LiveHub
 from gallery.infra.runtime import Runtime
 from gallery.settings import Settings
 from tests.helpers import (
@@ -70,6 +71,15 @@ async def refused_status(client: Client, headers: dict[str, str] | None = None) 
             frame = await asyncio.wait_for(socket.receive(), FRAME_TIMEOUT_SECONDS)
             pytest.fail(f"the handshake was accepted and sent {frame!r}")
     return int(refused.value.response.status_code)
+
+
+async def attached(hub: LiveHub, count: int) -> None:
+    """Wait until the hub serves ``count`` sockets (a closed one is let go a moment later)."""
+    for _ in range(int(FRAME_TIMEOUT_SECONDS / 0.05)):
+        if len(hub.subscribers) == count:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the hub serves {len(hub.subscribers)} sockets, not {count}")
 
 
 async def like_via_api(client: Client, token: str, image_id: int) -> None:
@@ -126,6 +136,27 @@ async def test_live_updates_turned_off_answer_404(settings: Settings, clean: Non
         client = switched_off.test_client()
         assert await refused_status(client) == 404
         assert (await client.get("/")).status_code == 200  # the pages poll instead
+
+
+async def test_an_address_over_its_cap_is_refused_429_until_one_of_its_sockets_closes(
+    settings: Settings, clean: None
+) -> None:
+    capped = create_app(settings.model_copy(update={"live_max_sockets_per_address": 2}))
+    async with capped.test_app():
+        client = capped.test_client()
+        hub = capped.extensions["gallery"].live
+        async with client.websocket(LIVE) as first:
+            await receive(first)
+            async with client.websocket(LIVE) as second:
+                await receive(second)
+                assert await refused_status(client) == 429
+                assert len(hub.subscribers) == 2
+            # The page closed its socket: its place (and its subscriber) are given back.
+            await attached(hub, 1)
+            async with client.websocket(LIVE) as third:
+                assert (await receive(third))["type"] == "hello"
+                assert len(hub.subscribers) == 2
+        await attached(hub, 0)
 
 
 # -- subscribing, and events -----------------------------------------------------------------

@@ -33,6 +33,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
+import redis.asyncio as aioredis
+from hypercorn.typing import ASGIFramework, ASGIReceiveCallable, ASGISendCallable, Scope
 from quart import Blueprint, Quart, Response, current_app, websocket
 from redis.exceptions import RedisError
 from sqlalchemy import select
@@ -40,6 +42,8 @@ from sqlalchemy import select
 from gallery import draining
 from gallery.infra import live as live_infra
 from gallery.infra.live import LiveHub, LiveUnavailable, Subscriber
+from gallery.infra.runtime import Runtime
+from gallery.infra.sessions import SignInStore
 from gallery.models.social import Follow
 from gallery.models.user import User
 from gallery.services import live, notifications
@@ -53,6 +57,10 @@ log = logging.getLogger(__name__)
 bp = Blueprint("live", __name__)
 
 EXTENSION = "gallery.live"
+# The ASGI scope's key under which the endpoint hands an accepted socket to LiveHandoff.
+HANDOFF = "gallery.live.handoff"
+# The subscriber's failure when its page's side ended (closed, or refused).
+READER_ENDED = "reader ended"
 MAX_MESSAGE_BYTES = 4096
 MAX_TOPICS = 300
 # A followed list longer than this is followed through its first accounts only.
@@ -110,9 +118,11 @@ class LiveSockets:
     per_address: Counter[str] = field(default_factory=Counter)
     watcher: asyncio.Task[None] | None = None
     forget_drain: Any = None
+    sign_ins: SignInStore | None = None  # known once a signed-in socket opened
 
-    def watch(self, subscriber: Subscriber, token: str) -> None:
+    def watch(self, subscriber: Subscriber, token: str, sign_ins: SignInStore) -> None:
         self.signed_in[subscriber] = token
+        self.sign_ins = sign_ins
         if self.watcher is None or self.watcher.done():
             self.watcher = asyncio.create_task(self._check_sign_ins(), name="live-sign-ins")
 
@@ -122,7 +132,8 @@ class LiveSockets:
             await asyncio.sleep(self.check_seconds)
             watched = list(self.signed_in.items())
             try:
-                found = await resources().sign_ins.which_exist([token for _, token in watched])
+                assert self.sign_ins is not None
+                found = await self.sign_ins.which_exist([token for _, token in watched])
             except (RedisError, OSError):
                 continue  # an outage closes the sockets through the hub already
             for (subscriber, _), exists in zip(watched, found, strict=True):
@@ -135,6 +146,7 @@ def init_live(app: Quart, settings: Settings) -> None:
     sockets = LiveSockets(check_seconds=settings.live_session_check_seconds)
     app.extensions[EXTENSION] = sockets
     app.register_blueprint(bp)
+    app.asgi_app = LiveHandoff(app.asgi_app)  # type: ignore[method-assign]
 
     @app.before_serving
     async def listen_for_draining() -> None:
@@ -207,6 +219,7 @@ def refusal(status: int, code: str, message: str) -> Response:
 
 @bp.websocket("/api/v1/live")
 async def socket() -> Response | None:
+    """Decide on the handshake; an accepted socket is handed to ``LiveHandoff``."""
     use = resources()
     settings = use.settings
     hub = use.runtime.live
@@ -228,86 +241,160 @@ async def socket() -> Response | None:
         viewer = await viewer_of_handshake()
     except (RedisError, OSError):
         return refusal(503, "UNAVAILABLE", "Live updates are unavailable: retry shortly.")
+    handoff: Handoff | None = websocket.scope.get(HANDOFF)  # type: ignore[assignment]
+    if handoff is None:
+        raise RuntimeError("the live endpoint is served through LiveHandoff (init_live)")
     sockets.per_address[address] += 1
-    try:
-        await websocket.accept()
-        connection = LiveConnection(hub, viewer, Subscriber(max_queued=settings.live_queue_size))
-        await connection.serve()
-    finally:
-        sockets.per_address[address] -= 1
-        if sockets.per_address[address] <= 0:
-            del sockets.per_address[address]
+    handoff.connection = LiveConnection(
+        use.runtime,
+        sockets,
+        hub,
+        viewer,
+        Subscriber(max_queued=settings.live_queue_size),
+        address,
+    )
+    # Not accepted here: LiveHandoff accepts once Quart has let go of the socket.
     return None
+
+
+@dataclass
+class Handoff:
+    """Where the endpoint leaves an accepted socket for ``LiveHandoff`` (in the ASGI scope)."""
+
+    connection: LiveConnection | None = None
+
+
+class LiveHandoff:
+    """ASGI layer that serves accepted live sockets outside Quart.
+
+    Quart serves a websocket with an ``asyncio.Queue``, two tasks, a
+    ``Websocket`` and its contexts for the socket's whole life: about 13 KB a
+    socket (measured with tracemalloc on one worker holding 2,000), a third of
+    what an idle socket costs. The handshake still goes through Quart, the
+    endpoint above, with everything a request gets (sign-in, hooks, errors);
+    when it accepts it leaves a ``LiveConnection`` in the scope and returns
+    without accepting, Quart finishes and drops its objects, and this layer
+    accepts and serves the socket on the raw ASGI ``receive``/``send``.
+    """
+
+    def __init__(self, app: ASGIFramework) -> None:
+        self.app = app
+
+    async def __call__(
+        self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
+        if scope["type"] != "websocket":
+            await self.app(scope, receive, send)
+            return
+        handoff = Handoff()
+        scope[HANDOFF] = handoff  # type: ignore[literal-required]
+        try:
+            await self.app(scope, receive, send)
+        except BaseException:
+            if handoff.connection is not None:
+                handoff.connection.release()
+            raise
+        if handoff.connection is not None:
+            await handoff.connection.run(receive, send)
 
 
 class LiveConnection:
     """One open socket: reads the page's messages, writes what the hub queues for it."""
 
-    def __init__(self, hub: LiveHub, viewer: Viewer | None, subscriber: Subscriber) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        sockets: LiveSockets,
+        hub: LiveHub,
+        viewer: Viewer | None,
+        subscriber: Subscriber,
+        address: str,
+    ) -> None:
+        self.runtime = runtime
+        self.sockets = sockets
         self.hub = hub
         self.viewer = viewer
         self.subscriber = subscriber
+        self.address = address
         self.topics: dict[str, list[str]] = {}  # topic -> its streams
         self.allowance = float(MESSAGE_BURST)
         self.last_message = time.monotonic()
 
-    async def serve(self) -> None:
-        sockets: LiveSockets = current_app.extensions[EXTENSION]
+    def release(self) -> None:
+        """Give back the address's slot (once)."""
+        per_address = self.sockets.per_address
+        per_address[self.address] -= 1
+        if per_address[self.address] <= 0:
+            del per_address[self.address]
+
+    async def run(self, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
+        try:
+            await self._serve(receive, send)
+        finally:
+            self.release()
+
+    async def _serve(self, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
         hub, subscriber = self.hub, self.subscriber
         hub.attach(subscriber)
-        close: tuple[int, str] = (Close.GOING_AWAY, "")
+        close: tuple[int, str] | None = (Close.GOING_AWAY, "")
         try:
+            await send({"type": "websocket.accept", "subprotocol": None, "headers": []})
             if draining.is_draining():
                 subscriber.fail("going away")
             hello: dict[str, Any] = {"type": "hello", "viewer": None, "worker": WORKER_NAME}
             if self.viewer is not None:
-                sockets.watch(subscriber, self.viewer.token)
+                assert self.runtime.sign_ins is not None
+                self.sockets.watch(subscriber, self.viewer.token, self.runtime.sign_ins)
                 await hub.subscribe(subscriber, [("me", live.private_stream(self.viewer.user_id))])
                 hello["viewer"] = {"id": self.viewer.user_id, "username": self.viewer.username}
                 hello["unread"] = await self._unread()
-            await websocket.send(orjson.dumps(hello).decode())
-            close = await self._run()
-        except LiveUnavailable:
+            await _send_text(send, orjson.dumps(hello).decode())
+            close = await self._exchange(receive, send)
+        except (LiveUnavailable, RedisError, OSError):
             close = FAILURES["Redis unavailable"]
-        except (RedisError, OSError):
-            close = FAILURES["Redis unavailable"]
-        except asyncio.CancelledError:
-            # The server closed the connection (the client went) or is stopping.
-            raise
         finally:
-            sockets.signed_in.pop(subscriber, None)
+            self.sockets.signed_in.pop(subscriber, None)
             await hub.detach(subscriber)
-        with contextlib.suppress(Exception):
-            await websocket.close(close[0], close[1])
+        if close is not None:
+            with contextlib.suppress(Exception):
+                await send({"type": "websocket.close", "code": close[0], "reason": close[1]})
+
+    def _redis(self) -> aioredis.Redis:
+        redis = self.runtime.redis
+        assert redis is not None, "Redis is connected when the app starts serving"
+        return redis
 
     async def _unread(self) -> int:
         assert self.viewer is not None
-        use = resources()
-        async with use.runtime.db.sessionmaker() as session:
-            return await notifications.unread_count(session, use.redis, self.viewer.user_id)
+        async with self.runtime.db.sessionmaker() as session:
+            return await notifications.unread_count(session, self._redis(), self.viewer.user_id)
 
-    async def _run(self) -> tuple[int, str]:
-        """Read and write until one side ends; returns the close code and reason."""
-        reader = asyncio.create_task(self._read())
-        writer = asyncio.create_task(self._write())
+    async def _exchange(
+        self, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> tuple[int, str] | None:
+        """Read (in a task) and write (here) until one side ends; returns how to close
+        (``None``: the page already went).
+
+        Two tasks a socket, not three: the writer is the connection's own task.
+        """
+        reader = asyncio.create_task(self._read(receive))
+        # The reader ending (the page went, or sent what we refuse) stops the writer.
+        reader.add_done_callback(lambda _: self.subscriber.fail(READER_ENDED))
         try:
-            done, _ = await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+            written = await self._write(send)
+        except Exception as failure:
+            written = _close_for(failure)
         finally:
-            for task in (reader, writer):
-                task.cancel()
-            await asyncio.gather(reader, writer, return_exceptions=True)
-        finished = done.pop()
-        error = finished.exception()
-        if isinstance(error, Refused):
-            return error.code, error.reason
-        if isinstance(error, (LiveUnavailable, RedisError, OSError)):
-            return FAILURES["Redis unavailable"]
-        if error is not None:
-            log.error("A live socket failed", exc_info=error)
-            return Close.INTERNAL_ERROR, "Internal error."
-        return finished.result()
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+        if reader.cancelled():
+            return written
+        error = reader.exception()
+        if error is None:
+            return None  # the page closed the socket
+        return _close_for(error)
 
-    async def _write(self) -> tuple[int, str]:
+    async def _write(self, send: ASGISendCallable) -> tuple[int, str]:
         while True:
             text = await self.subscriber.next()
             if text is None:
@@ -315,7 +402,7 @@ class LiveConnection:
                 return FAILURES.get(failure, (Close.INTERNAL_ERROR, failure))
             if FOLLOWING_CHANGED in text and "following" in self.topics:
                 await self._refollow()
-            await websocket.send(text)
+            await _send_text(send, text)
 
     async def _refollow(self) -> None:
         """The viewer followed or unfollowed someone: move the following topic's streams."""
@@ -327,15 +414,22 @@ class LiveConnection:
             self.subscriber, [("following", s) for s in old if s not in set(new)]
         )
 
-    async def _read(self) -> tuple[int, str]:
+    async def _read(self, receive: ASGIReceiveCallable) -> None:
+        """The page's messages, until it closes the socket (returns) or is refused (raises)."""
         while True:
-            data = await websocket.receive()
-            if isinstance(data, bytes):
+            event = await receive()
+            kind = event["type"]
+            if kind == "websocket.disconnect":
+                return
+            if kind != "websocket.receive":
+                continue  # websocket.connect, already answered by the accept
+            text = event.get("text")
+            if not isinstance(text, str):
                 raise Refused(Close.UNSUPPORTED_DATA, "Send JSON text frames, not binary.")
-            if len(data) > MAX_MESSAGE_BYTES:
+            if len(text) > MAX_MESSAGE_BYTES:
                 raise Refused(Close.TOO_BIG, f"Messages are at most {MAX_MESSAGE_BYTES} bytes.")
             self._spend_allowance()
-            await self._handle(_parse(data))
+            await self._handle(_parse(text))
 
     def _spend_allowance(self) -> None:
         now = time.monotonic()
@@ -371,7 +465,7 @@ class LiveConnection:
             await self.hub.subscribe(self.subscriber, routes)
         single = [t for t in topics if t in self.topics and self.topics[t] == [t]]
         seqs: dict[str, int | None] = dict.fromkeys(topics)
-        seqs.update(await live_infra.sequences(resources().redis, single))
+        seqs.update(await live_infra.sequences(self._redis(), single))
         self.subscriber.deliver(orjson.dumps({"type": "subscribed", "seqs": seqs}).decode())
 
     async def _unsubscribe(self, topics: list[str]) -> None:
@@ -392,7 +486,7 @@ class LiveConnection:
 
     async def _followed_ids(self) -> list[int]:
         assert self.viewer is not None
-        async with resources().runtime.db.sessionmaker() as session:
+        async with self.runtime.db.sessionmaker() as session:
             return list(
                 await session.scalars(
                     select(Follow.followed_id)
@@ -400,6 +494,20 @@ class LiveConnection:
                     .limit(MAX_FOLLOWED_STREAMS)
                 )
             )
+
+
+def _close_for(error: BaseException) -> tuple[int, str]:
+    """How to close a socket whose reading or writing failed with ``error``."""
+    if isinstance(error, Refused):
+        return error.code, error.reason
+    if isinstance(error, (LiveUnavailable, RedisError, OSError)):
+        return FAILURES["Redis unavailable"]
+    log.error("A live socket failed", exc_info=error)
+    return Close.INTERNAL_ERROR, "Internal error."
+
+
+async def _send_text(send: ASGISendCallable, text: str) -> None:
+    await send({"type": "websocket.send", "bytes": None, "text": text})
 
 
 def _parse(data: str) -> dict[str, Any]:
