@@ -3,7 +3,12 @@
 from hypercorn.middleware import ProxyFixMiddleware
 
 from gallery import create_app
+from gallery.serving import decline_websocket_compression, tune_garbage_collector
 from gallery.settings import Settings
+
+# What a worker process needs beyond the app (gallery/serving.py says why).
+decline_websocket_compression()
+tune_garbage_collector()
 
 settings = Settings()
 quart_app = create_app(settings)

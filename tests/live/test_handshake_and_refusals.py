@@ -125,3 +125,19 @@ async def test_each_protocol_violation_closes_the_socket_with_its_code(
     await polite.send_json({"type": "ping"})
     assert (await polite.next_event(lambda m: m["type"] == "pong"))["type"] == "pong"
     await polite.close()
+
+
+async def test_an_offer_of_permessage_deflate_is_declined_and_the_socket_works(
+    start_live_server: LiveServerFactory,
+) -> None:
+    # Browsers always offer it; a worker holding thousands of sockets declines
+    # (gallery.serving.decline_websocket_compression).
+    server = await start_live_server(workers=1)
+    live = await open_socket(server, compression="deflate")
+    response = live.connection.response
+    assert response is not None
+    assert "Sec-WebSocket-Extensions" not in response.headers
+    assert live.connection.protocol.extensions == []
+    await live.send_json({"type": "ping"})
+    assert (await live.receive())["type"] == "pong"
+    await live.close()
