@@ -4,7 +4,8 @@
                         [--users 1000 --images 10000 --comments 30000 --likes 50000]
                         [--keep-running] [--output FILE]
                         [--no-live] [--live-sockets 5000] [--live-connections 64]
-                        [--live-broadcasts 5] [--live-compression deflate|none]
+                        [--live-broadcasts 5] [--live-rounds 3]
+                        [--live-compression deflate|none]
 
 All on 127.0.0.1, every step bounded in time:
 
@@ -22,9 +23,10 @@ All on 127.0.0.1, every step bounded in time:
    concurrency in the same run.
 6. The live phase (issue 14; --no-live skips it): Gallery stops and comes back
    with one worker on the same data (live.py). The feed routes are measured on
-   it, with the ceiling before and after; a load client in its own process
-   (live_client.py) opens --live-sockets WebSockets to /api/v1/live, all
-   subscribed to the feed; the feed routes are measured again; the bench user
+   it, with the ceiling before and after, in --live-rounds rounds; a load client
+   in its own process (live_client.py) opens --live-sockets WebSockets to
+   /api/v1/live, all subscribed to the feed; the feed routes are measured again
+   in as many rounds (the drop compares the medians); the bench user
    uploads photos through the JSON API and the client times each broadcast's
    arrival on every socket; the worker's RSS is read throughout.
 7. A Markdown table, the workers' memory, the goals of issue 11 and the live
@@ -289,6 +291,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--live-broadcasts", type=int, default=5, help="photos uploaded and timed (default 5)"
     )
     parser.add_argument(
+        "--live-rounds",
+        type=int,
+        default=3,
+        help="rounds of the feed routes without and then with the sockets; the drop "
+        "compares medians (default 3)",
+    )
+    parser.add_argument(
         "--live-compression",
         choices=["deflate", "none"],
         default="deflate",
@@ -297,8 +306,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.duration < 1 or args.users < 2 or args.images < 1 or args.comments < 0:
         parser.error("need --duration ≥ 1, --users ≥ 2, --images ≥ 1, --comments ≥ 0")
-    if args.live_sockets < 1 or args.live_broadcasts < 1:
-        parser.error("need --live-sockets ≥ 1 and --live-broadcasts ≥ 1")
+    if args.live_sockets < 1 or args.live_broadcasts < 1 or args.live_rounds < 1:
+        parser.error("need --live-sockets ≥ 1, --live-broadcasts ≥ 1 and --live-rounds ≥ 1")
     return args
 
 
@@ -624,9 +633,10 @@ def live_phase(bench: Bench, cleanup: contextlib.ExitStack) -> LiveOutcome:
         for route in LIVE_ROUTES
     } | {route.name: {} for route in CEILING_ROUTES}  # fmt: skip
     say("  the feed routes, no socket open:")
-    outcome.without_sockets = measure_rows(
-        bench, server, LIVE_ROUTES, args.live_connections, headers
-    )
+    outcome.without_rounds = [
+        measure_rows(bench, server, LIVE_ROUTES, args.live_connections, headers)
+        for _ in range(args.live_rounds)
+    ]
     outcome.rss_mib["before sockets"] = memory_mib(worker)[0]
 
     say(f"  opening {sockets:,} WebSockets (bench/live_client.py)")
@@ -648,7 +658,10 @@ def live_phase(bench: Bench, cleanup: contextlib.ExitStack) -> LiveOutcome:
     outcome.rss_mib["sockets open"] = memory_mib(worker)[0]
 
     say(f"  the feed routes, {outcome.opened_count:,} sockets open:")
-    outcome.with_sockets = measure_rows(bench, server, LIVE_ROUTES, args.live_connections, headers)
+    outcome.with_rounds = [
+        measure_rows(bench, server, LIVE_ROUTES, args.live_connections, headers)
+        for _ in range(args.live_rounds)
+    ]
     status = client.ask({"cmd": "status"}, "status", CLIENT_TIMEOUT_SECONDS)
     outcome.open_after_measuring = int(status["open"])
     outcome.rss_mib["after measuring"] = memory_mib(worker)[0]
