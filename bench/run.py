@@ -26,9 +26,12 @@ All on 127.0.0.1, every step bounded in time:
    it, with the ceiling before and after, in --live-rounds rounds; a load client
    in its own process (live_client.py) opens --live-sockets WebSockets to
    /api/v1/live, all subscribed to the feed; the feed routes are measured again
-   in as many rounds (the drop compares the medians); the bench user
+   in as many rounds; the bench user
    uploads photos through the JSON API and the client times each broadcast's
-   arrival on every socket; the worker's RSS is read throughout.
+   arrival on every socket; the worker's RSS is read throughout; the sockets
+   close and the feed routes are measured in as many rounds again. The drop
+   compares the median with the sockets to the mean of the medians before and
+   after them, so that drift over the phase does not count as their cost.
 7. A Markdown table, the workers' memory, the goals of issue 11 and the live
    section with the targets of issue 14 are printed; then the sockets close,
    both servers stop, the database is dropped and the Redis database flushed,
@@ -550,6 +553,9 @@ DEFAULT_LIVE_MAX_SOCKETS = 10_000
 # The client's handshakes: at most 100 at once; allow a slow 20 a second and more.
 OPEN_SECONDS_PER_SOCKET = 0.05
 CLIENT_TIMEOUT_SECONDS = 60
+# After the sockets close, before measuring again: Hypercorn's keep-alive ping
+# task of a closed socket holds its objects until it wakes (websocket_ping_interval, 25 s).
+AFTER_CLOSE_PAUSE_SECONDS = 30
 
 
 def live_environment(bench: Bench, port: int) -> dict[str, str]:
@@ -678,6 +684,14 @@ def live_phase(bench: Bench, cleanup: contextlib.ExitStack) -> LiveOutcome:
         watcher.close()
     outcome.rss_mib["after broadcasts"], outcome.peak_rss_mib = memory_mib(worker)
     outcome.closed = client.stop()
+    # The same rounds again once the sockets are gone: without this, a worker (or
+    # machine) that just got slower over the phase would count as the sockets' cost.
+    say(f"  the feed routes again, sockets closed ({AFTER_CLOSE_PAUSE_SECONDS} s later):")
+    time.sleep(AFTER_CLOSE_PAUSE_SECONDS)
+    outcome.after_rounds = [
+        measure_rows(bench, server, LIVE_ROUTES, args.live_connections, headers)
+        for _ in range(args.live_rounds)
+    ]
     outcome.load = (outcome.load[0], os.getloadavg()[0])
     return outcome
 
