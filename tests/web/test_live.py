@@ -22,6 +22,7 @@ from gallery import create_app
 from gallery.infra.live import LiveHub
 from gallery.infra.runtime import Runtime
 from gallery.settings import Settings
+from gallery.web.live import HANDOFF, LiveHandoff
 from tests.helpers import (
     add_comment,
     add_follow,
@@ -381,3 +382,44 @@ async def test_the_following_topic_follows_whom_the_viewer_follows_now(
         carols = await store_image(runtime, carol)
         new = await receive(socket)
         assert (new["topic"], new["photo"]["id"]) == ("following", carols)
+
+
+class StandInConnection:
+    """Records what LiveHandoff does with a socket the endpoint accepted."""
+
+    def __init__(self) -> None:
+        self.served = False
+        self.released = False
+
+    async def run(self, receive: Any, send: Any) -> None:
+        self.served = True
+
+    def release(self) -> None:
+        self.released = True
+
+
+@pytest.mark.parametrize("page_leaves", [False, True], ids=["page-stays", "page-leaves"])
+async def test_a_page_that_leaves_during_the_handshake_is_not_served_after_it(
+    page_leaves: bool,
+) -> None:
+    # Quart finishes the handshake after the endpoint has handed the socket over;
+    # if the page leaves meanwhile, Quart reads the only disconnect event there is.
+    connection = StandInConnection()
+    events = [{"type": "websocket.connect"}]
+    if page_leaves:
+        events.append({"type": "websocket.disconnect", "code": 1001})
+
+    async def receive() -> Any:
+        return events.pop(0) if events else await asyncio.Event().wait()
+
+    async def quart_like(scope: Any, receive: Any, send: Any) -> None:
+        scope[HANDOFF].connection = connection
+        for _ in range(len(events)):
+            await receive()
+
+    async def send(message: Any) -> None:
+        raise AssertionError(f"nothing is sent before the handoff: {message}")
+
+    await LiveHandoff(quart_like)({"type": "websocket"}, receive, send)
+    assert connection.served is not page_leaves
+    assert connection.released is page_leaves

@@ -34,7 +34,13 @@ from urllib.parse import urlsplit
 
 import orjson
 import redis.asyncio as aioredis
-from hypercorn.typing import ASGIFramework, ASGIReceiveCallable, ASGISendCallable, Scope
+from hypercorn.typing import (
+    ASGIFramework,
+    ASGIReceiveCallable,
+    ASGIReceiveEvent,
+    ASGISendCallable,
+    Scope,
+)
 from quart import Blueprint, Quart, Response, current_app, websocket
 from redis.exceptions import RedisError
 from sqlalchemy import select
@@ -288,14 +294,27 @@ class LiveHandoff:
             return
         handoff = Handoff()
         scope[HANDOFF] = handoff  # type: ignore[literal-required]
+        gone = False
+
+        async def receive_during_handshake() -> ASGIReceiveEvent:
+            # A page that leaves while Quart finishes the handshake: Quart reads the
+            # one disconnect event there is, and the socket must not be served after.
+            nonlocal gone
+            event = await receive()
+            gone = gone or event["type"] == "websocket.disconnect"
+            return event
+
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive_during_handshake, send)
         except BaseException:
             if handoff.connection is not None:
                 handoff.connection.release()
             raise
         if handoff.connection is not None:
-            await handoff.connection.run(receive, send)
+            if gone:
+                handoff.connection.release()
+            else:
+                await handoff.connection.run(receive, send)
 
 
 class LiveConnection:
