@@ -28,7 +28,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 import pytest
@@ -45,6 +45,7 @@ from tests.browser.conftest import (
     server_environment,
 )
 from tests.helpers import make_active_user
+from tests.images import store_image
 from tests.mailbox import free_port
 
 PASSWORD = "correct horse battery"
@@ -178,6 +179,22 @@ async def people(live_runtime: Runtime) -> AsyncIterator[Callable[..., Awaitable
             return Person(username, made[username], client, me.json()["csrf_token"])
 
         yield person
+
+
+People = Callable[..., Awaitable[Person]]
+
+
+class AlicesPhoto(NamedTuple):
+    alice: Person
+    bob: Person
+    image_id: int
+
+
+async def alices_photo(server: GalleryServer, people: People, runtime: Runtime) -> AlicesPhoto:
+    """alice and bob signed in on ``server``, and a photo of alice's for bob to like."""
+    alice = await people(server, "alice")
+    bob = await people(server, "bob")
+    return AlicesPhoto(alice, bob, await store_image(runtime, alice.user_id))
 
 
 # -- sockets ------------------------------------------------------------------

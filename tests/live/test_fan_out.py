@@ -7,20 +7,19 @@ that published, the other worker's socket got the event through Redis.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 from gallery.infra.runtime import Runtime
 from tests.images import jpeg_bytes, store_image
 from tests.live.conftest import (
     LiveServerFactory,
     Message,
-    Person,
+    People,
+    alices_photo,
     event_of,
     open_socket,
     sockets_on_each_worker,
 )
-
-People = Callable[..., Awaitable[Person]]
 
 
 def new_photo(topic: str, image_id: int) -> Callable[[Message], bool]:
@@ -83,9 +82,7 @@ async def test_a_like_and_an_unlike_update_the_counts_on_every_worker(
     start_live_server: LiveServerFactory, people: People, live_runtime: Runtime
 ) -> None:
     server = await start_live_server()
-    alice = await people(server, "alice")
-    bob = await people(server, "bob")
-    image_id = await store_image(live_runtime, alice.user_id)
+    _alice, bob, image_id = await alices_photo(server, people, live_runtime)
     topic = f"photo:{image_id}"
     watchers = await sockets_on_each_worker(server)
     before = [(await watcher.subscribe(topic))[topic] for watcher in watchers]
@@ -113,9 +110,7 @@ async def test_a_notification_reaches_only_its_owner(
     start_live_server: LiveServerFactory, people: People, live_runtime: Runtime
 ) -> None:
     server = await start_live_server()
-    alice = await people(server, "alice")
-    bob = await people(server, "bob")
-    image_id = await store_image(live_runtime, alice.user_id)
+    alice, bob, image_id = await alices_photo(server, people, live_runtime)
     alices = await sockets_on_each_worker(server, alice)
     bobs = await open_socket(server, bob)
 
@@ -170,9 +165,7 @@ async def test_a_reconnected_socket_sees_what_it_missed_and_catches_up(
     start_live_server: LiveServerFactory, people: People, live_runtime: Runtime
 ) -> None:
     server = await start_live_server()
-    alice = await people(server, "alice")
-    bob = await people(server, "bob")
-    image_id = await store_image(live_runtime, alice.user_id)
+    alice, bob, image_id = await alices_photo(server, people, live_runtime)
     topic = f"photo:{image_id}"
 
     watcher = await open_socket(server)

@@ -6,26 +6,24 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from collections.abc import Awaitable, Callable
 
 import httpx
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from gallery.infra.runtime import Runtime
 from tests.browser.conftest import GalleryServer
-from tests.images import store_image
 from tests.live.conftest import (
     EVENT_TIMEOUT_SECONDS,
     LiveServerFactory,
     LiveSocket,
-    Person,
+    People,
+    alices_photo,
     event_of,
     open_socket,
     sockets_on_each_worker,
 )
 from tests.private_servers import PrivateRedis
 
-People = Callable[..., Awaitable[Person]]
 GOING_AWAY = 1001
 TRY_AGAIN_LATER = 1013
 ROUND_SECONDS = 0.2
@@ -77,9 +75,7 @@ async def test_redis_going_away_closes_sockets_with_1013_and_the_workers_live_on
     private_redis: PrivateRedis,
 ) -> None:
     server = await start_live_server(redis_url=private_redis.url)
-    alice = await people(server, "alice")
-    bob = await people(server, "bob")
-    image_id = await store_image(live_runtime, alice.user_id)
+    alice, bob, image_id = await alices_photo(server, people, live_runtime)
     topic = f"photo:{image_id}"
     watchers = await sockets_on_each_worker(server)
     for watcher in watchers:
@@ -128,9 +124,7 @@ async def test_a_rolling_restart_closes_old_sockets_with_1001_and_new_ones_catch
     start_live_server: LiveServerFactory, people: People, live_runtime: Runtime
 ) -> None:
     server = await start_live_server()
-    alice = await people(server, "alice")
-    bob = await people(server, "bob")
-    image_id = await store_image(live_runtime, alice.user_id)
+    _alice, bob, image_id = await alices_photo(server, people, live_runtime)
     topic = f"photo:{image_id}"
     old_sockets = await sockets_on_each_worker(server)
     last_seen = [(await live.subscribe(topic))[topic] for live in old_sockets]

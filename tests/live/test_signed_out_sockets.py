@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from tests.browser.conftest import post_form
 from tests.live.conftest import (
     SIGN_OUT_TIMEOUT_SECONDS,
     LiveServerFactory,
-    Person,
+    People,
     open_socket,
     sockets_on_each_worker,
 )
 
-People = Callable[..., Awaitable[Person]]
 SIGNED_OUT = 4401
 
 

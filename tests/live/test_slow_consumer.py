@@ -4,15 +4,20 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Awaitable, Callable
 
 from gallery.infra.runtime import Runtime
 from gallery.models.base import utcnow
 from gallery.services import live
 from tests.images import store_image
-from tests.live.conftest import LiveServerFactory, LiveSocket, Message, Person, open_socket
+from tests.live.conftest import (
+    LiveServerFactory,
+    LiveSocket,
+    Message,
+    People,
+    Person,
+    open_socket,
+)
 
-People = Callable[..., Awaitable[Person]]
 QUEUE_SIZE = 8
 # A comment of the longest kind, so that few events fill the kernel's buffers
 # (the slow client's, the server's, the writer's) before the server's queue.
