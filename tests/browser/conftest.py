@@ -28,7 +28,11 @@ from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Response as PageResponse
 
+from gallery.devtools import forge
+from gallery.infra.runtime import Runtime
+from gallery.settings import Settings
 from tests.conftest import TEST_SECRET_KEY
+from tests.helpers import make_active_user
 from tests.mailbox import SmtpServer, free_port, link_in
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -498,3 +502,18 @@ async def post_form(client: httpx.AsyncClient, path: str, data: dict[str, str]) 
     """POST a form to the running server with the token a page gave this client."""
     form = {**data, "csrf_token": await csrf_token(client)}
     return await client.post(path, data=form)
+
+
+async def seed_site(
+    settings: Settings, usernames: tuple[str, ...], password: str, **forged: int
+) -> None:
+    """Active accounts for ``usernames`` (with ``password``), then other people's photos
+    through the real pipeline (``gallery.devtools.forge`` with the ``forged`` counts)."""
+    runtime = Runtime.from_settings(settings)
+    await runtime.start(run_worker=False)
+    try:
+        for username in usernames:
+            await make_active_user(runtime, username, f"{username}@example.com", password)
+        await forge.forge(runtime.db, runtime.storage, runtime.redis, **forged)
+    finally:
+        await runtime.stop()

@@ -18,8 +18,8 @@ from gallery.infra.runtime import Runtime
 from gallery.models.user import Role, User
 from gallery.services import moderation
 from gallery.settings import Settings
-from tests.browser.conftest import PHONE, BrowserErrors, ServerFactory, signed_in_page
-from tests.helpers import add_user_rows, make_active_user
+from tests.browser.conftest import PHONE, BrowserErrors, ServerFactory, seed_site, signed_in_page
+from tests.helpers import add_user_rows
 
 pytestmark = pytest.mark.browser
 
@@ -32,24 +32,10 @@ UNREAD_COUNT_PATH = "/api/v1/notifications/unread-count"
 
 async def make_people_and_photos(settings: Settings) -> None:
     """Alice and Bob, and other people's photos: a feed long enough to scroll."""
-    runtime = Runtime.from_settings(settings)
-    await runtime.start(run_worker=False)
-    try:
-        for username in (ALICE, BOB):
-            await make_active_user(runtime, username, f"{username}@example.com", PASSWORD)
-        await forge.forge(
-            runtime.db,
-            runtime.storage,
-            runtime.redis,
-            users=2,
-            images=6,
-            comments=0,
-            likes=0,
-            follows=0,
-            seed=14,
-        )
-    finally:
-        await runtime.stop()
+    await seed_site(
+        settings, (ALICE, BOB), PASSWORD,
+        users=2, images=6, comments=0, likes=0, follows=0, seed=14,
+    )  # fmt: skip
 
 
 async def live_and_listening(page: Page) -> None:

@@ -9,7 +9,6 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from gallery.devtools import forge
-from gallery.infra.runtime import Runtime
 from gallery.settings import Settings
 from tests.browser.conftest import (
     DESKTOP,
@@ -17,6 +16,7 @@ from tests.browser.conftest import (
     GalleryServer,
     MailWatcher,
     screenshots,
+    seed_site,
     sign_in_with_form,
 )
 
@@ -30,14 +30,7 @@ HOME_PAGE_SIZE = 12  # web/main.py: the first page of the home feed
 
 async def forge_photos_of_others(settings: Settings, count: int) -> None:
     """Other people's photos, through the real pipeline, so the feed has two pages."""
-    runtime = Runtime.from_settings(settings)
-    await runtime.start(run_worker=False)
-    try:
-        await forge.forge(
-            runtime.db, runtime.storage, runtime.redis, users=2, images=count, comments=6, seed=3
-        )
-    finally:
-        await runtime.stop()
+    await seed_site(settings, (), PASSWORD, users=2, images=count, comments=6, seed=3)
 
 
 async def register_activate_and_sign_in(

@@ -12,17 +12,16 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, Locator, Page, expect
 
 from gallery.devtools import forge
-from gallery.infra.runtime import Runtime
 from gallery.settings import Settings
 from tests.browser.conftest import (
     DESKTOP,
     BrowserErrors,
     ServerFactory,
     screenshots,
+    seed_site,
     sign_in_with_form,
     signed_in_page,
 )
-from tests.helpers import make_active_user
 
 pytestmark = pytest.mark.browser
 
@@ -33,24 +32,10 @@ BOB = "bob"  # likes it, follows alice, comments
 
 async def make_accounts_and_photos(settings: Settings, *usernames: str) -> None:
     """The two accounts, and other people's liked photos for today's top."""
-    runtime = Runtime.from_settings(settings)
-    await runtime.start(run_worker=False)
-    try:
-        for username in usernames:
-            await make_active_user(runtime, username, f"{username}@example.com", PASSWORD)
-        await forge.forge(
-            runtime.db,
-            runtime.storage,
-            runtime.redis,
-            users=3,
-            images=8,
-            comments=6,
-            likes=12,
-            follows=2,
-            seed=5,
-        )
-    finally:
-        await runtime.stop()
+    await seed_site(
+        settings, usernames, PASSWORD,
+        users=3, images=8, comments=6, likes=12, follows=2, seed=5,
+    )  # fmt: skip
 
 
 class PageLoads:
