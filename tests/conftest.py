@@ -5,10 +5,15 @@ Two back-ends, chosen by ``GALLERY_TEST_BACKEND``:
 * ``embedded`` (default): SQLite in a temporary instance folder, the embedded
   Redis server the app starts itself, mail written to ``<instance>/mail``;
 * ``mariadb``: MariaDB (``GALLERY_TEST_DATABASE_URL``, a database the tests
-  create and drop), Redis (``GALLERY_TEST_REDIS_URL``, a database they flush)
-  and an aiosmtpd SMTP server the tests start.
+  create and drop), Redis (``GALLERY_TEST_REDIS_URL``, a database they flush),
+  an aiosmtpd SMTP server and an S3-compatible server (SeaweedFS, whose bucket
+  holds the photos) that the tests start.
 
-Every test gets empty tables and an empty Redis database, and leaves them empty.
+``GALLERY_TEST_STORAGE`` (``folder`` or ``s3``) overrides where photos go:
+the folder on the embedded pass, the bucket on the MariaDB pass by default.
+
+Every test gets empty tables, an empty Redis database and no stored photos,
+and leaves them so.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import secrets
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -33,10 +39,13 @@ from gallery.cli import upgrade_schema
 from gallery.infra.db import Database
 from gallery.infra.redis import EmbeddedRedis, connect
 from gallery.infra.runtime import Runtime
+from gallery.infra.storage import make_storage
 from gallery.models import Base
 from gallery.settings import Settings
+from tests.images import list_stored_keys
 from tests.mailbox import FileMailbox, Mailbox, SmtpMailbox, SmtpServer
 from tests.private_servers import PrivateRedis
+from tests.s3_server import S3Server, create_bucket, delete_bucket, start_s3_server
 
 BACKEND = os.environ.get("GALLERY_TEST_BACKEND", "embedded")
 MARIADB_URL = os.environ.get(
@@ -44,6 +53,9 @@ MARIADB_URL = os.environ.get(
     "mysql+asyncmy://root@127.0.0.1:3306/gallery_test?charset=utf8mb4",
 )
 REDIS_URL = os.environ.get("GALLERY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+STORAGE = os.environ.get("GALLERY_TEST_STORAGE", "s3" if BACKEND == "mariadb" else "folder")
+TEST_BUCKET = "gallery-tests"
+TEST_PREFIX = "media"
 TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-for-production-0123456789"
 
 # The fault drills (tests/faults) start private MariaDB and Redis servers and
@@ -101,19 +113,82 @@ def smtp_server() -> Iterator[SmtpServer | None]:
 
 
 @pytest.fixture(scope="session")
-def backend(instance_root: Path, smtp_server: SmtpServer | None) -> Iterator[dict[str, object]]:
+def s3_server(instance_root: Path) -> Iterator[S3Server | None]:
+    """The S3-compatible server and bucket of the pass (``None`` when photos go to the folder)."""
+    if STORAGE == "folder":
+        yield None
+        return
+    if STORAGE != "s3":
+        raise pytest.UsageError(f"unknown GALLERY_TEST_STORAGE {STORAGE!r}")
+    server = start_s3_server(instance_root / "s3")
+    try:
+        asyncio.run(create_bucket(server, TEST_BUCKET))
+        yield server
+        asyncio.run(delete_bucket(server, TEST_BUCKET))
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def any_s3_server(s3_server: S3Server | None, instance_root: Path) -> Iterator[S3Server]:
+    """An S3 server for the tests of the S3 backend itself, on either pass: the
+    pass's own, or one started for them (only when a test asks)."""
+    if s3_server is not None:
+        yield s3_server
+        return
+    server = start_s3_server(instance_root / "s3-backend-tests")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+async def s3_bucket(any_s3_server: S3Server) -> AsyncIterator[str]:
+    """A new, empty bucket of the test's own, deleted (with what is in it) afterwards."""
+    name = f"gallery-test-{secrets.token_hex(4)}"
+    await create_bucket(any_s3_server, name)
+    try:
+        yield name
+    finally:
+        await delete_bucket(any_s3_server, name)
+
+
+def storage_settings(server: S3Server | None) -> dict[str, object]:
+    """The GALLERY_* storage settings that put photos in the test bucket."""
+    if server is None:
+        return {}
+    return {
+        "storage_url": f"s3://{TEST_BUCKET}/{TEST_PREFIX}",
+        "s3_endpoint_url": server.endpoint_url,
+        "s3_region": server.region,
+        "s3_access_key_id": server.access_key_id,
+        "s3_secret_access_key": server.secret_access_key,
+    }
+
+
+@pytest.fixture(scope="session")
+def backend(
+    instance_root: Path, smtp_server: SmtpServer | None, s3_server: S3Server | None
+) -> Iterator[dict[str, object]]:
     """The schema at Alembic head, and the Redis server, for the whole session."""
+    storage = storage_settings(s3_server)
     if BACKEND == "mariadb":
         asyncio.run(_recreate_mariadb_database(MARIADB_URL))
         upgrade_schema(MARIADB_URL)
-        yield {"database_url": MARIADB_URL, "redis_url": REDIS_URL, "smtp": smtp_server}
+        yield {
+            "database_url": MARIADB_URL,
+            "redis_url": REDIS_URL,
+            "smtp": smtp_server,
+            "storage": storage,
+        }
         asyncio.run(_drop_mariadb_database(MARIADB_URL))
     elif BACKEND == "embedded":
         database_url = f"sqlite+aiosqlite:///{instance_root / 'gallery.db'}"
         upgrade_schema(database_url)
         embedded = EmbeddedRedis(instance_root)
         asyncio.run(embedded.ensure_running())
-        yield {"database_url": database_url, "redis_url": None, "smtp": None}
+        yield {"database_url": database_url, "redis_url": None, "smtp": None, "storage": storage}
         asyncio.run(embedded.stop())
     else:
         raise pytest.UsageError(f"unknown GALLERY_TEST_BACKEND {BACKEND!r}")
@@ -135,6 +210,7 @@ def build_settings(
         "run_worker": False,
         "mail_retry_base_seconds": 0,
         "worker_poll_seconds": 0.1,
+        **backend["storage"],  # type: ignore[dict-item]
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[arg-type]
@@ -158,6 +234,14 @@ async def _empty_everything(settings: Settings) -> None:
     shutil.rmtree(settings.mail_dir, ignore_errors=True)
     if settings.media_dir is not None:
         shutil.rmtree(settings.media_dir, ignore_errors=True)
+    if settings.storage_url:
+        storage = make_storage(settings)
+        await storage.start()
+        try:
+            for key in await list_stored_keys(storage):
+                await storage.delete(key)
+        finally:
+            await storage.close()
 
 
 @pytest.fixture

@@ -12,6 +12,8 @@ from quart.typing import TestClientProtocol as Client
 from werkzeug.datastructures import FileStorage
 
 from gallery.infra.runtime import Runtime
+from gallery.infra.s3_storage import S3Storage
+from gallery.infra.storage import LocalStorage, Storage
 from gallery.models.image import Image
 from gallery.models.user import User
 from gallery.services import comments, images, tags
@@ -93,10 +95,25 @@ async def store_image(runtime: Runtime, user_id: int, description: str = "", **s
         return image.id
 
 
-def stored_files(runtime: Runtime) -> list[Path]:
-    media = runtime.settings.media_dir
-    assert media is not None
-    return sorted(p for p in media.rglob("*") if p.is_file()) if media.exists() else []
+async def stored_files(runtime: Runtime) -> list[str]:
+    """The keys stored now, in the folder or the bucket the runtime uses (sorted)."""
+    return await list_stored_keys(runtime.storage)
+
+
+async def list_stored_keys(storage: Storage) -> list[str]:
+    """Every key in a storage, listed from the store itself (not from rows)."""
+    if isinstance(storage, S3Storage):
+        keys = []
+        paginator = storage.client.get_paginator("list_objects_v2")
+        prefix = storage.location.prefix
+        async for page in paginator.paginate(Bucket=storage.location.bucket, Prefix=prefix):
+            keys.extend(item["Key"][len(prefix) :] for item in page.get("Contents", []))
+        return sorted(keys)
+    assert isinstance(storage, LocalStorage)
+    root = storage.root
+    if not root.exists():
+        return []
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
 
 
 def image_row(author_id: int, index: int, description: str = "") -> Image:

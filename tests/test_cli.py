@@ -45,8 +45,27 @@ def gallery_env(settings: Settings, **extra: str) -> dict[str, str]:
     if settings.smtp_host:
         env["GALLERY_SMTP_HOST"] = settings.smtp_host
         env["GALLERY_SMTP_PORT"] = str(settings.smtp_port)
+    env.update(storage_env(settings))
     env.update(extra)
     return env
+
+
+def storage_env(settings: Settings) -> dict[str, str]:
+    """The storage settings, as GALLERY_* variables (the bucket, on the MariaDB pass)."""
+    names = (
+        "storage_url",
+        "s3_endpoint_url",
+        "s3_region",
+        "s3_access_key_id",
+        "s3_secret_access_key",
+        "s3_addressing_style",
+        "media_url",
+    )
+    return {
+        f"GALLERY_{name.upper()}": str(getattr(settings, name))
+        for name in names
+        if getattr(settings, name) is not None
+    }
 
 
 def gallery(

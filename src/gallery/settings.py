@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from enum import StrEnum
 from pathlib import Path
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -45,6 +45,32 @@ class Settings(BaseSettings):
     mail_from: str = "Gallery <no-reply@localhost>"
     public_url: str = "http://127.0.0.1:8000"
     media_dir: Path | None = None
+    # -- Where photos are stored -----------------------------------------------------
+    # Unset: the folder ``media_dir``. ``s3://bucket`` or ``s3://bucket/prefix``: an
+    # S3-compatible bucket (Amazon S3, MinIO, Ceph RGW, R2, B2…), which every
+    # instance on every machine shares.
+    storage_url: str | None = None
+    # The store's endpoint (unset: Amazon S3, or botocore's AWS_ENDPOINT_URL_S3).
+    s3_endpoint_url: str | None = None
+    # Unset: AWS_REGION / AWS_DEFAULT_REGION, as botocore reads them, else us-east-1.
+    s3_region: str | None = None
+    # Unset: botocore's chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, profiles, roles).
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+    # "auto" (path-style with an endpoint set, virtual-hosted on AWS), "path" or "virtual".
+    s3_addressing_style: Literal["auto", "path", "virtual"] = "auto"
+    # Where browsers fetch stored keys from, when that is public (a CDN, the
+    # bucket's website endpoint): ``<media_url>/<key>``. Unset with S3: presigned
+    # URLs; unset with the folder: ``/media/<key>`` on the site itself.
+    media_url: str | None = None
+    # How long a presigned URL is valid (at most 7 days). URLs are signed per
+    # half-lifetime window, so each one handed out is valid for at least half.
+    s3_url_lifetime_seconds: int = Field(default=7 * 24 * 3600, ge=120, le=7 * 24 * 3600)
+    # How often the worker finishes what crashes left in the storage ledger, and
+    # how old a recorded write must be before its file counts as an orphan
+    # (longer than any upload takes, retries included).
+    storage_sweep_seconds: float = Field(default=300.0, gt=0)
+    storage_write_grace_seconds: int = Field(default=3600, ge=0)
     max_upload_mb: int = Field(default=16, ge=1)
     cookie_secure: bool | None = None
 

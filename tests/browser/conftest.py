@@ -275,6 +275,10 @@ def server_environment(
         env["GALLERY_SMTP_HOST"] = smtp.host
         env["GALLERY_SMTP_PORT"] = str(smtp.port)
     # Otherwise no SMTP: mail is written to <instance>/mail/*.eml.
+    storage = backend["storage"]
+    assert isinstance(storage, dict)
+    # The bucket of the pass, if any (pages then show photos straight from it).
+    env.update({f"GALLERY_{name.upper()}": str(value) for name, value in storage.items()})
     return env
 
 

@@ -136,7 +136,7 @@ async def test_a_chunked_upload_over_the_limit_is_413_and_leaves_nothing(
         assert "Too large" in response.text
 
     assert await count_rows(drill_runtime, Image) == 0
-    assert stored_files(drill_runtime) == []
+    assert await stored_files(drill_runtime) == []
 
 
 async def test_an_anonymous_300_mb_chunked_post_is_413_and_costs_no_memory(

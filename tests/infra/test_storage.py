@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from gallery.infra.s3_storage import S3Location, S3Storage
 from gallery.infra.storage import (
     LocalStorage,
     StoredFileMissing,
@@ -15,6 +16,7 @@ from gallery.infra.storage import (
     make_storage,
     new_stem,
 )
+from gallery.settings import Settings
 
 STEM_SHAPE = re.compile(r"([0-9a-f]{2})/([0-9a-f]{2})/([0-9a-f]{32})")
 INVALID_KEYS = [
@@ -293,7 +295,36 @@ def test_valid_keys(key: str) -> None:
 
 
 def test_make_storage_gives_a_local_storage_on_the_folder(tmp_path: Path) -> None:
-    storage = make_storage(tmp_path)
+    storage = make_storage(Settings(instance_dir=tmp_path, media_dir=tmp_path / "media"))
 
     assert isinstance(storage, LocalStorage)
-    assert storage.root == tmp_path
+    assert storage.root == tmp_path / "media"
+    assert storage.url("ab/cd/" + "0" * 32 + "_thumb.jpg").startswith("/media/ab/cd/")
+    assert storage.media_origin is None
+
+
+def test_a_media_url_serves_the_folder_from_elsewhere(tmp_path: Path) -> None:
+    """A CDN (or nginx on another name) in front of the folder: pages link there."""
+    storage = make_storage(
+        Settings(instance_dir=tmp_path, media_url="https://cdn.example.com/media/")
+    )
+    key = "ab/cd/" + "0" * 32 + "_thumb.jpg"
+
+    assert storage.url(key) == f"https://cdn.example.com/media/{key}"
+    assert storage.media_origin == "https://cdn.example.com"
+
+
+def test_make_storage_gives_an_s3_storage_for_an_s3_url(tmp_path: Path) -> None:
+    storage = make_storage(
+        Settings(instance_dir=tmp_path, storage_url="s3://photos/site-a", s3_region="eu-west-1")
+    )
+
+    assert isinstance(storage, S3Storage)
+    assert storage.location == S3Location("photos", "site-a/")
+    assert storage.options.region == "eu-west-1"
+
+
+@pytest.mark.parametrize("url", ["photos", "https://photos/x", "s3://", "s3://photos/x?y=1"])
+def test_a_storage_url_that_is_not_s3_is_refused(tmp_path: Path, url: str) -> None:
+    with pytest.raises(ValueError, match="s3://"):
+        make_storage(Settings(instance_dir=tmp_path, storage_url=url))

@@ -49,7 +49,7 @@ async def test_a_failed_commit_removes_the_files_already_written(runtime: Runtim
             await images.ingest(
                 session, runtime.storage, runtime.redis, author=ghost, data=jpeg_bytes()
             )
-    assert stored_files(runtime) == []
+    assert await stored_files(runtime) == []
     assert await count_rows(runtime, Image) == 0
 
 
@@ -64,7 +64,7 @@ async def test_a_refused_file_writes_nothing(runtime: Runtime) -> None:
                 data=shared_image("truncated_image.png"),
             )  # fmt: skip
     assert refused.value.status == 422
-    assert stored_files(runtime) == []
+    assert await stored_files(runtime) == []
     assert await count_rows(runtime, Image) == 0
 
 
@@ -80,7 +80,7 @@ async def test_inactive_or_unpermitted_authors_cannot_upload(runtime: Runtime) -
         author.permissions = int(Role.USER) & ~int(Permission.UPLOAD)
         with pytest.raises(PermissionDenied):
             await images.ingest(session, runtime.storage, None, author=author, data=jpeg_bytes())
-    assert stored_files(runtime) == []
+    assert await stored_files(runtime) == []
 
 
 # -- deleting ------------------------------------------------------------------
@@ -89,14 +89,14 @@ async def test_inactive_or_unpermitted_authors_cannot_upload(runtime: Runtime) -
 async def test_deleting_survives_a_file_already_gone(runtime: Runtime) -> None:
     user_id = await make_active_user(runtime)
     image_id = await store_image(runtime, user_id)
-    stored_files(runtime)[0].unlink()
+    await runtime.storage.delete((await stored_files(runtime))[0])
     async with runtime.db.session() as session:
         actor = await session.get(User, user_id)
         assert actor is not None
         await images.delete_image(
             session, runtime.storage, runtime.redis, image_id=image_id, actor=actor
         )
-    assert stored_files(runtime) == []
+    assert await stored_files(runtime) == []
     assert await count_rows(runtime, Image) == 0
 
 

@@ -241,7 +241,7 @@ async def test_a_locked_account_changes_nothing_until_it_is_unlocked(runtime: Ru
             assert refused.value.message == LOCKED_MESSAGE, name
 
     assert await count_rows(runtime, Image, Image.author_id == alice) == 0
-    assert stored_files(runtime) == []
+    assert await stored_files(runtime) == []
     assert await count_rows(runtime, Comment, Comment.author_id == alice) == 0
     assert await count_rows(runtime, Like, Like.user_id == alice) == 1  # the old like stays
     assert await count_rows(runtime, Like, Like.image_id == fresh) == 0
@@ -254,7 +254,7 @@ async def test_a_locked_account_changes_nothing_until_it_is_unlocked(runtime: Ru
         for attempt in attempts(session, account).values():
             await attempt()
     assert await count_rows(runtime, Image, Image.author_id == alice) == 1
-    assert len(stored_files(runtime)) == 3
+    assert len(await stored_files(runtime)) == 3
     assert await count_rows(runtime, Comment, Comment.author_id == alice) == 1
     assert await count_rows(runtime, Like, Like.user_id == alice) == 1  # fresh liked, liked unliked
     assert await count_rows(runtime, Like, Like.image_id == fresh) == 1

@@ -474,7 +474,7 @@ async def test_delete_removes_the_image_and_its_files(app: Quart, runtime: Runti
     bob_id = await make_active_user(runtime, "bob", "bob@example.com")
     await make_active_user(runtime, "rep1", "rep1@example.com")
     image_id = await store_image(runtime, bob_id, "a real upload", width=64, height=48)
-    assert len(stored_files(runtime)) == 3
+    assert len(await stored_files(runtime)) == 3
     await file_report(runtime, await user_id_of(runtime, "rep1"), IMAGE, image_id, "stolen photo")
     mod = await moderator_client(app, runtime)
     body = await page_html(mod, "/admin/reports")
@@ -490,7 +490,7 @@ async def test_delete_removes_the_image_and_its_files(app: Quart, runtime: Runti
     async with runtime.db.session() as session:
         assert await session.get(Image, image_id) is None
         assert await session.scalar(select(func.count()).select_from(Report)) == 0
-    assert stored_files(runtime) == []
+    assert await stored_files(runtime) == []
     entry = first_log_entry(await page_html(mod, "/admin/log"))
     assert "Deleted a photo" in entry and "stolen photo" in entry and 'href="/u/bob"' in entry
 

@@ -239,7 +239,7 @@ async def test_signed_in_uploads_get_the_upload_limit(
         headers=csrf_header(token),
     )
     assert response.status_code == 201, await response.get_data(as_text=True)
-    files_of_one_image = stored_files(runtime)
+    files_of_one_image = await stored_files(runtime)
 
     over = multipart_image_of_size(limit + 1)
     message = await assert_413_json(await send(client, "/api/v1/images", over, MULTIPART))
@@ -252,7 +252,7 @@ async def test_signed_in_uploads_get_the_upload_limit(
     await assert_413_page(await send(client, "/upload", page_over, MULTIPART, declare_length=False))
 
     assert await count_rows(runtime, Image) == 1
-    assert stored_files(runtime) == files_of_one_image
+    assert await stored_files(runtime) == files_of_one_image
 
 
 async def test_the_upload_limit_is_only_for_upload_routes(

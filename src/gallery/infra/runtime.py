@@ -61,7 +61,6 @@ class Runtime:
     def from_settings(
         cls, settings: Settings, background_jobs: Sequence[BackgroundJob] = ()
     ) -> Runtime:
-        assert settings.media_dir is not None, "Settings fills in the media folder"
         return cls(
             settings=settings,
             db=Database(
@@ -78,12 +77,13 @@ class Runtime:
                 pool_timeout=settings.pool_timeout_seconds,
                 connect_timeout=settings.db_connect_timeout_seconds,
             ),
-            storage=make_storage(settings.media_dir),
+            storage=make_storage(settings),
             background_jobs=background_jobs,
         )
 
     async def start(self, *, run_worker: bool) -> None:
         settings = self.settings
+        await self.storage.start()
         if settings.uses_embedded_redis:
             embedded = redis_infra.EmbeddedRedis(settings.instance_dir)
             await embedded.ensure_running()
@@ -125,6 +125,7 @@ class Runtime:
         await self.db.dispose()
         if self.page_build_db is not None:
             await self.page_build_db.dispose()
+        await self.storage.close()
 
     @property
     def page_builds(self) -> Database:

@@ -1,9 +1,9 @@
-"""Where image bytes live, behind a small interface (a local folder now).
+"""Where image bytes live, behind a small interface: a local folder (the
+embedded default) or an S3-compatible bucket (``gallery.infra.s3_storage``).
 
 Services only ever hold *keys*: relative, random, sharded names such as
-``3f/a2/3fa2…9c_display.jpg``. A backend maps a key to bytes and to a public
-URL; an S3-compatible backend would implement the same four methods (``put``,
-``open``, ``delete``, ``url``) and nothing above this module would change.
+``3f/a2/3fa2…9c_display.jpg``. A backend maps a key to bytes and to the URL
+browsers fetch it from; nothing above this module knows which backend it has.
 """
 
 from __future__ import annotations
@@ -13,17 +13,43 @@ import os
 import re
 import secrets
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from gallery.settings import Settings
 
 # What keys look like: two shard folders, a random stem, a variant and an extension.
 KEY_PATTERN = re.compile(r"[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{32}(?:_[a-z]+)?\.[a-z0-9]{2,5}")
+# Keys are random and never reused, so whoever serves a file may let it be cached for good.
+IMMUTABLE_CACHE_CONTROL = "public, max-age=31536000, immutable"
+# The types of what the image pipeline stores, by the key's extension.
+CONTENT_TYPES = {"jpg": "image/jpeg", "webp": "image/webp", "png": "image/png", "gif": "image/gif"}
 
 
 class StoredFileMissing(LookupError):
     """No file is stored under that key."""
 
 
+class StorageError(OSError):
+    """The store could not do what was asked (unreachable, refused, misconfigured).
+
+    An ``OSError``, as a full disk or a permission problem of the folder is.
+    """
+
+
+def content_type_of(key: str) -> str:
+    """The ``Content-Type`` a stored file is served with (nosniff needs the right one)."""
+    return CONTENT_TYPES.get(key.rsplit(".", 1)[-1], "application/octet-stream")
+
+
 class Storage(Protocol):
+    async def start(self) -> None:
+        """Open connections (called as the app or a command starts)."""
+
+    async def close(self) -> None:
+        """Close them again."""
+
     async def put(self, key: str, data: bytes) -> None:
         """Store ``data`` under ``key`` so that it appears whole or not at all."""
 
@@ -33,8 +59,15 @@ class Storage(Protocol):
     async def delete(self, key: str) -> None:
         """Remove ``key``; removing a missing key is not an error."""
 
+    async def size(self, key: str) -> int | None:
+        """The stored size of ``key`` in bytes, or ``None`` if nothing is stored."""
+
     def url(self, key: str) -> str:
         """The URL browsers fetch the file from."""
+
+    @property
+    def media_origin(self) -> str | None:
+        """The origin of those URLs when it is not the site's own (for the CSP)."""
 
 
 def new_stem() -> str:
@@ -60,6 +93,20 @@ class LocalStorage:
     def __init__(self, root: Path, url_prefix: str = "/media/") -> None:
         self.root = root
         self.url_prefix = url_prefix
+
+    async def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    @property
+    def media_origin(self) -> str | None:
+        parts = urlsplit(self.url_prefix)
+        return f"{parts.scheme}://{parts.netloc}" if parts.netloc else None
+
+    def __str__(self) -> str:
+        return f"the folder {self.root}"
 
     def _path(self, key: str) -> Path:
         # Keys are generated here (``new_stem``); anything else never reaches
@@ -94,6 +141,14 @@ class LocalStorage:
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as error:
             raise StoredFileMissing(key) from error
 
+    async def size(self, key: str) -> int | None:
+        """The stored file's size in bytes, or ``None`` if there is none."""
+        try:
+            stat = await asyncio.to_thread(self._path(key).stat)
+        except (StoredFileMissing, FileNotFoundError, NotADirectoryError):
+            return None
+        return stat.st_size
+
     async def delete(self, key: str) -> None:
         try:
             path = self._path(key)
@@ -105,5 +160,21 @@ class LocalStorage:
         return f"{self.url_prefix}{key}"
 
 
-def make_storage(media_dir: Path) -> Storage:
-    return LocalStorage(media_dir)
+def make_storage(settings: Settings) -> Storage:
+    """The backend the settings choose: the bucket of ``storage_url``, else the folder."""
+    if settings.storage_url:
+        from gallery.infra.s3_storage import S3Location, S3Options, S3Storage
+
+        options = S3Options(
+            endpoint_url=settings.s3_endpoint_url,
+            region=settings.s3_region,
+            access_key_id=settings.s3_access_key_id,
+            secret_access_key=settings.s3_secret_access_key,
+            addressing_style=settings.s3_addressing_style,
+            public_base_url=settings.media_url,
+            presign_seconds=settings.s3_url_lifetime_seconds,
+        )
+        return S3Storage(S3Location.parse(settings.storage_url), options)
+    assert settings.media_dir is not None, "Settings fills in the media folder"
+    media_url = (settings.media_url or "").rstrip("/")
+    return LocalStorage(settings.media_dir, f"{media_url}/" if media_url else "/media/")

@@ -8,7 +8,12 @@ from dataclasses import asdict, dataclass
 from quart import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from quart.typing import ResponseReturnValue
 
-from gallery.infra.storage import StoredFileMissing, is_valid_key
+from gallery.infra.storage import (
+    CONTENT_TYPES,
+    IMMUTABLE_CACHE_CONTROL,
+    StoredFileMissing,
+    is_valid_key,
+)
 from gallery.models.comment import COMMENT_MAX_LENGTH
 from gallery.models.image import DESCRIPTION_MAX_LENGTH
 from gallery.models.user import Permission
@@ -27,7 +32,6 @@ bp = Blueprint("images", __name__)
 
 MAX_FILES_PER_UPLOAD = 20
 COMMENTS_PER_PAGE = 50
-MEDIA_TYPES = {"jpg": "image/jpeg", "webp": "image/webp", "png": "image/png", "gif": "image/gif"}
 
 
 @dataclass
@@ -249,7 +253,7 @@ async def media(key: str) -> ResponseReturnValue:
     """
     if not is_valid_key(key):
         abort(404)
-    content_type = MEDIA_TYPES.get(key.rsplit(".", 1)[-1])
+    content_type = CONTENT_TYPES.get(key.rsplit(".", 1)[-1])
     if content_type is None:
         abort(404)
     etag = hashlib.sha256(key.encode()).hexdigest()[:32]
@@ -263,5 +267,5 @@ async def media(key: str) -> ResponseReturnValue:
             abort(404)
         response = Response(data, mimetype=content_type)
     response.set_etag(etag)
-    response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+    response.headers["Cache-Control"] = IMMUTABLE_CACHE_CONTROL
     return response

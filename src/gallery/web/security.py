@@ -17,6 +17,7 @@ Rate limits live in ``web/rate_limits.py``.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import secrets
 import time
@@ -42,20 +43,31 @@ CSRF_COOKIE = "gallery_csrf"
 CSRF_COOKIE_SALT = "gallery-anonymous-csrf"
 NO_STORE = "no-store"
 
-CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data: blob:",
-        "font-src 'self'",
-        "connect-src 'self'",
-        "object-src 'none'",
-        "base-uri 'self'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ]
-)
+
+def content_security_policy(media_origin: str | None = None) -> str:
+    """The CSP; images may also come from ``media_origin`` (an S3 bucket or a CDN)."""
+    images = (
+        f"img-src 'self' data: blob: {media_origin}"
+        if media_origin
+        else ("img-src 'self' data: blob:")
+    )
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            images,
+            "font-src 'self'",
+            "connect-src 'self'",
+            "object-src 'none'",
+            "base-uri 'self'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+CONTENT_SECURITY_POLICY = content_security_policy()
 
 
 def csrf_token() -> str:
@@ -191,11 +203,17 @@ SECURITY_HEADERS = {
 HSTS = ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
 
 
+@functools.lru_cache(maxsize=4)
+def security_headers(media_origin: str | None) -> dict[str, str]:
+    """``SECURITY_HEADERS`` with the CSP that lets pages show images from ``media_origin``."""
+    return SECURITY_HEADERS | {"Content-Security-Policy": content_security_policy(media_origin)}
+
+
 # ``async`` on purpose, as every hook here: Quart runs a plain ``def`` hook in a
 # thread pool, a thread round trip on every response.
 async def add_security_headers(response: Response) -> Response:
     headers = response.headers
-    for name, value in SECURITY_HEADERS.items():
+    for name, value in security_headers(resources().storage.media_origin).items():
         headers.setdefault(name, value)
     if resources().settings.cookie_secure:
         headers.setdefault(*HSTS)

@@ -7,6 +7,7 @@ import html
 import io
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from PIL import Image as PILImage
@@ -67,7 +68,7 @@ async def test_upload_returns_201_with_the_image_shape(app: Quart, runtime: Runt
     assert display.headers["Content-Type"] == "image/jpeg"
     thumb = await client.get(body["thumb_url"])
     assert thumb.status_code == 200
-    assert len(stored_files(runtime)) == 3  # original, display, thumbnail
+    assert len(await stored_files(runtime)) == 3  # original, display, thumbnail
 
 
 async def test_uploaded_photo_keeps_no_gps_and_is_upright(app: Quart, runtime: Runtime) -> None:
@@ -77,8 +78,8 @@ async def test_uploaded_photo_keeps_no_gps_and_is_upright(app: Quart, runtime: R
     rotated = await api_upload(client, token, shared_image("orientation_rectangle.jpg"))
     assert rotated.status_code == 201
     assert ((await rotated.get_json())["width"], (await rotated.get_json())["height"]) == (1, 2)
-    for path in stored_files(runtime):
-        with PILImage.open(path) as stored:
+    for key in await stored_files(runtime):
+        with PILImage.open(io.BytesIO(await runtime.storage.open(key))) as stored:
             assert len(stored.getexif()) == 0
             assert "exif" not in stored.info
 
@@ -101,7 +102,7 @@ async def test_bad_files_are_refused_and_leave_nothing(
     error = (await response.get_json())["error"]
     assert error["message"] and error["code"] in {"UNSUPPORTED_MEDIA_TYPE", "UNPROCESSABLE"}
     assert await count_rows(runtime, Image) == 0
-    assert stored_files(runtime) == []
+    assert await stored_files(runtime) == []
 
 
 async def test_upload_needs_exactly_one_file(app: Quart, runtime: Runtime) -> None:
@@ -118,7 +119,7 @@ async def test_too_long_description_is_refused(app: Quart, runtime: Runtime) -> 
     response = await api_upload(client, token, description="x" * 2001)
     assert response.status_code == 400
     assert await count_rows(runtime, Image) == 0
-    assert stored_files(runtime) == []
+    assert await stored_files(runtime) == []
 
 
 async def test_upload_refusals_for_who_is_asking(app: Quart, runtime: Runtime) -> None:
@@ -160,7 +161,7 @@ async def test_a_body_over_the_limit_is_413(small_limit_app: Quart, runtime: Run
     response = await api_upload(client, token, buffer.getvalue(), filename="big.png")
     assert response.status_code == 413
     assert (await response.get_json())["error"]["code"] == "PAYLOAD_TOO_LARGE"
-    assert stored_files(runtime) == []
+    assert await stored_files(runtime) == []
 
 
 async def test_tags_attached_by_the_api_upload(app: Quart, runtime: Runtime) -> None:
@@ -300,7 +301,7 @@ async def test_deleting_an_image_removes_row_comments_and_files(
         f"/api/v1/images/{doomed['id']}", headers={"X-CSRF-Token": stranger_token}
     )
     assert denied.status_code == 403
-    assert len(stored_files(runtime)) == 6
+    assert len(await stored_files(runtime)) == 6
 
     deleted = await owner.delete(
         f"/api/v1/images/{doomed['id']}", headers={"X-CSRF-Token": owner_token}
@@ -308,10 +309,11 @@ async def test_deleting_an_image_removes_row_comments_and_files(
     assert deleted.status_code == 204
     assert await count_rows(runtime, Image) == 1
     assert await count_rows(runtime, Comment) == 0
-    remaining = stored_files(runtime)
+    remaining = await stored_files(runtime)
     assert len(remaining) == 3
-    assert all(kept["url"].split("/")[-1].split("_")[0] in p.name for p in remaining)
-    assert (await owner.get(doomed["url"])).status_code == 404
+    # The kept image's three files (the URL ends in its stem, in the folder or the bucket).
+    kept_stem = urlsplit(kept["url"]).path.rsplit("/", 1)[-1].split("_")[0]
+    assert all(kept_stem in key for key in remaining)
     assert (await owner.get(f"/api/v1/images/{doomed['id']}")).status_code == 404
     again = await owner.delete(
         f"/api/v1/images/{doomed['id']}", headers={"X-CSRF-Token": owner_token}
@@ -328,7 +330,7 @@ async def test_a_moderator_may_delete_any_image(app: Quart, runtime: Runtime) ->
         f"/api/v1/images/{image['id']}", headers={"X-CSRF-Token": moderator_token}
     )
     assert response.status_code == 204
-    assert stored_files(runtime) == []
+    assert await stored_files(runtime) == []
 
 
 # -- turning comments off and on -----------------------------------------------
