@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,6 +20,9 @@ from gallery.infra.db import Database
 from gallery.infra.runtime import Runtime
 from gallery.jobs import BACKGROUND_JOBS
 from gallery.settings import Settings
+
+if TYPE_CHECKING:
+    from gallery.infra.storage_check import CheckStep
 
 log = logging.getLogger("gallery")
 
@@ -543,6 +546,165 @@ async def import_one(
         except ServiceError as error:
             return error.message
     return None
+
+
+@main.group()
+def storage() -> None:
+    """Where photos are stored: the folder, or the bucket of GALLERY_STORAGE_URL."""
+
+
+@storage.command("check")
+def storage_check() -> None:
+    """Store, read back, fetch (as a browser would) and delete a probe file.
+
+    Says exactly which step failed and why; exits 1 if one did.
+    """
+    from gallery.infra.storage import make_storage
+    from gallery.infra.storage_check import check_storage  # aiohttp: only when used
+
+    settings = Settings()
+    try:
+        store = make_storage(settings)
+    except ValueError as error:
+        raise click.ClickException(f"GALLERY_STORAGE_URL: {error}") from error
+
+    async def run() -> list[CheckStep]:
+        await store.start()
+        try:
+            return await check_storage(store)
+        finally:
+            await store.close()
+
+    click.echo(f"Checking {store}")
+    try:
+        steps = asyncio.run(run())
+    except (OSError, ValueError) as error:
+        raise click.ClickException(f"cannot use the storage: {error}") from error
+    for step in steps:
+        mark = click.style("ok  ", fg="green") if step.ok else click.style("FAIL", fg="red")
+        click.echo(f"  {mark} {step.name}" + (f": {step.detail}" if step.detail else ""))
+    if not all(step.ok for step in steps):
+        raise SystemExit(1)
+    click.echo("The storage works.")
+
+
+@storage.command("sweep")
+@click.option("--dry-run", is_flag=True, help="Only list what would be removed.")
+@click.option(
+    "--grace",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Seconds a recorded write must be old to count as orphaned "
+    "(default: GALLERY_STORAGE_WRITE_GRACE_SECONDS, 3600).",
+)
+def storage_sweep(dry_run: bool, grace: int | None) -> None:
+    """Remove the files that crashes orphaned (the worker does this every few minutes).
+
+    Only what the storage ledger recorded: files of uploads that never
+    committed, and files of deleted photos that were not yet removed.
+    """
+    from datetime import timedelta
+
+    from gallery.infra.storage import make_storage
+    from gallery.services import storage as stored_files
+
+    settings = settings_with_current_schema()
+    seconds = settings.storage_write_grace_seconds if grace is None else grace
+
+    async def run() -> stored_files.SweepReport:
+        database = Database(str(settings.database_url))
+        store = make_storage(settings)
+        await store.start()
+        try:
+            return await stored_files.sweep(
+                database, store, write_grace=timedelta(seconds=seconds), dry_run=dry_run
+            )
+        finally:
+            await store.close()
+            await database.dispose()
+
+    try:
+        report = asyncio.run(run())
+    except (OSError, ValueError) as error:
+        raise click.ClickException(f"cannot sweep: {error}") from error
+    verb = "Would remove" if dry_run else "Removed"
+    click.echo(f"{verb} {plural(len(report.removed), 'orphaned file')}.")
+    for key in report.removed:
+        click.echo(f"  {key}")
+    if report.failed:
+        click.echo(f"Could not remove {plural(len(report.failed), 'file')} (retried next time):")
+        for key in report.failed:
+            click.echo(f"  {key}")
+    if report.waiting:
+        click.echo(
+            f"{plural(report.waiting, 'recent record')} left alone (uploads may be running)."
+        )
+    if report.failed:
+        sys.exit(1)
+
+
+@storage.command("migrate")
+@click.option("--to", "destination", required=True, help="The bucket: s3://bucket[/prefix].")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1, max=64),
+    default=8,
+    show_default=True,
+    help="Files copied at once.",
+)
+def storage_migrate(destination: str, concurrency: int) -> None:
+    """Copy every stored file from the folder to a bucket; then switch GALLERY_STORAGE_URL.
+
+    Resumable: a file already in the bucket with the same size is not copied
+    again. Every copy is checked by its size in the bucket afterwards. Uses the
+    GALLERY_S3_* (or AWS_*) settings to reach the bucket.
+    """
+    from gallery.infra.storage import make_storage
+    from gallery.services import storage as stored_files
+
+    settings = settings_with_current_schema()
+    if settings.storage_url:
+        raise click.ClickException(
+            "GALLERY_STORAGE_URL is set: migrate copies from the folder (GALLERY_MEDIA_DIR). "
+            "Unset it for the migration, and set it to the bucket afterwards."
+        )
+    try:
+        target = make_storage(settings.model_copy(update={"storage_url": destination}))
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="'--to'") from error
+    source = make_storage(settings)
+
+    async def run() -> stored_files.MigrationReport:
+        database = Database(str(settings.database_url))
+        await target.start()
+        try:
+            keys = await stored_files.stored_keys(database)
+            with progressbar(f"Copying to {destination}", len(keys)) as advance:
+                return await stored_files.copy_files(
+                    source, target, keys, concurrency=concurrency, progress=advance
+                )
+        finally:
+            await target.close()
+            await database.dispose()
+
+    try:
+        report = asyncio.run(run())
+    except (OSError, ValueError) as error:
+        raise click.ClickException(f"cannot migrate: {error}") from error
+    click.echo(
+        f"Copied {plural(len(report.copied), 'file')}; "
+        f"{len(report.already_there)} already in the bucket."
+    )
+    if report.missing:
+        click.echo(f"{plural(len(report.missing), 'file')} missing in the folder (not copied):")
+        for key in report.missing:
+            click.echo(f"  {key}")
+    if report.failed:
+        click.echo(f"{plural(len(report.failed), 'file')} failed (run the command again):")
+        for key, reason in report.failed:
+            click.echo(f"  {key}: {reason}")
+        sys.exit(1)
+    click.echo(f"Done: set GALLERY_STORAGE_URL={destination} and restart Gallery.")
 
 
 if __name__ == "__main__":

@@ -8,9 +8,11 @@ factory and the CLI hand them to the ``Runtime``.
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 from gallery.infra.mail import make_transport
 from gallery.infra.runtime import BackgroundJob, Runtime
+from gallery.services import storage as stored_files
 from gallery.services import views
 from gallery.services.mail import OutboxWorker
 
@@ -29,4 +31,16 @@ async def flush_views(runtime: Runtime, stop: asyncio.Event) -> None:
     )
 
 
-BACKGROUND_JOBS: tuple[BackgroundJob, ...] = (deliver_mail, flush_views)
+async def sweep_storage(runtime: Runtime, stop: asyncio.Event) -> None:
+    """Remove the files crashes orphaned (see ``services.storage``), every few minutes."""
+    settings = runtime.settings
+    await stored_files.run_sweeper(
+        runtime.db,
+        runtime.storage,
+        stop,
+        every_seconds=settings.storage_sweep_seconds,
+        write_grace=timedelta(seconds=settings.storage_write_grace_seconds),
+    )
+
+
+BACKGROUND_JOBS: tuple[BackgroundJob, ...] = (deliver_mail, flush_views, sweep_storage)

@@ -11,6 +11,7 @@ from gallery.models.moderation import (
     ReportResolution,
 )
 from gallery.models.social import Follow, Like, Notification, NotificationKind, Tag, image_tags
+from gallery.models.storage import PendingStorage, StorageIntent
 from gallery.models.user import Permission, Role, User
 
 __all__ = [
@@ -25,10 +26,12 @@ __all__ = [
     "NotificationKind",
     "OutboxMessage",
     "OutboxStatus",
+    "PendingStorage",
     "Permission",
     "Report",
     "ReportResolution",
     "Role",
+    "StorageIntent",
     "Tag",
     "User",
     "image_tags",

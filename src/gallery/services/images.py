@@ -5,14 +5,14 @@ files written under one random name, and only then is its row committed; if
 anything fails on the way, the files written so far are removed again, so a
 failed upload leaves neither file nor row. A deletion removes the row (its
 comments go with it) first and the files after, so no row ever points at a
-missing file.
+missing file. Both are recorded in the storage ledger first
+(``services.storage``), so that not even a crash leaves orphaned files.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
@@ -29,6 +29,7 @@ from gallery.models.moderation import ModerationAction, Report
 from gallery.models.social import Like, Notification, image_tags
 from gallery.models.user import Permission, User
 from gallery.services import live, moderation, notifications
+from gallery.services import storage as stored_files
 from gallery.services.errors import NotFoundError, PermissionDenied, Rejected
 from gallery.services.feeds import bump_feed_version
 from gallery.services.permissions import can, require_permission
@@ -86,6 +87,9 @@ async def ingest(
         "thumb": processed.thumb,
     }
     keys = {name: f"{stem}_{name}.{variant.extension}" for name, variant in variants.items()}
+    # Durably first: a crash from here to the commit leaves records the sweep
+    # finishes, never files that nothing points to.
+    pending = await stored_files.record_writes(session, keys.values())
     try:
         await asyncio.gather(*(storage.put(keys[name], v.data) for name, v in variants.items()))
         image = Image(
@@ -105,10 +109,11 @@ async def ingest(
         # The id, so its hashtags are linked in the same transaction as the row.
         await session.flush()
         await attach_tags(session, image.id, parse_hashtags(text))
+        await stored_files.clear(session, pending)
         await session.commit()
     except BaseException:
         await session.rollback()
-        await _remove_files(storage, keys.values())
+        await stored_files.forget_failed_writes(session, storage, keys.values(), pending)
         raise
     image.author = author
     if redis is not None:
@@ -214,8 +219,9 @@ async def delete_image(
     ):
         await session.execute(dependent)
     await session.delete(image)
+    removals = stored_files.record_deletes(session, keys)
     await session.commit()
-    await _remove_files(storage, keys)
+    await stored_files.remove_files(session, storage, removals)
     if redis is not None:
         await bump_feed_version(redis)
         await live.photo_deleted(redis, image_id=image_id)
@@ -261,13 +267,3 @@ async def set_comments_enabled(
     if redis is not None:
         await bump_feed_version(redis)
     return image
-
-
-async def _remove_files(storage: Storage, keys: Iterable[str]) -> None:
-    for key in keys:
-        try:
-            await storage.delete(key)
-        except OSError:
-            # The row is already gone; a file that cannot be removed now is
-            # logged with its key so that it can be cleaned up by hand.
-            log.exception("Could not remove stored file %s", key)
