@@ -42,6 +42,8 @@ from aiobotocore.session import get_session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from gallery.infra.s3_storage import S3Options
+
 REGION = "us-east-1"
 LOOPBACK = "127.0.0.1"
 START_TIMEOUT_SECONDS = 30.0
@@ -344,3 +346,31 @@ def _remove_unix_sockets(ports: Iterable[int]) -> None:
         for path in Path("/tmp").glob(f"seaweedfs-*-{port}.sock"):
             if path.is_socket():
                 path.unlink(missing_ok=True)
+
+
+def storage_options(server: S3Server, **changes: object) -> S3Options:
+    """The S3 backend's options for ``server`` (``changes`` override, to break one on purpose)."""
+    values: dict[str, object] = {
+        "endpoint_url": server.endpoint_url,
+        "region": server.region,
+        "access_key_id": server.access_key_id,
+        "secret_access_key": server.secret_access_key,
+    }
+    values.update(changes)
+    return S3Options(**values)  # type: ignore[arg-type]
+
+
+def bucket_env(
+    server: S3Server, bucket: str, prefix: str = "photos", endpoint_url: str | None = None
+) -> dict[str, str]:
+    """The ``GALLERY_*`` variables that put a Gallery process's photos in ``bucket/prefix``.
+
+    ``endpoint_url`` reaches the server another way (through a proxy, say).
+    """
+    return {
+        "GALLERY_STORAGE_URL": f"s3://{bucket}/{prefix}",
+        "GALLERY_S3_ENDPOINT_URL": endpoint_url or server.endpoint_url,
+        "GALLERY_S3_REGION": server.region,
+        "GALLERY_S3_ACCESS_KEY_ID": server.access_key_id,
+        "GALLERY_S3_SECRET_ACCESS_KEY": server.secret_access_key,
+    }

@@ -8,39 +8,20 @@ from collections.abc import AsyncIterator
 import pytest
 
 from gallery.infra.runtime import Runtime
-from gallery.infra.s3_storage import S3Location, S3Options, S3Storage
+from gallery.infra.s3_storage import S3Location, S3Storage
 from gallery.infra.storage import LocalStorage
 from gallery.settings import Settings
 from tests.helpers import make_active_user
 from tests.images import list_stored_keys, store_image, stored_files
-from tests.s3_server import S3Server
+from tests.s3_server import S3Server, bucket_env, storage_options
 from tests.services.test_storage import crash_mid_upload, ledger
 from tests.test_cli import gallery, gallery_env
-
-
-def bucket_env(server: S3Server, bucket: str, **extra: str) -> dict[str, str]:
-    return {
-        "GALLERY_STORAGE_URL": f"s3://{bucket}/photos",
-        "GALLERY_S3_ENDPOINT_URL": server.endpoint_url,
-        "GALLERY_S3_REGION": server.region,
-        "GALLERY_S3_ACCESS_KEY_ID": server.access_key_id,
-        "GALLERY_S3_SECRET_ACCESS_KEY": server.secret_access_key,
-        **extra,
-    }
 
 
 @pytest.fixture
 async def bucket_storage(any_s3_server: S3Server, s3_bucket: str) -> AsyncIterator[S3Storage]:
     """The test bucket's ``photos/`` prefix, as ``bucket_env`` names it."""
-    store = S3Storage(
-        S3Location(s3_bucket, "photos/"),
-        S3Options(
-            endpoint_url=any_s3_server.endpoint_url,
-            region=any_s3_server.region,
-            access_key_id=any_s3_server.access_key_id,
-            secret_access_key=any_s3_server.secret_access_key,
-        ),
-    )
+    store = S3Storage(S3Location(s3_bucket, "photos/"), storage_options(any_s3_server))
     await store.start()
     try:
         yield store
@@ -71,7 +52,7 @@ async def test_check_passes_on_a_bucket_and_names_what_is_wrong(
     assert f"Checking s3://{s3_bucket}/photos/ at {any_s3_server.endpoint_url}" in output
     assert "ok   serve it to browsers" in output
 
-    wrong_secret = bucket_env(any_s3_server, s3_bucket, GALLERY_S3_SECRET_ACCESS_KEY="0" * 40)
+    wrong_secret = bucket_env(any_s3_server, s3_bucket) | {"GALLERY_S3_SECRET_ACCESS_KEY": "0" * 40}
     code, output = await run("storage", "check", env=env | wrong_secret)
     assert code == 1
     assert "FAIL reach the bucket: the secret key does not match the access key" in output
@@ -79,7 +60,7 @@ async def test_check_passes_on_a_bucket_and_names_what_is_wrong(
     not_s3 = {"GALLERY_STORAGE_URL": "https://example.com/photos"}
     code, output = await run("storage", "check", env=env | not_s3)
     assert code == 1
-    assert "expected s3://bucket or s3://bucket/prefix" in output
+    assert "must be s3://bucket or s3://bucket/prefix" in output
 
 
 async def test_sweep_lists_then_removes_what_a_crash_left(

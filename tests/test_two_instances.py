@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 
 from gallery.infra.redis import EmbeddedRedis
 from gallery.infra.runtime import Runtime
-from gallery.infra.s3_storage import S3Location, S3Options, S3Storage
+from gallery.infra.s3_storage import S3Location, S3Storage
 from gallery.models import Image, PendingStorage
 from gallery.settings import Settings
 from tests.browser.conftest import (
@@ -41,7 +41,7 @@ from tests.holding_proxy import HoldingProxy
 from tests.images import jpeg_bytes, list_stored_keys
 from tests.live.conftest import PASSWORD, open_socket, sign_in
 from tests.mailbox import free_port
-from tests.s3_server import S3Server
+from tests.s3_server import S3Server, bucket_env, storage_options
 
 PREFIX = "photos"
 # Bounds on waiting for what happens in another process (generous for a slow CI box).
@@ -55,16 +55,6 @@ class Site:
     bucket: S3Storage
     proxy: HoldingProxy
     runtime: Runtime
-
-
-def storage_env(server: S3Server, bucket: str, endpoint_url: str) -> dict[str, str]:
-    return {
-        "GALLERY_STORAGE_URL": f"s3://{bucket}/{PREFIX}",
-        "GALLERY_S3_ENDPOINT_URL": endpoint_url,
-        "GALLERY_S3_REGION": server.region,
-        "GALLERY_S3_ACCESS_KEY_ID": server.access_key_id,
-        "GALLERY_S3_SECRET_ACCESS_KEY": server.secret_access_key,
-    }
 
 
 async def start_instance(
@@ -95,16 +85,8 @@ async def site(
     endpoint = urlsplit(any_s3_server.endpoint_url)
     proxy = HoldingProxy(str(endpoint.hostname), int(endpoint.port or 80))
     await proxy.start()
-    direct = storage_env(any_s3_server, s3_bucket, any_s3_server.endpoint_url)
-    bucket = S3Storage(
-        S3Location(s3_bucket, f"{PREFIX}/"),
-        S3Options(
-            endpoint_url=any_s3_server.endpoint_url,
-            region=any_s3_server.region,
-            access_key_id=any_s3_server.access_key_id,
-            secret_access_key=any_s3_server.secret_access_key,
-        ),
-    )
+    direct = bucket_env(any_s3_server, s3_bucket, PREFIX)
+    bucket = S3Storage(S3Location(s3_bucket, f"{PREFIX}/"), storage_options(any_s3_server))
     runtime = Runtime.from_settings(settings)
     async with contextlib.AsyncExitStack() as stack:
         await bucket.start()
@@ -115,7 +97,7 @@ async def site(
         a = await start_instance(
             shared,
             tmp_path / "instance-a",
-            storage_env(any_s3_server, s3_bucket, proxy.url),
+            bucket_env(any_s3_server, s3_bucket, PREFIX, endpoint_url=proxy.url),
         )
         stack.push_async_callback(a.stop)
         b = await start_instance(shared, tmp_path / "instance-b", direct)
@@ -197,6 +179,11 @@ async def test_two_instances_share_one_site(site: Site, tmp_path: Path) -> None:
                 assert decoded.size == (shown["width"], shown["height"])
             thumb = await browser.get(shown["thumb_url"])
             assert thumb.status_code == 200
+        # Pages may show them: the CSP names the store's origin.
+        page = await alice_on_b.get(f"/images/{image_id}")
+        assert shown["url"].split("?")[0] in page.text.replace("&amp;", "&")
+        origin = "{0.scheme}://{0.netloc}".format(urlsplit(shown["url"]))
+        assert f"img-src 'self' data: blob: {origin};" in page.headers["Content-Security-Policy"]
         through_b = await alice_on_b.get(f"/media/{key_of(shown['url'])}")
         assert through_b.status_code == 200
         assert through_b.content == display.content

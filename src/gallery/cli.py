@@ -562,11 +562,10 @@ def storage_check() -> None:
     from gallery.infra.storage import make_storage
     from gallery.infra.storage_check import check_storage  # aiohttp: only when used
 
-    settings = Settings()
     try:
-        store = make_storage(settings)
-    except ValueError as error:
-        raise click.ClickException(f"GALLERY_STORAGE_URL: {error}") from error
+        store = make_storage(Settings())
+    except ValueError as error:  # pydantic's ValidationError is one too
+        raise click.ClickException(f"the storage settings: {error}") from error
 
     async def run() -> list[CheckStep]:
         await store.start()

@@ -7,7 +7,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -132,6 +132,13 @@ class Settings(BaseSettings):
     live_queue_size: int = Field(default=256, ge=2)
     # How often a process checks that the sign-ins behind its sockets still exist.
     live_session_check_seconds: float = Field(default=2.0, gt=0)
+
+    @field_validator("storage_url")
+    @classmethod
+    def _storage_url_is_a_bucket(cls, value: str | None) -> str | None:
+        if value and not value.startswith("s3://"):
+            raise ValueError("must be s3://bucket or s3://bucket/prefix (unset: the media folder)")
+        return value or None
 
     @model_validator(mode="after")
     def _fill_derived_defaults(self) -> Self:

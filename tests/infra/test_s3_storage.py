@@ -16,30 +16,19 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import httpx
 import pytest
 
-from gallery.infra.s3_storage import PresignedUrls, S3Location, S3Options, S3Storage
+from gallery.infra.s3_storage import PresignedUrls, S3Location, S3Storage
 from gallery.infra.storage import IMMUTABLE_CACHE_CONTROL, StorageError, StoredFileMissing
 from gallery.infra.storage_check import check_storage
 from tests.images import jpeg_bytes
-from tests.s3_server import S3Server
+from tests.s3_server import S3Server, storage_options
 
 KEY = "ab/cd/0123456789abcdef0123456789abcdef_display.jpg"
 WEEK = 7 * 24 * 3600
 
 
-def options_for(server: S3Server, **changes: object) -> S3Options:
-    values: dict[str, object] = {
-        "endpoint_url": server.endpoint_url,
-        "region": server.region,
-        "access_key_id": server.access_key_id,
-        "secret_access_key": server.secret_access_key,
-    }
-    values.update(changes)
-    return S3Options(**values)  # type: ignore[arg-type]
-
-
 @pytest.fixture
 async def storage(any_s3_server: S3Server, s3_bucket: str) -> AsyncIterator[S3Storage]:
-    store = S3Storage(S3Location(s3_bucket, "site/"), options_for(any_s3_server))
+    store = S3Storage(S3Location(s3_bucket, "site/"), storage_options(any_s3_server))
     await store.start()
     try:
         yield store
@@ -108,7 +97,7 @@ async def test_presigned_urls_are_the_same_everywhere_within_a_window(
 ) -> None:
     """So feed pages (and their ETags, and the shared page cache) stay the same,
     whichever process renders them, and browsers keep their cached photos."""
-    another_process = S3Storage(S3Location(s3_bucket, "site/"), options_for(any_s3_server))
+    another_process = S3Storage(S3Location(s3_bucket, "site/"), storage_options(any_s3_server))
     await another_process.start()
     try:
         assert another_process.url(KEY) == storage.url(KEY)
@@ -144,7 +133,7 @@ async def test_a_public_base_url_gives_plain_urls(any_s3_server: S3Server, s3_bu
     """A CDN or the bucket's website endpoint in front: pages link there, unsigned."""
     store = S3Storage(
         S3Location(s3_bucket, "site/"),
-        options_for(any_s3_server, public_base_url="https://cdn.example.com/photos/"),
+        storage_options(any_s3_server, public_base_url="https://cdn.example.com/photos/"),
     )
     await store.start()
     try:
@@ -180,7 +169,7 @@ async def test_the_check_says_what_is_wrong(
     any_s3_server: S3Server, s3_bucket: str, change: dict[str, str], expected: str
 ) -> None:
     bucket = change.pop("bucket", s3_bucket)
-    store = S3Storage(S3Location(bucket), options_for(any_s3_server, **change))
+    store = S3Storage(S3Location(bucket), storage_options(any_s3_server, **change))
     await store.start()
     try:
         steps = await check_storage(store)
@@ -198,7 +187,7 @@ async def test_the_check_finds_a_public_url_that_does_not_serve(
     """GALLERY_MEDIA_URL set to the bucket itself, which is private: browsers get 403."""
     store = S3Storage(
         S3Location(s3_bucket),
-        options_for(any_s3_server, public_base_url=f"{any_s3_server.endpoint_url}/{s3_bucket}"),
+        storage_options(any_s3_server, public_base_url=f"{any_s3_server.endpoint_url}/{s3_bucket}"),
     )
     await store.start()
     try:

@@ -268,7 +268,11 @@ class S3Storage:
                 frozen.access_key, frozen.secret_key, frozen.token or None
             )
         else:
-            log.error("No S3 credentials found: media URLs cannot be signed")
+            raise StorageError(
+                "no S3 credentials were found to sign photo URLs with: set "
+                "GALLERY_S3_ACCESS_KEY_ID and GALLERY_S3_SECRET_ACCESS_KEY (or AWS_*), "
+                "or GALLERY_MEDIA_URL if the bucket is public"
+            )
 
     async def _keep_credentials_fresh(self) -> None:
         """Temporary credentials (a role's) are re-read before they expire.

@@ -53,7 +53,7 @@ async def check_storage(storage: Storage) -> list[CheckStep]:
             return [*steps, CheckStep("write a file", False, str(error))]
         steps.append(CheckStep("write a file", True, key))
         try:
-            data = await storage.open(key)
+            data = await storage.open(key)  # blocking-ok: a coroutine of the Storage interface
         except (OSError, StoredFileMissing) as error:
             return [*steps, CheckStep("read it back", False, f"{type(error).__name__}: {error}")]
         if data != PROBE_BYTES:

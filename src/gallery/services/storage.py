@@ -268,7 +268,8 @@ async def copy_files(
             elif await target.size(key) == size:
                 report.already_there.append(key)
             else:
-                await target.put(key, await source.open(key))
+                data = await source.open(key)  # blocking-ok: a coroutine of the Storage interface
+                await target.put(key, data)
                 stored = await target.size(key)
                 if stored != size:
                     report.failed.append((key, f"{stored} bytes arrived of {size}"))
