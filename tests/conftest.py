@@ -19,6 +19,7 @@ and leaves them so.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import re
 import secrets
@@ -26,7 +27,9 @@ import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
+import botocore.session
 import pytest
 from quart import Quart
 from quart.typing import TestClientProtocol as Client
@@ -39,13 +42,18 @@ from gallery.cli import upgrade_schema
 from gallery.infra.db import Database
 from gallery.infra.redis import EmbeddedRedis, connect
 from gallery.infra.runtime import Runtime
-from gallery.infra.storage import make_storage
+from gallery.infra.s3_storage import S3Location
 from gallery.models import Base
 from gallery.settings import Settings
-from tests.images import list_stored_keys
 from tests.mailbox import FileMailbox, Mailbox, SmtpMailbox, SmtpServer
 from tests.private_servers import PrivateRedis
-from tests.s3_server import S3Server, create_bucket, delete_bucket, start_s3_server
+from tests.s3_server import (
+    S3Server,
+    client_config,
+    create_bucket,
+    delete_bucket,
+    start_s3_server,
+)
 
 BACKEND = os.environ.get("GALLERY_TEST_BACKEND", "embedded")
 MARIADB_URL = os.environ.get(
@@ -235,13 +243,37 @@ async def _empty_everything(settings: Settings) -> None:
     if settings.media_dir is not None:
         shutil.rmtree(settings.media_dir, ignore_errors=True)
     if settings.storage_url:
-        storage = make_storage(settings)
-        await storage.start()
-        try:
-            for key in await list_stored_keys(storage):
-                await storage.delete(key)
-        finally:
-            await storage.close()
+        await asyncio.to_thread(_empty_bucket_prefix, settings)
+
+
+@functools.cache
+def _bucket_client(endpoint_url: str, region: str, key_id: str, secret: str) -> Any:
+    """A plain (blocking) botocore client, made once: emptying the bucket before and
+    after every test would otherwise build an aiobotocore client each time."""
+    return botocore.session.get_session().create_client(
+        "s3",
+        endpoint_url=endpoint_url,
+        region_name=region,
+        aws_access_key_id=key_id,
+        aws_secret_access_key=secret,
+        config=client_config(),
+    )
+
+
+def _empty_bucket_prefix(settings: Settings) -> None:
+    location = S3Location.parse(str(settings.storage_url))
+    client = _bucket_client(
+        str(settings.s3_endpoint_url),
+        str(settings.s3_region),
+        str(settings.s3_access_key_id),
+        str(settings.s3_secret_access_key),
+    )
+    for page in client.get_paginator("list_objects_v2").paginate(
+        Bucket=location.bucket, Prefix=location.prefix
+    ):
+        keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+        if keys:
+            client.delete_objects(Bucket=location.bucket, Delete={"Objects": keys, "Quiet": True})
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import httpx
 from PIL import Image as PILImage
 from quart.typing import TestClientProtocol as Client
 from werkzeug.datastructures import FileStorage
@@ -186,3 +187,14 @@ def multipart(fields: dict[str, str], files: list[tuple[str, str, bytes]]) -> tu
         )
     body = b"".join(parts) + f"--{boundary}--\r\n".encode()
     return body, f"multipart/form-data; boundary={boundary}"
+
+
+async def fetch_photo(client: Client, url: str) -> tuple[int, str]:
+    """Status and Content-Type of a photo URL, as a browser would fetch it: from the
+    site (``/media/…``) through the test client, or from the bucket over HTTP."""
+    if url.startswith("/"):
+        response = await client.get(url)
+        return response.status_code, response.headers.get("Content-Type", "")
+    async with httpx.AsyncClient() as browser:
+        answer = await browser.get(url)
+        return answer.status_code, answer.headers.get("content-type", "")

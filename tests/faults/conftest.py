@@ -208,6 +208,8 @@ async def drill_gallery(
         "database_url": private_mariadb.url,
         "redis_url": private_redis.url,
         "smtp": None,
+        # The drills break MariaDB and Redis; photos stay in the instance folder.
+        "storage": {},
     }
     settings = build_settings(backend, instance)
     await _empty_everything(settings)

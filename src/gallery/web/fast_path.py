@@ -51,7 +51,8 @@ from gallery.web.feed_pages import (
     seed_page,
     tag_page,
 )
-from gallery.web.security import HSTS, SECURITY_HEADERS
+from gallery.web.resources import RUNTIME_EXTENSION
+from gallery.web.security import HSTS, security_headers
 
 log = logging.getLogger(__name__)
 
@@ -97,17 +98,28 @@ class AnonymousFeedFastPath:
     def __init__(self, app: ASGIFramework, quart_app: Quart, *, cookie_secure: bool) -> None:
         self.app = app
         self.quart_app = quart_app
-        headers = [
-            (name.lower().encode(), value.encode()) for name, value in SECURITY_HEADERS.items()
-        ]
-        if cookie_secure:
-            headers.append((HSTS[0].lower().encode(), HSTS[1].encode()))
-        # What web/conditional.set_validators adds, then web/security's headers.
-        self.common_headers = [
-            (b"cache-control", b"private, no-cache"),
-            (b"vary", b"Cookie"),
-            *headers,
-        ]
+        self.cookie_secure = cookie_secure
+        self._common_headers: list[tuple[bytes, bytes]] | None = None
+
+    @property
+    def common_headers(self) -> list[tuple[bytes, bytes]]:
+        """What web/conditional.set_validators adds, then web/security's headers.
+
+        Built on first use: the CSP names the photo store's origin, which a
+        bucket's storage knows once the app has started it.
+        """
+        if self._common_headers is None:
+            runtime = self.quart_app.extensions[RUNTIME_EXTENSION]
+            security = security_headers(runtime.storage.media_origin)
+            headers = [(name.lower().encode(), value.encode()) for name, value in security.items()]
+            if self.cookie_secure:
+                headers.append((HSTS[0].lower().encode(), HSTS[1].encode()))
+            self._common_headers = [
+                (b"cache-control", b"private, no-cache"),
+                (b"vary", b"Cookie"),
+                *headers,
+            ]
+        return self._common_headers
 
     async def __call__(
         self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable

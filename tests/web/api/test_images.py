@@ -40,6 +40,7 @@ from tests.helpers import (
 from tests.images import (
     add_image_rows,
     api_upload,
+    fetch_photo,
     jpeg_bytes,
     shared_image,
     stored_files,
@@ -63,11 +64,9 @@ async def test_upload_returns_201_with_the_image_shape(app: Quart, runtime: Runt
     assert body["comments"] == [] and body["liked"] is False
     assert body["comment_count"] == body["like_count"] == 0
     assert response.headers["Location"] == f"/api/v1/images/{body['id']}"
-    display = await client.get(body["url"])
-    assert display.status_code == 200
-    assert display.headers["Content-Type"] == "image/jpeg"
-    thumb = await client.get(body["thumb_url"])
-    assert thumb.status_code == 200
+    display_status, display_type = await fetch_photo(client, body["url"])
+    assert (display_status, display_type) == (200, "image/jpeg")
+    assert (await fetch_photo(client, body["thumb_url"]))[0] == 200
     assert len(await stored_files(runtime)) == 3  # original, display, thumbnail
 
 
