@@ -31,7 +31,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,7 +42,7 @@ from aiobotocore.session import get_session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from gallery.infra.s3_storage import S3Options
+from gallery.infra.s3_storage import S3Location, S3Options, S3Storage
 
 REGION = "us-east-1"
 LOOPBACK = "127.0.0.1"
@@ -374,3 +374,14 @@ def bucket_env(
         "GALLERY_S3_ACCESS_KEY_ID": server.access_key_id,
         "GALLERY_S3_SECRET_ACCESS_KEY": server.secret_access_key,
     }
+
+
+@contextlib.asynccontextmanager
+async def started_storage(server: S3Server, bucket: str, prefix: str) -> AsyncIterator[S3Storage]:
+    """Gallery's S3 backend on ``bucket/prefix`` of ``server``, started, closed afterwards."""
+    store = S3Storage(S3Location(bucket, f"{prefix}/"), storage_options(server))
+    await store.start()
+    try:
+        yield store
+    finally:
+        await store.close()

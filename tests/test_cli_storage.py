@@ -8,12 +8,12 @@ from collections.abc import AsyncIterator
 import pytest
 
 from gallery.infra.runtime import Runtime
-from gallery.infra.s3_storage import S3Location, S3Storage
+from gallery.infra.s3_storage import S3Storage
 from gallery.infra.storage import LocalStorage
 from gallery.settings import Settings
 from tests.helpers import make_active_user
 from tests.images import list_stored_keys, store_image, stored_files
-from tests.s3_server import S3Server, bucket_env, storage_options
+from tests.s3_server import S3Server, bucket_env, started_storage
 from tests.services.test_storage import crash_mid_upload, ledger
 from tests.test_cli import gallery, gallery_env
 
@@ -21,12 +21,8 @@ from tests.test_cli import gallery, gallery_env
 @pytest.fixture
 async def bucket_storage(any_s3_server: S3Server, s3_bucket: str) -> AsyncIterator[S3Storage]:
     """The test bucket's ``photos/`` prefix, as ``bucket_env`` names it."""
-    store = S3Storage(S3Location(s3_bucket, "photos/"), storage_options(any_s3_server))
-    await store.start()
-    try:
+    async with started_storage(any_s3_server, s3_bucket, "photos") as store:
         yield store
-    finally:
-        await store.close()
 
 
 async def run(*args: str, env: dict[str, str]) -> tuple[int, str]:

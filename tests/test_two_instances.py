@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 
 from gallery.infra.redis import EmbeddedRedis
 from gallery.infra.runtime import Runtime
-from gallery.infra.s3_storage import S3Location, S3Storage
+from gallery.infra.s3_storage import S3Storage
 from gallery.models import Image, PendingStorage
 from gallery.settings import Settings
 from tests.browser.conftest import (
@@ -41,7 +41,7 @@ from tests.holding_proxy import HoldingProxy
 from tests.images import jpeg_bytes, list_stored_keys
 from tests.live.conftest import PASSWORD, open_socket, sign_in
 from tests.mailbox import free_port
-from tests.s3_server import S3Server, bucket_env, storage_options
+from tests.s3_server import S3Server, bucket_env, started_storage
 
 PREFIX = "photos"
 # Bounds on waiting for what happens in another process (generous for a slow CI box).
@@ -86,11 +86,9 @@ async def site(
     proxy = HoldingProxy(str(endpoint.hostname), int(endpoint.port or 80))
     await proxy.start()
     direct = bucket_env(any_s3_server, s3_bucket, PREFIX)
-    bucket = S3Storage(S3Location(s3_bucket, f"{PREFIX}/"), storage_options(any_s3_server))
     runtime = Runtime.from_settings(settings)
     async with contextlib.AsyncExitStack() as stack:
-        await bucket.start()
-        stack.push_async_callback(bucket.close)
+        bucket = await stack.enter_async_context(started_storage(any_s3_server, s3_bucket, PREFIX))
         stack.push_async_callback(proxy.close)
         await runtime.start(run_worker=False)
         stack.push_async_callback(runtime.stop)

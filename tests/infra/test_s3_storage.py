@@ -20,7 +20,7 @@ from gallery.infra.s3_storage import PresignedUrls, S3Location, S3Storage
 from gallery.infra.storage import IMMUTABLE_CACHE_CONTROL, StorageError, StoredFileMissing
 from gallery.infra.storage_check import check_storage
 from tests.images import jpeg_bytes
-from tests.s3_server import S3Server, storage_options
+from tests.s3_server import S3Server, started_storage, storage_options
 
 KEY = "ab/cd/0123456789abcdef0123456789abcdef_display.jpg"
 WEEK = 7 * 24 * 3600
@@ -28,12 +28,8 @@ WEEK = 7 * 24 * 3600
 
 @pytest.fixture
 async def storage(any_s3_server: S3Server, s3_bucket: str) -> AsyncIterator[S3Storage]:
-    store = S3Storage(S3Location(s3_bucket, "site/"), storage_options(any_s3_server))
-    await store.start()
-    try:
+    async with started_storage(any_s3_server, s3_bucket, "site") as store:
         yield store
-    finally:
-        await store.close()
 
 
 async def fetch(url: str) -> httpx.Response:

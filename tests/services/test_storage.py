@@ -18,7 +18,7 @@ from gallery.infra.storage import Storage, new_stem
 from gallery.models import Image, PendingStorage, StorageIntent, User
 from gallery.services import images
 from gallery.services import storage as stored_files_service
-from tests.helpers import count_rows, make_active_user
+from tests.helpers import count_rows, delete_image, make_active_user
 from tests.images import jpeg_bytes, store_image, stored_files
 
 NO_GRACE = timedelta(0)
@@ -65,12 +65,7 @@ async def test_an_upload_and_a_deletion_leave_the_ledger_empty(runtime: Runtime)
     assert len(await stored_files(runtime)) == 3
     assert await ledger(runtime) == []
 
-    async with runtime.db.session() as session:
-        actor = await session.get(User, user_id)
-        assert actor is not None
-        await images.delete_image(
-            session, runtime.storage, runtime.redis, image_id=image_id, actor=actor
-        )
+    await delete_image(runtime, user_id, image_id)
     assert await stored_files(runtime) == []
     assert await ledger(runtime) == []
 
@@ -139,22 +134,20 @@ async def test_files_the_store_would_not_delete_are_retried_by_the_sweep(
     assert len(await stored_files(runtime)) == 3
     assert [intent for intent, _ in await ledger(runtime)] == [StorageIntent.DELETE.value] * 3
 
-    still_down = await stored_files_service.sweep(
-        runtime.db,
-        refusing,  # type: ignore[arg-type]
-        write_grace=NO_GRACE,
-        delete_grace=NO_GRACE,
-    )
+    async def sweep_now() -> stored_files_service.SweepReport:
+        return await stored_files_service.sweep(
+            runtime.db,
+            refusing,  # type: ignore[arg-type]
+            write_grace=NO_GRACE,
+            delete_grace=NO_GRACE,
+        )
+
+    still_down = await sweep_now()
     assert len(still_down.failed) == 3
     assert len(await ledger(runtime)) == 3
 
     refusing.refusing = False
-    report = await stored_files_service.sweep(
-        runtime.db,
-        refusing,  # type: ignore[arg-type]
-        write_grace=NO_GRACE,
-        delete_grace=NO_GRACE,
-    )
+    report = await sweep_now()
     assert len(report.removed) == 3
     assert await stored_files(runtime) == []
     assert await ledger(runtime) == []
