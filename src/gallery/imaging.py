@@ -13,6 +13,15 @@ Decisions worth knowing:
   stored as JPEG.
 * Images of more than ``MAX_PIXELS`` pixels are refused before their pixels
   are decoded (decompression bombs).
+* HEIC/HEIF (what iPhones save) is read through pillow-heif, AVIF through
+  Pillow's own plugin; both are decoded and stripped like any other format.
+* Besides the display variant and the square thumbnail, each photo is stored
+  at ``RESPONSIVE_WIDTHS`` (never wider than it is) in ``MODERN_FORMAT``,
+  with a JPEG of each width for browsers without it, for ``srcset``. The
+  formats and qualities were chosen by measurement (``bench/image_formats.py``,
+  the README's table).
+* A BlurHash of each photo (a few dozen characters) stands in for it while
+  it loads.
 """
 
 from __future__ import annotations
@@ -23,7 +32,13 @@ import warnings
 from dataclasses import dataclass
 from typing import cast
 
+import blurhash
+import pillow_heif
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+
+# HEIC/HEIF through libheif. Opened as "HEIF"; what it may write is irrelevant
+# (only Pillow's own encoders write here).
+pillow_heif.register_heif_opener()
 
 # Deliberate: 40 megapixels is more than any phone or most cameras produce,
 # and at 4 bytes per pixel it bounds the memory one decode can take (~160 MB).
@@ -37,12 +52,30 @@ warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 DISPLAY_MAX_SIDE = 1080
 THUMB_MAX_SIDE = 400
-ACCEPTED_FORMATS = ("JPEG", "PNG", "GIF", "WEBP")
+ACCEPTED_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "HEIF", "AVIF")
 # Pillow reports a JPEG carrying a multi-picture (MPO) header as "MPO"; it is a JPEG.
-DECODED_AS = {"JPEG": "JPEG", "MPO": "JPEG", "PNG": "PNG", "GIF": "GIF", "WEBP": "WEBP"}
+DECODED_AS = {
+    "JPEG": "JPEG",
+    "MPO": "JPEG",
+    "PNG": "PNG",
+    "GIF": "GIF",
+    "WEBP": "WEBP",
+    "HEIF": "HEIF",
+    "AVIF": "AVIF",
+}
+ACCEPTED_NAMES = "JPEG, PNG, GIF, WebP, HEIC or AVIF"
 
-JPEG_QUALITY = {"original": 92, "display": 85, "thumb": 80}
-WEBP_QUALITY = {"original": 92, "display": 85, "thumb": 80}
+JPEG_QUALITY = {"original": 92, "display": 85, "thumb": 80, "responsive": 82}
+WEBP_QUALITY = {"original": 92, "display": 85, "thumb": 80, "responsive": 80}
+
+# The widths srcset offers: a phone's column (320, 640 at 2×), a desktop
+# column (1080) and a large or 4K screen (2048). A photo narrower than one of
+# them stops at its own width: nothing is ever upscaled.
+RESPONSIVE_WIDTHS = (320, 640, 1080, 2048)
+MODERN_FORMAT = "webp"
+# The placeholder: 4×3 components of a small copy (``blurhash_of``).
+BLURHASH_COMPONENTS = (4, 3)
+BLURHASH_SOURCE_SIDE = 32
 
 
 class ImageRejected(Exception):
@@ -79,13 +112,25 @@ class EncodedImage:
 
 
 @dataclass(frozen=True)
+class ResponsiveVariant:
+    """One width of ``srcset``: the modern file, and its JPEG (None when the photo
+    keeps transparency, which JPEG cannot: the modern file is all there is)."""
+
+    width: int
+    modern: EncodedImage
+    fallback: EncodedImage | None
+
+
+@dataclass(frozen=True)
 class ProcessedImage:
-    """The cleaned full-size original and the two variants made from it."""
+    """The cleaned full-size original and the variants made from it."""
 
     source_format: str
     original: EncodedImage
     display: EncodedImage
     thumb: EncodedImage
+    responsive: tuple[ResponsiveVariant, ...] = ()
+    blurhash: str = ""
 
 
 def process(data: bytes) -> ProcessedImage:
@@ -109,7 +154,60 @@ def process(data: bytes) -> ProcessedImage:
         original=_encode(clean, "original", keeps_alpha),
         display=_encode(display, "display", keeps_alpha),
         thumb=_encode(thumb, "thumb", keeps_alpha),
+        responsive=tuple(_responsive(clean, keeps_alpha)),
+        blurhash=blurhash_of(thumb),
     )
+
+
+def responsive_widths(width: int) -> list[int]:
+    """The ``RESPONSIVE_WIDTHS`` a photo ``width`` pixels wide is stored at (no upscaling)."""
+    widths = [w for w in RESPONSIVE_WIDTHS if w < width]
+    if width <= RESPONSIVE_WIDTHS[-1]:
+        widths.append(width)
+    return widths
+
+
+def _responsive(clean: Image.Image, keeps_alpha: bool) -> list[ResponsiveVariant]:
+    variants = []
+    # Largest first, each made from the one before: a 12-megapixel photo is
+    # read once at full size, not once per width.
+    source = clean
+    for width in sorted(responsive_widths(clean.width), reverse=True):
+        # The height from the full-size photo, so rounding never builds up.
+        height = max(1, round(clean.height * width / clean.width))
+        if (width, height) == source.size:
+            resized = source
+        else:
+            resized = source.resize((width, height), Image.Resampling.LANCZOS)
+        variants.append(
+            ResponsiveVariant(
+                width=width,
+                modern=_encode_as(resized, MODERN_FORMAT, "responsive"),
+                fallback=None if keeps_alpha else _encode_as(resized, "jpeg", "responsive"),
+            )
+        )
+        source = resized
+    return sorted(variants, key=lambda variant: variant.width)
+
+
+def blurhash_of(image: Image.Image) -> str:
+    """A BlurHash of ``image``: painted while the photo loads (static/js/placeholders.js)."""
+    small = image.convert("RGB")
+    small.thumbnail((BLURHASH_SOURCE_SIDE, BLURHASH_SOURCE_SIDE), Image.Resampling.BILINEAR)
+    pixels = list(small.get_flattened_data())
+    rows = [pixels[row * small.width : (row + 1) * small.width] for row in range(small.height)]
+    x_components, y_components = BLURHASH_COMPONENTS
+    return str(blurhash.encode(rows, components_x=x_components, components_y=y_components))
+
+
+def upright_pixels(data: bytes) -> Image.Image:
+    """The photo's pixels as they are stored: decoded, oriented, sRGB, no metadata.
+
+    The pipeline's first half, for measurements (``bench/image_formats.py``).
+    """
+    image, _ = _open(data)
+    with image:
+        return _clean_pixels(_upright(image))
 
 
 def _open(data: bytes) -> tuple[Image.Image, str]:
@@ -121,12 +219,16 @@ def _open(data: bytes) -> tuple[Image.Image, str]:
         raise TooManyPixels(_too_many_pixels_message()) from error
     except (UnidentifiedImageError, SyntaxError, ValueError, OSError) as error:
         raise UnsupportedImage(
-            "This file is not an image we accept: upload a JPEG, PNG, GIF or WebP picture."
+            f"This file is not an image we accept: upload a {ACCEPTED_NAMES} picture."
         ) from error
     source_format = DECODED_AS.get(image.format or "", "")
     if not source_format:
         image.close()
-        raise UnsupportedImage("Upload a JPEG, PNG, GIF or WebP picture.")
+        raise UnsupportedImage(f"Upload a {ACCEPTED_NAMES} picture.")
+    if source_format in ("HEIF", "AVIF") and not _boxes_complete(data):
+        # libheif fills the tiles of a cut-off file with grey instead of failing.
+        image.close()
+        raise DamagedImage(_DAMAGED_MESSAGE)
     width, height = image.size
     if width < 1 or height < 1:
         image.close()
@@ -142,11 +244,38 @@ def _open(data: bytes) -> tuple[Image.Image, str]:
         raise TooManyPixels(_too_many_pixels_message()) from error
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as error:
         image.close()
-        raise DamagedImage(
-            "The image file is damaged or incomplete (was the upload cut off?). "
-            "Please try another copy."
-        ) from error
+        raise DamagedImage(_DAMAGED_MESSAGE) from error
     return image, source_format
+
+
+_DAMAGED_MESSAGE = (
+    "The image file is damaged or incomplete (was the upload cut off?). Please try another copy."
+)
+
+
+def _boxes_complete(data: bytes) -> bool:
+    """Whether the top-level boxes of an ISO media file (HEIF, AVIF) fill it exactly.
+
+    Each box starts with its size; a file cut short ends inside its last box
+    (usually ``mdat``, the pixels), so that box claims more bytes than remain.
+    """
+    offset = 0
+    while offset < len(data):
+        if len(data) - offset < 8:
+            return False
+        size = int.from_bytes(data[offset : offset + 4], "big")
+        header = 8
+        if size == 1:  # a 64-bit size follows the type
+            if len(data) - offset < 16:
+                return False
+            size = int.from_bytes(data[offset + 8 : offset + 16], "big")
+            header = 16
+        elif size == 0:  # the box runs to the end of the file
+            return True
+        if size < header or offset + size > len(data):
+            return False
+        offset += size
+    return True
 
 
 def _too_many_pixels_message() -> str:
@@ -204,9 +333,13 @@ def _clean_pixels(image: Image.Image) -> Image.Image:
 
 
 def _encode(image: Image.Image, variant: str, keeps_alpha: bool) -> EncodedImage:
+    return _encode_as(image, "webp" if keeps_alpha else "jpeg", variant)
+
+
+def _encode_as(image: Image.Image, file_format: str, variant: str) -> EncodedImage:
     buffer = io.BytesIO()
     image.info.clear()
-    if keeps_alpha:
+    if file_format == "webp":
         image.save(buffer, "WEBP", quality=WEBP_QUALITY[variant], method=4)
         extension, content_type = "webp", "image/webp"
     else:

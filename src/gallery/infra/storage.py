@@ -20,11 +20,17 @@ if TYPE_CHECKING:
     from gallery.settings import Settings
 
 # What keys look like: two shard folders, a random stem, a variant and an extension.
-KEY_PATTERN = re.compile(r"[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{32}(?:_[a-z]+)?\.[a-z0-9]{2,5}")
+KEY_PATTERN = re.compile(r"[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{32}(?:_[a-z][a-z0-9]*)?\.[a-z0-9]{2,5}")
 # Keys are random and never reused, so whoever serves a file may let it be cached for good.
 IMMUTABLE_CACHE_CONTROL = "public, max-age=31536000, immutable"
 # The types of what the image pipeline stores, by the key's extension.
-CONTENT_TYPES = {"jpg": "image/jpeg", "webp": "image/webp", "png": "image/png", "gif": "image/gif"}
+CONTENT_TYPES = {
+    "jpg": "image/jpeg",
+    "webp": "image/webp",
+    "avif": "image/avif",
+    "png": "image/png",
+    "gif": "image/gif",
+}
 
 
 class StoredFileMissing(LookupError):
