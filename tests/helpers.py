@@ -52,7 +52,8 @@ META_CSRF = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 
 # -- the JSON API's shapes ---------------------------------------------------------
 
-IMAGE_KEYS = {
+# The seed routes' Image: exactly these keys, before and after posts of several photos.
+SEED_IMAGE_KEYS = {
     "id",
     "url",
     "thumb_url",
@@ -67,6 +68,20 @@ IMAGE_KEYS = {
     "comments",
     # Beyond SPEC §5's Image: whether the owner lets people comment (issue 5).
     "comments_enabled",
+}
+# A post everywhere else: the seed shape (its first photo's files) and every photo.
+IMAGE_KEYS = SEED_IMAGE_KEYS | {"photos", "edited_at", "sensitive", "content_warning", "saved"}
+PHOTO_KEYS = {
+    "id",
+    "url",
+    "thumb_url",
+    "width",
+    "height",
+    "alt_text",
+    "srcset",
+    "srcset_type",
+    "fallback_srcset",
+    "blurhash",
 }
 COMMENT_KEYS = {"id", "content", "created_at", "author"}
 AUTHOR_KEYS = {"id", "username", "avatar_url"}

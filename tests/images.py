@@ -12,10 +12,11 @@ from PIL import Image as PILImage
 from quart.typing import TestClientProtocol as Client
 from werkzeug.datastructures import FileStorage
 
+from gallery import imaging
 from gallery.infra.runtime import Runtime
 from gallery.infra.s3_storage import S3Storage
 from gallery.infra.storage import LocalStorage, Storage
-from gallery.models.image import Image
+from gallery.models.image import Image, Photo
 from gallery.models.user import User
 from gallery.services import comments, images, tags
 
@@ -41,6 +42,16 @@ def find_shared_images() -> Path:
 
 
 SHARED_IMAGES = find_shared_images()
+
+
+def files_per_photo(width: int) -> int:
+    """What storing one photo ``width`` pixels wide writes: the original, the display
+    file, the thumbnail, and each of its srcset widths in WebP and in JPEG."""
+    return 3 + 2 * len(imaging.responsive_widths(width))
+
+
+# A jpeg_bytes() photo (640 wide): 320 and 640 in two formats besides the three.
+DEFAULT_PHOTO_FILES = files_per_photo(640)
 
 
 def shared_image(name: str) -> bytes:
@@ -118,16 +129,22 @@ async def list_stored_keys(storage: Storage) -> list[str]:
 
 
 def image_row(author_id: int, index: int, description: str = "") -> Image:
-    """An image row whose keys point at no file, for tests that only look at rows."""
+    """A post of one photo whose keys point at no file, for tests that only look at rows."""
     return Image(
         author_id=author_id,
-        original_key=f"00/00/{index:032x}_original.jpg",
-        display_key=f"00/00/{index:032x}_display.jpg",
-        thumb_key=f"00/00/{index:032x}_thumb.jpg",
-        width=800,
-        height=600,
-        thumb_size=400,
         description=description,
+        photos=[
+            Photo(
+                owner_id=author_id,
+                position=0,
+                original_key=f"00/00/{index:032x}_original.jpg",
+                display_key=f"00/00/{index:032x}_display.jpg",
+                thumb_key=f"00/00/{index:032x}_thumb.jpg",
+                width=800,
+                height=600,
+                thumb_size=400,
+            )
+        ],
     )
 
 
@@ -166,12 +183,15 @@ async def add_comment_rows(runtime: Runtime, image_id: int, author_id: int, coun
             )
 
 
-def multipart(fields: dict[str, str], files: list[tuple[str, str, bytes]]) -> tuple[bytes, str]:
-    """A multipart/form-data body with repeated file fields (Quart's test client
-    takes a dict of files, so one field name can carry only one file there)."""
+def multipart(
+    fields: dict[str, str] | list[tuple[str, str]], files: list[tuple[str, str, bytes]]
+) -> tuple[bytes, str]:
+    """A multipart/form-data body with repeated fields (Quart's test client takes
+    dicts, so one field name can carry only one value there). Files come after
+    the fields, in order."""
     boundary = "gallery-test-boundary-7d3f"
     parts: list[bytes] = []
-    for name, value in fields.items():
+    for name, value in fields.items() if isinstance(fields, dict) else fields:
         parts.append(
             f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode()
             + value.encode()

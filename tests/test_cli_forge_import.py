@@ -118,9 +118,10 @@ async def test_import_command(runtime: Runtime, settings: Settings, tmp_path: Pa
     start = lines.index("Imported 3 of 8 files; skipped 5:")
     assert lines[start + 1 :] == [
         "  big.jpg: larger than the upload limit of 1.0 MB (1.5 MB)",
-        "  broken.png: This file is not an image we accept: upload a JPEG, PNG, GIF or WebP "
-        "picture.",
-        "  fake.jpg: This file is not an image we accept: upload a JPEG, PNG, GIF or WebP picture.",
+        "  broken.png: This file is not an image we accept: upload a JPEG, PNG, GIF, WebP, "
+        "HEIC or AVIF picture.",
+        "  fake.jpg: This file is not an image we accept: upload a JPEG, PNG, GIF, WebP, "
+        "HEIC or AVIF picture.",
         "  nested/cut.jpg: The image file is damaged or incomplete (was the upload cut off?). "
         "Please try another copy.",
         "  outside.jpg: a link to outside the folder",
@@ -132,7 +133,11 @@ async def test_import_command(runtime: Runtime, settings: Settings, tmp_path: Pa
     assert {image.author_id for image in images} == {user_id}
     assert {image.description for image in images} == {"From the archive #old"}
     # In name order: hopper.jpg, nested/deeper/flower.webp, nested/hopper.png.
-    assert [(image.width, image.height) for image in images] == [(128, 128), (480, 360), (128, 128)]
+    assert [(image.cover.width, image.cover.height) for image in images] == [
+        (128, 128),
+        (480, 360),
+        (128, 128),
+    ]
     await assert_files_exist(runtime, images)
 
 

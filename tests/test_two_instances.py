@@ -38,7 +38,7 @@ from tests.browser.conftest import (
 )
 from tests.helpers import make_active_user
 from tests.holding_proxy import HoldingProxy
-from tests.images import jpeg_bytes, list_stored_keys
+from tests.images import DEFAULT_PHOTO_FILES, jpeg_bytes, list_stored_keys
 from tests.live.conftest import PASSWORD, open_socket, sign_in
 from tests.mailbox import free_port
 from tests.s3_server import S3Server, bucket_env, started_storage
@@ -162,7 +162,7 @@ async def test_two_instances_share_one_site(site: Site, tmp_path: Path) -> None:
         assert created.status_code == 201, created.text
         image_id = created.json()["id"]
         stored = await list_stored_keys(site.bucket)
-        assert len(stored) == 3
+        assert len(stored) == DEFAULT_PHOTO_FILES
 
         # Seen and downloaded through B.
         seen = await alice_on_b.get(f"/api/v1/images/{image_id}")
@@ -221,7 +221,7 @@ async def test_two_instances_share_one_site(site: Site, tmp_path: Path) -> None:
         )
         assert deleted.status_code == 204
         remaining = await list_stored_keys(site.bucket)
-        assert len(remaining) == 3
+        assert len(remaining) == DEFAULT_PHOTO_FILES
         assert not set(stored) & set(remaining)
         assert (await alice_on_a.get(f"/api/v1/images/{image_id}")).status_code == 404
 
@@ -243,9 +243,9 @@ async def test_an_instance_killed_mid_upload_leaves_no_orphan(site: Site) -> Non
         )
 
         async def stored_but_not_committed() -> bool:
-            return len(await list_stored_keys(site.bucket)) == 3
+            return len(await list_stored_keys(site.bucket)) == DEFAULT_PHOTO_FILES
 
-        await eventually(stored_but_not_committed, "the upload's three objects in the bucket")
+        await eventually(stored_but_not_committed, "the upload's objects in the bucket")
         assert site.a.process is not None
         os.killpg(site.a.process.pid, signal.SIGKILL)  # the whole instance, workers too
         with pytest.raises(httpx.TransportError):
@@ -257,9 +257,9 @@ async def test_an_instance_killed_mid_upload_leaves_no_orphan(site: Site) -> Non
 
     # What the crash left: objects no row points to, and their records.
     orphans = await list_stored_keys(site.bucket)
-    assert len(orphans) == 3
+    assert len(orphans) == DEFAULT_PHOTO_FILES
     assert await rows(site.runtime, Image) == 0
-    assert await rows(site.runtime, PendingStorage) == 3
+    assert await rows(site.runtime, PendingStorage) == DEFAULT_PHOTO_FILES
 
     # Restarted, A's worker sweeps (grace 0 here; an hour by default).
     site.a.env.update(GALLERY_STORAGE_SWEEP_SECONDS="0.5", GALLERY_STORAGE_WRITE_GRACE_SECONDS="0")

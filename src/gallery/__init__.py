@@ -131,6 +131,7 @@ def register_blueprints(app: Quart, settings: Settings) -> None:
         images,
         live,
         main,
+        posts,
         reports,
         social,
         users,
@@ -158,6 +159,7 @@ def register_blueprints(app: Quart, settings: Settings) -> None:
     app.register_blueprint(auth.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(images.bp)
+    app.register_blueprint(posts.bp)
     app.register_blueprint(users.bp)
     app.register_blueprint(compat.bp)
     app.register_blueprint(social.bp)

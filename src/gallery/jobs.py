@@ -12,8 +12,8 @@ from datetime import timedelta
 
 from gallery.infra.mail import make_transport
 from gallery.infra.runtime import BackgroundJob, Runtime
+from gallery.services import drafts, views
 from gallery.services import storage as stored_files
-from gallery.services import views
 from gallery.services.mail import OutboxWorker
 
 
@@ -32,7 +32,8 @@ async def flush_views(runtime: Runtime, stop: asyncio.Event) -> None:
 
 
 async def sweep_storage(runtime: Runtime, stop: asyncio.Event) -> None:
-    """Remove the files crashes orphaned (see ``services.storage``), every few minutes."""
+    """Remove the files crashes orphaned (see ``services.storage``), and drafts
+    nobody posted within a day (``services.drafts``), every few minutes."""
     settings = runtime.settings
     await stored_files.run_sweeper(
         runtime.db,
@@ -40,6 +41,7 @@ async def sweep_storage(runtime: Runtime, stop: asyncio.Event) -> None:
         stop,
         every_seconds=settings.storage_sweep_seconds,
         write_grace=timedelta(seconds=settings.storage_write_grace_seconds),
+        first=lambda: drafts.sweep_drafts(runtime.db, runtime.storage),
     )
 
 

@@ -7,6 +7,7 @@ crosses from one process to the other through Redis.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -48,9 +49,10 @@ async def upload(page: Page, photo: Path, description: str) -> str:
     await page.goto("/upload")
     form = page.locator("form[data-upload-form]")
     await form.locator("input[name=file]").set_input_files(photo)
+    await expect(form.locator("[data-upload-preview=ready]")).to_have_count(1)
     await form.locator("[name=description]").fill(description)
-    await form.get_by_role("button", name="Upload").click()
-    await expect(page.locator(".flash-stack")).to_contain_text("Uploaded 1 photo.")
+    await form.get_by_role("button", name="Post").click()
+    await expect(page).to_have_url(re.compile(r"/images/\d+$"))
     await page.goto("/")
     card = page.locator("[data-feed-items] > [data-image-id]").first
     await expect(card).to_contain_text(description)

@@ -70,18 +70,20 @@ async def test_upload_see_comment_scroll_and_sign_out_in_chromium(
     try:
         await register_activate_and_sign_in(page, mails, server)
 
-        # Upload from the page.
+        # Post from the composer: the photo is sent as soon as it is chosen.
         await navbar.get_by_role("link", name="Upload").click()
         await expect(page).to_have_url(re.compile(r"/upload$"))
         form = page.locator("form[data-upload-form]")
         await form.locator("input[name=file]").set_input_files(photo)
+        await expect(form.locator("[data-upload-preview=ready]")).to_have_count(1)
         await form.locator("[name=description]").fill("My first photo from the harbour")
         await screenshots(page, artifacts, "upload")
-        await form.get_by_role("button", name="Upload").click()
+        await form.get_by_role("button", name="Post").click()
 
-        # It shows up at the top of the home page.
-        await expect(page).to_have_url(server.url + "/")
-        await expect(page.locator(".flash-stack")).to_contain_text("Uploaded 1 photo.")
+        # The post's page, then the top of the home page.
+        await expect(page).to_have_url(re.compile(r"/images/\d+$"))
+        await expect(page.locator(".detail-desc")).to_contain_text("from the harbour")
+        await page.goto("/")
         await expect(cards).to_have_count(HOME_PAGE_SIZE)
         await expect(cards.first).to_contain_text("My first photo from the harbour")
         await expect(cards.first).to_contain_text(USERNAME)

@@ -102,9 +102,10 @@ async def test_likes_follows_and_notifications_between_two_people_in_chromium(
         await alice.goto("/upload")
         form = alice.locator("form[data-upload-form]")
         await form.locator("input[name=file]").set_input_files(photo)
+        await expect(form.locator("[data-upload-preview=ready]")).to_have_count(1)
         await form.locator("[name=description]").fill("Lighthouse at first light")
-        await form.get_by_role("button", name="Upload").click()
-        await expect(alice.locator(".flash-stack")).to_contain_text("Uploaded 1 photo.")
+        await form.get_by_role("button", name="Post").click()
+        await expect(alice).to_have_url(re.compile(r"/images/\d+$"))
         await expect(alice.locator("[data-notification-bell] [data-unread-badge]")).to_be_hidden()
 
         # Bob follows nobody yet: his Following tab says how to change that.

@@ -14,12 +14,13 @@ from gallery.models import (
     ModerationAction,
     Notification,
     Permission,
+    Photo,
     Role,
     User,
 )
 from gallery.services import comments, images
 from gallery.services.comments import COMMENTS_OFF_MESSAGE
-from gallery.services.errors import NotFoundError, PermissionDenied, Rejected
+from gallery.services.errors import InvalidInput, NotFoundError, PermissionDenied, Rejected
 from gallery.services.permissions import AccountLocked
 from tests.helpers import (
     add_comment,
@@ -35,7 +36,15 @@ from tests.helpers import (
     switch_comments,
     unread_count_of,
 )
-from tests.images import add_image_rows, jpeg_bytes, shared_image, store_image, stored_files
+from tests.images import (
+    DEFAULT_PHOTO_FILES,
+    add_image_rows,
+    files_per_photo,
+    jpeg_bytes,
+    shared_image,
+    store_image,
+    stored_files,
+)
 
 # -- uploading -----------------------------------------------------------------
 
@@ -81,6 +90,92 @@ async def test_inactive_or_unpermitted_authors_cannot_upload(runtime: Runtime) -
         with pytest.raises(PermissionDenied):
             await images.ingest(session, runtime.storage, None, author=author, data=jpeg_bytes())
     assert await stored_files(runtime) == []
+
+
+# -- posts of several photos ------------------------------------------------------
+
+
+async def post_photos(runtime: Runtime, user_id: int, *uploads: images.PhotoUpload) -> Image:
+    async with runtime.db.session() as session:
+        return await images.create_post(
+            session,
+            runtime.storage,
+            runtime.redis,
+            author=await session.get_one(User, user_id),
+            photos=list(uploads),
+            description="Three in a row #trip",
+        )
+
+
+async def test_a_post_keeps_its_photos_in_order_with_their_alt_texts(runtime: Runtime) -> None:
+    user_id = await make_active_user(runtime)
+    sizes = [(300, 200), (200, 300), (250, 250)]
+    post = await post_photos(
+        runtime,
+        user_id,
+        *(images.PhotoUpload(jpeg_bytes(w, h), f"photo {n}") for n, (w, h) in enumerate(sizes)),
+    )
+    async with runtime.db.session() as session:
+        stored = await session.get_one(Image, post.id)
+        assert [(p.position, p.width, p.height, p.alt_text) for p in stored.photos] == [
+            (0, 300, 200, "photo 0"),
+            (1, 200, 300, "photo 1"),
+            (2, 250, 250, "photo 2"),
+        ]
+        assert stored.cover.id == stored.photos[0].id
+    # Three files per photo, each under a name of its own.
+    assert sorted(await stored_files(runtime)) == sorted(stored.storage_keys)
+    assert len(set(stored.storage_keys)) == sum(files_per_photo(w) for w, _ in sizes)
+
+
+async def test_one_bad_photo_refuses_the_post_and_names_it(runtime: Runtime) -> None:
+    user_id = await make_active_user(runtime)
+    with pytest.raises(images.PhotosRejected) as refused:
+        await post_photos(
+            runtime,
+            user_id,
+            images.PhotoUpload(jpeg_bytes()),
+            images.PhotoUpload(b"<html>not a photo</html>"),
+            images.PhotoUpload(shared_image("truncated_image.png")),
+        )
+    assert sorted(refused.value.failures) == [1, 2]
+    assert refused.value.status == 415
+    assert refused.value.message.startswith("Photo 2: ")
+    assert "Photo 3: " in refused.value.message
+    assert await stored_files(runtime) == []
+    assert await count_rows(runtime, Image) == 0
+
+
+@pytest.mark.parametrize(
+    ("uploads", "message"),
+    [
+        ([], "Choose at least one photo."),
+        ([images.PhotoUpload(b"x")] * 11, "A post has at most 10 photos; choose fewer."),
+        (
+            [images.PhotoUpload(b"x", "a" * 1501)],
+            "The alt text is too long: at most 1500 characters.",
+        ),
+    ],
+)
+async def test_posts_of_no_photo_too_many_or_too_long_alt_texts_are_refused(
+    runtime: Runtime, uploads: list[images.PhotoUpload], message: str
+) -> None:
+    user_id = await make_active_user(runtime)
+    with pytest.raises(InvalidInput) as refused:
+        await post_photos(runtime, user_id, *uploads)
+    assert refused.value.message == message
+    assert await count_rows(runtime, Image) == 0
+
+
+async def test_deleting_a_post_removes_every_photos_files(runtime: Runtime) -> None:
+    user_id = await make_active_user(runtime)
+    post = await post_photos(
+        runtime, user_id, images.PhotoUpload(jpeg_bytes()), images.PhotoUpload(jpeg_bytes())
+    )
+    assert len(await stored_files(runtime)) == 2 * DEFAULT_PHOTO_FILES
+    await delete_image(runtime, user_id, post.id)
+    assert await stored_files(runtime) == []
+    assert await count_rows(runtime, Photo) == 0
 
 
 # -- deleting ------------------------------------------------------------------

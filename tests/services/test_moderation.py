@@ -33,7 +33,7 @@ from gallery.services.mail import Mailer
 from gallery.services.moderation import UserFilter
 from gallery.services.permissions import LOCKED_MESSAGE, AccountLocked
 from tests.helpers import add_user_row, count_rows, fetch_user, lock_account, moderation_entries
-from tests.images import add_image_rows, jpeg_bytes, stored_files
+from tests.images import add_image_rows, files_per_photo, jpeg_bytes, stored_files
 
 
 async def unlock(runtime: Runtime, actor_id: int, user_id: int, reason: str | None = "") -> User:
@@ -254,7 +254,7 @@ async def test_a_locked_account_changes_nothing_until_it_is_unlocked(runtime: Ru
         for attempt in attempts(session, account).values():
             await attempt()
     assert await count_rows(runtime, Image, Image.author_id == alice) == 1
-    assert len(await stored_files(runtime)) == 3
+    assert len(await stored_files(runtime)) == files_per_photo(32)
     assert await count_rows(runtime, Comment, Comment.author_id == alice) == 1
     assert await count_rows(runtime, Like, Like.user_id == alice) == 1  # fresh liked, liked unliked
     assert await count_rows(runtime, Like, Like.image_id == fresh) == 1

@@ -19,7 +19,7 @@ from gallery.models import Image, PendingStorage, StorageIntent, User
 from gallery.services import images
 from gallery.services import storage as stored_files_service
 from tests.helpers import count_rows, delete_image, make_active_user
-from tests.images import jpeg_bytes, store_image, stored_files
+from tests.images import DEFAULT_PHOTO_FILES, jpeg_bytes, store_image, stored_files
 
 NO_GRACE = timedelta(0)
 AN_HOUR = timedelta(hours=1)
@@ -62,7 +62,7 @@ async def crash_mid_upload(runtime: Runtime) -> list[str]:
 async def test_an_upload_and_a_deletion_leave_the_ledger_empty(runtime: Runtime) -> None:
     user_id = await make_active_user(runtime)
     image_id = await store_image(runtime, user_id)
-    assert len(await stored_files(runtime)) == 3
+    assert len(await stored_files(runtime)) == DEFAULT_PHOTO_FILES
     assert await ledger(runtime) == []
 
     await delete_image(runtime, user_id, image_id)
@@ -108,8 +108,8 @@ async def test_the_sweep_never_removes_a_file_a_row_uses(runtime: Runtime) -> No
 
     report = await stored_files_service.sweep(runtime.db, runtime.storage, write_grace=NO_GRACE)
     assert report.removed == []
-    assert len(report.kept) == 3
-    assert len(await stored_files(runtime)) == 3
+    assert len(report.kept) == DEFAULT_PHOTO_FILES  # the srcset widths too
+    assert len(await stored_files(runtime)) == DEFAULT_PHOTO_FILES
     assert await ledger(runtime) == []
 
 
@@ -131,8 +131,10 @@ async def test_files_the_store_would_not_delete_are_retried_by_the_sweep(
         )
     # The row is gone at once; its files wait in the ledger.
     assert await count_rows(runtime, Image) == 0
-    assert len(await stored_files(runtime)) == 3
-    assert [intent for intent, _ in await ledger(runtime)] == [StorageIntent.DELETE.value] * 3
+    assert len(await stored_files(runtime)) == DEFAULT_PHOTO_FILES
+    assert [intent for intent, _ in await ledger(runtime)] == [
+        StorageIntent.DELETE.value
+    ] * DEFAULT_PHOTO_FILES
 
     async def sweep_now() -> stored_files_service.SweepReport:
         return await stored_files_service.sweep(
@@ -143,12 +145,12 @@ async def test_files_the_store_would_not_delete_are_retried_by_the_sweep(
         )
 
     still_down = await sweep_now()
-    assert len(still_down.failed) == 3
-    assert len(await ledger(runtime)) == 3
+    assert len(still_down.failed) == DEFAULT_PHOTO_FILES
+    assert len(await ledger(runtime)) == DEFAULT_PHOTO_FILES
 
     refusing.refusing = False
     report = await sweep_now()
-    assert len(report.removed) == 3
+    assert len(report.removed) == DEFAULT_PHOTO_FILES
     assert await stored_files(runtime) == []
     assert await ledger(runtime) == []
 

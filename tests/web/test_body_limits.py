@@ -123,7 +123,11 @@ async def small_upload_app(
 
 
 async def test_the_upload_routes_are_the_page_and_the_api_upload(app: Quart) -> None:
-    assert upload_endpoints(app) == {"images.upload_files", "api.images.upload_image"}
+    assert upload_endpoints(app) == {
+        "images.upload_files",
+        "api.images.upload_image",
+        "api.posts.upload_photo",
+    }
 
 
 async def test_max_content_length_is_the_largest_limit(app: Quart, small_upload_app: Quart) -> None:

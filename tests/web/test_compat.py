@@ -6,8 +6,9 @@ import pytest
 from quart import Quart
 
 from gallery.infra.runtime import Runtime
-from tests.helpers import make_active_user
-from tests.images import add_image_rows
+from gallery.models import Image, Photo
+from tests.helpers import SEED_IMAGE_KEYS, make_active_user
+from tests.images import add_image_rows, image_row
 
 
 async def test_seed_feeds_have_the_seed_shape(app: Quart, runtime: Runtime) -> None:
@@ -24,6 +25,38 @@ async def test_seed_feeds_have_the_seed_shape(app: Quart, runtime: Runtime) -> N
     profile = await (await client.get(f"/profile/images/{alice}/1/10/")).get_json()
     assert [i["id"] for i in profile["images"]] == sorted(alice_ids, reverse=True)
     assert profile["has_next"] is False
+
+
+async def test_a_post_of_several_photos_is_its_first_photo_in_the_seed_shape(
+    app: Quart, runtime: Runtime
+) -> None:
+    alice = await make_active_user(runtime)
+    async with runtime.db.session() as session:
+        post: Image = image_row(alice, 0, "Three")
+        post.photos[0].alt_text = "the first"
+        post.photos += [
+            Photo(
+                owner_id=alice, position=position, original_key=f"o{position}.jpg",
+                display_key=f"d{position}.jpg", thumb_key=f"t{position}.jpg",
+                width=100 * position, height=50, thumb_size=50,
+            )
+            for position in (1, 2)
+        ]  # fmt: skip
+        session.add(post)
+        await session.commit()
+        cover_key = post.photos[0].display_key
+    client = app.test_client()
+    for path in ("/index/images/1/10/", f"/profile/images/{alice}/1/10/"):
+        [item] = (await (await client.get(path)).get_json())["images"]
+        assert set(item) == SEED_IMAGE_KEYS
+        assert item["url"].endswith(cover_key)
+        assert (item["width"], item["height"]) == (800, 600)
+        assert item["description"] == "Three"
+    [api_item] = (await (await client.get("/api/v1/feed")).get_json())["items"]
+    assert [photo["url"][-6:] for photo in api_item["photos"]] == [
+        cover_key[-6:], "d1.jpg", "d2.jpg",
+    ]  # fmt: skip
+    assert api_item["photos"][0]["alt_text"] == "the first"
 
 
 async def test_seed_per_page_is_capped_at_100(app: Quart, runtime: Runtime) -> None:

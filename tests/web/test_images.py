@@ -23,14 +23,25 @@ from tests.helpers import (
     signed_in,
     tag_names_of,
 )
-from tests.images import jpeg_bytes, multipart, shared_image, stored_files
+from tests.images import (
+    DEFAULT_PHOTO_FILES,
+    files_per_photo,
+    jpeg_bytes,
+    multipart,
+    shared_image,
+    stored_files,
+)
 
 
-async def upload_page(client: Client, files: list[tuple[bytes, str]], description: str = "") -> Any:
-    body, content_type = multipart(
-        {"description": description, "csrf_token": await csrf_token(client)},
-        [("file", name, data) for data, name in files],
-    )
+async def upload_page(
+    client: Client,
+    files: list[tuple[bytes, str]],
+    description: str = "",
+    alt_texts: list[str] | None = None,
+) -> Any:
+    fields = [("description", description), ("csrf_token", await csrf_token(client))]
+    fields += [("alt_text", text) for text in alt_texts or []]
+    body, content_type = multipart(fields, [("file", name, data) for data, name in files])
     return await client.post("/upload", data=body, headers={"Content-Type": content_type})
 
 
@@ -43,9 +54,7 @@ async def test_upload_page_needs_a_signed_in_user(app: Quart) -> None:
     assert response.headers["Location"].startswith("/login?next=/upload")
 
 
-async def test_uploading_several_photos_lands_them_on_the_home_page(
-    app: Quart, runtime: Runtime
-) -> None:
+async def test_several_photos_chosen_together_make_one_post(app: Quart, runtime: Runtime) -> None:
     client, _ = await signed_in(app, runtime)
     form = await client.get("/upload")
     assert form.status_code == 200
@@ -53,54 +62,71 @@ async def test_uploading_several_photos_lands_them_on_the_home_page(
     assert 'name="file"' in body and "multiple" in body and 'enctype="multipart/form-data"' in body
 
     response = await upload_page(
-        client, [(jpeg_bytes(), "one.jpg"), (shared_image("hopper.png"), "two.png")], "Beach day"
+        client,
+        [(jpeg_bytes(), "one.jpg"), (shared_image("hopper.png"), "two.png")],
+        "Beach day",
+        alt_texts=["Waves at dusk", "A portrait"],
     )
     assert response.status_code == 303
-    assert response.headers["Location"] == "/"
+    async with runtime.db.session() as session:
+        [post] = (await session.scalars(select(Image))).all()
+    assert response.headers["Location"] == f"/images/{post.id}"
+    assert [photo.alt_text for photo in post.photos] == ["Waves at dusk", "A portrait"]
+    page = await (await client.get(f"/images/{post.id}")).get_data(as_text=True)
+    assert "Posted 2 photos." in page
+    assert page.count("data-carousel-slide") == 2
+    assert 'alt="Waves at dusk"' in page and 'alt="A portrait"' in page
     home = await (await client.get("/")).get_data(as_text=True)
-    assert "Uploaded 2 photos." in home
-    assert home.count("Beach day") >= 2
-    assert await count_rows(runtime, Image) == 2
+    assert home.count("Beach day") == 1
+    assert 'data-photo-count="2"' in home
+    assert len(await stored_files(runtime)) == DEFAULT_PHOTO_FILES + files_per_photo(128)
 
 
-async def test_a_bad_file_among_good_ones_is_reported_by_name(app: Quart, runtime: Runtime) -> None:
+async def test_a_bad_file_among_good_ones_is_named_and_nothing_is_posted(
+    app: Quart, runtime: Runtime
+) -> None:
     client, _ = await signed_in(app, runtime)
     response = await upload_page(
-        client, [(jpeg_bytes(), "good.jpg"), (b"not an image at all", "evil<b>.jpg")]
+        client, [(jpeg_bytes(), "good.jpg"), (b"not an image at all", "evil<b>.jpg")], "Kept"
     )
-    assert response.status_code == 200
+    assert response.status_code == 415
     body = await response.get_data(as_text=True)
     assert "evil&lt;b&gt;.jpg" in body and "evil<b>" not in body
     assert "not an image we accept" in body
-    assert await count_rows(runtime, Image) == 1
-    assert len(await stored_files(runtime)) == 3
+    assert "This one is fine" in body  # good.jpg, to choose again with the others
+    assert "Kept</textarea>" in body
+    assert await count_rows(runtime, Image) == 0
+    assert await stored_files(runtime) == []
 
 
-async def test_only_bad_files_answer_with_their_status(app: Quart, runtime: Runtime) -> None:
+async def test_refusals_before_any_photo_is_read(app: Quart, runtime: Runtime) -> None:
     client, _ = await signed_in(app, runtime)
     response = await upload_page(client, [(shared_image("truncated_jpeg.jpg"), "cut.jpg")])
     assert response.status_code == 422
     assert "damaged or incomplete" in await response.get_data(as_text=True)
     no_file = await client.post("/upload", form={"csrf_token": await csrf_token(client)})
     assert no_file.status_code == 400
-    assert "Choose at least one image" in await no_file.get_data(as_text=True)
+    assert "Choose at least one photo" in await no_file.get_data(as_text=True)
+    eleven = await upload_page(client, [(jpeg_bytes(16, 16), f"{n}.jpg") for n in range(11)])
+    assert eleven.status_code == 400
+    assert "at most 10 photos" in await eleven.get_data(as_text=True)
+    surplus = await upload_page(client, [(jpeg_bytes(), "one.jpg")], alt_texts=["a", "b"])
+    assert surplus.status_code == 400
+    assert "more alt texts than photos" in await surplus.get_data(as_text=True)
     assert await count_rows(runtime, Image) == 0
     assert await stored_files(runtime) == []
 
 
 async def test_tags_attached_by_the_upload_page(app: Quart, runtime: Runtime) -> None:
     client, _ = await signed_in(app, runtime)
-    body, content_type = multipart(
-        {"description": "Two of #Paris", "csrf_token": await csrf_token(client)},
-        [("file", "one.jpg", jpeg_bytes()), ("file", "two.jpg", jpeg_bytes())],
+    response = await upload_page(
+        client, [(jpeg_bytes(), "one.jpg"), (jpeg_bytes(), "two.jpg")], "Two of #Paris"
     )
-    response = await client.post("/upload", data=body, headers={"Content-Type": content_type})
     assert response.status_code == 303
     async with runtime.db.session() as session:
         image_ids = list(await session.scalars(select(Image.id)))
-    assert len(image_ids) == 2
-    for image_id in image_ids:
-        assert await tag_names_of(runtime, image_id) == ["paris"]
+    assert len(image_ids) == 1
+    assert await tag_names_of(runtime, image_ids[0]) == ["paris"]
     assert await count_rows(runtime, Tag) == 1
 
 
@@ -198,7 +224,7 @@ async def test_deleting_from_the_page(app: Quart, runtime: Runtime) -> None:
     assert f"/images/{image_id}/delete" not in page
     denied = await post_form(stranger, f"/images/{image_id}/delete", {})
     assert denied.status_code == 403
-    assert len(await stored_files(runtime)) == 3
+    assert len(await stored_files(runtime)) == DEFAULT_PHOTO_FILES
 
     page = await (await owner.get(f"/images/{image_id}")).get_data(as_text=True)
     assert f"/images/{image_id}/delete" in page

@@ -2,7 +2,7 @@
 
 from gallery.models.base import Base
 from gallery.models.comment import Comment
-from gallery.models.image import Image
+from gallery.models.image import Image, Photo, PostVersion
 from gallery.models.mail import OutboxMessage, OutboxStatus
 from gallery.models.moderation import (
     ModerationAction,
@@ -10,7 +10,15 @@ from gallery.models.moderation import (
     Report,
     ReportResolution,
 )
-from gallery.models.social import Follow, Like, Notification, NotificationKind, Tag, image_tags
+from gallery.models.social import (
+    Follow,
+    Like,
+    Notification,
+    NotificationKind,
+    Save,
+    Tag,
+    image_tags,
+)
 from gallery.models.storage import PendingStorage, StorageIntent
 from gallery.models.user import Permission, Role, User
 
@@ -28,9 +36,12 @@ __all__ = [
     "OutboxStatus",
     "PendingStorage",
     "Permission",
+    "Photo",
+    "PostVersion",
     "Report",
     "ReportResolution",
     "Role",
+    "Save",
     "StorageIntent",
     "Tag",
     "User",

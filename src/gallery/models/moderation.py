@@ -81,6 +81,8 @@ class ModerationAction(StrEnum):
     RESEND_ACTIVATION = "resend_activation"
     DISABLE_COMMENTS = "disable_comments"
     ENABLE_COMMENTS = "enable_comments"
+    MARK_SENSITIVE = "mark_sensitive"
+    UNMARK_SENSITIVE = "unmark_sensitive"
 
 
 class ModerationEntry(Base):

@@ -32,6 +32,23 @@ class Like(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class Save(Base):
+    """One user saved one post for later (a private bookmark)."""
+
+    __tablename__ = "saves"
+    __table_args__ = (
+        UniqueConstraint("user_id", "image_id", name="uq_saves_user_id_image_id"),
+        # The saved page: one user's saves, newest first, by keyset on id.
+        Index("ix_saves_user_id_id", "user_id", "id"),
+        Index("ix_saves_image_id", "image_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class Follow(Base):
     """``follower`` follows ``followed``; at most once (unique), never oneself (service)."""
 

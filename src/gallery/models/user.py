@@ -71,6 +71,12 @@ class User(Base):
     # A locked account can sign in and browse but do nothing else (services/permissions.py).
     locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     lock_reason: Mapped[str | None] = mapped_column(String(500), default=None)
+    # The viewer's setting: photos marked sensitive are shown unblurred.
+    show_sensitive: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # Moves on with every save and unsave: part of the key of this viewer's
+    # overlay on cached feed pages (web/feed_pages.py), and 0 for someone who
+    # never saved anything (no saves query at all then).
+    saves_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     @staticmethod
     def key_for(text: str) -> str:

@@ -1,19 +1,24 @@
-"""Uploading and deleting images.
+"""Posting and deleting posts of 1–10 photos.
 
-An upload is decoded and re-encoded in a thread (``imaging.process``), its
-files written under one random name, and only then is its row committed; if
-anything fails on the way, the files written so far are removed again, so a
-failed upload leaves neither file nor row. A deletion removes the row (its
-comments go with it) first and the files after, so no row ever points at a
-missing file. Both are recorded in the storage ledger first
-(``services.storage``), so that not even a crash leaves orphaned files.
+Each photo of a post is decoded and re-encoded in a thread
+(``imaging.process``) and its files written under a random name of its own;
+only when every photo is stored are the post and its photos committed, in one
+transaction. If anything fails on the way (one photo that is not an image is
+enough), the files written so far are removed again, so a failed post leaves
+neither file nor row. A deletion removes the rows (comments and photos go
+with them) first and the files after, so no row ever points at a missing
+file. Both are recorded in the storage ledger first (``services.storage``),
+so that not even a crash leaves orphaned files.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import redis.asyncio as aioredis
@@ -24,13 +29,19 @@ from sqlalchemy.orm import joinedload
 from gallery import imaging
 from gallery.infra.storage import Storage, new_stem
 from gallery.models.comment import Comment
-from gallery.models.image import DESCRIPTION_MAX_LENGTH, Image
+from gallery.models.image import (
+    ALT_TEXT_MAX_LENGTH,
+    DESCRIPTION_MAX_LENGTH,
+    MAX_PHOTOS_PER_POST,
+    Image,
+    Photo,
+)
 from gallery.models.moderation import ModerationAction, Report
 from gallery.models.social import Like, Notification, image_tags
 from gallery.models.user import Permission, User
 from gallery.services import live, moderation, notifications
 from gallery.services import storage as stored_files
-from gallery.services.errors import NotFoundError, PermissionDenied, Rejected
+from gallery.services.errors import InvalidInput, NotFoundError, PermissionDenied, Rejected
 from gallery.services.feeds import bump_feed_version
 from gallery.services.permissions import can, require_permission
 from gallery.services.tags import attach_tags, parse_hashtags
@@ -49,8 +60,49 @@ def check_description(description: str | None) -> str:
     )
 
 
+def check_alt_text(alt_text: str | None) -> str:
+    return bounded_text(alt_text, what="alt text", field="alt_text", max_length=ALT_TEXT_MAX_LENGTH)
+
+
+def check_photo_count(count: int) -> None:
+    if count < 1:
+        raise InvalidInput("Choose at least one photo.", field="file")
+    if count > MAX_PHOTOS_PER_POST:
+        raise InvalidInput(
+            f"A post has at most {MAX_PHOTOS_PER_POST} photos; choose fewer.", field="file"
+        )
+
+
 def check_can_upload(user: User) -> None:
     require_permission(user, Permission.UPLOAD)
+
+
+@dataclass(frozen=True)
+class PhotoUpload:
+    """One photo of a post being made: the uploaded bytes and what the author says it shows."""
+
+    data: bytes
+    alt_text: str = ""
+
+
+class PhotosRejected(Rejected):
+    """Some photos of a post are not acceptable: ``failures`` maps each one's position to why.
+
+    The post is not made; the message names every failed photo, so the author
+    can drop or replace just those and try again with the rest.
+    """
+
+    def __init__(self, failures: dict[int, Rejected], count: int) -> None:
+        self.failures = failures
+        first = failures[min(failures)]
+        if count == 1:
+            message = first.message
+        else:
+            message = " ".join(
+                f"Photo {position + 1}: {failure.message}"
+                for position, failure in sorted(failures.items())
+            )
+        super().__init__(message, status=first.status, field="file")
 
 
 async def process_upload(data: bytes) -> imaging.ProcessedImage:
@@ -62,6 +114,111 @@ async def process_upload(data: bytes) -> imaging.ProcessedImage:
         raise Rejected(error.message, status=error.status, field="file") from error
 
 
+async def process_photos(uploads: Sequence[PhotoUpload]) -> list[imaging.ProcessedImage]:
+    """Every photo processed (two at a time, off the loop), or ``PhotosRejected`` on bad ones."""
+    outcomes = await asyncio.gather(
+        *(process_upload(upload.data) for upload in uploads), return_exceptions=True
+    )
+    failures: dict[int, Rejected] = {}
+    processed: list[imaging.ProcessedImage] = []
+    for position, outcome in enumerate(outcomes):
+        if isinstance(outcome, Rejected):
+            failures[position] = outcome
+        elif isinstance(outcome, BaseException):
+            raise outcome
+        else:
+            processed.append(outcome)
+    if failures:
+        raise PhotosRejected(failures, len(uploads))
+    return processed
+
+
+def new_photo(
+    owner_id: int, processed: imaging.ProcessedImage, alt_text: str, position: int = 0
+) -> tuple[Photo, dict[str, bytes]]:
+    """A photo row under a fresh random name and the bytes to store under its keys."""
+    stem = new_stem()
+    variants = {
+        "original": processed.original,
+        "display": processed.display,
+        "thumb": processed.thumb,
+    }
+    keys = {name: f"{stem}_{name}.{variant.extension}" for name, variant in variants.items()}
+    responsive = processed.responsive
+    photo = Photo(
+        owner_id=owner_id,
+        position=position,
+        original_key=keys["original"],
+        display_key=keys["display"],
+        thumb_key=keys["thumb"],
+        width=processed.display.width,
+        height=processed.display.height,
+        thumb_size=processed.thumb.width,
+        alt_text=alt_text,
+        variant_stem=stem if responsive else "",
+        variant_widths=",".join(str(variant.width) for variant in responsive),
+        variant_format=responsive[0].modern.extension if responsive else "",
+        variant_has_jpeg=bool(responsive) and all(v.fallback for v in responsive),
+        blurhash=processed.blurhash or None,
+    )
+    files = {keys[name]: variant.data for name, variant in variants.items()}
+    for variant in responsive:
+        files[photo.variant_key(variant.width, variant.modern.extension)] = variant.modern.data
+        if variant.fallback is not None and photo.variant_has_jpeg:
+            files[photo.variant_key(variant.width, "jpg")] = variant.fallback.data
+    return photo, files
+
+
+@asynccontextmanager
+async def storing(
+    session: AsyncSession, storage: Storage, files: dict[str, bytes]
+) -> AsyncIterator[None]:
+    """Write ``files``, run the block (which adds the rows), and commit; all or nothing.
+
+    The keys go into the storage ledger first and durably: a crash from there
+    to the commit leaves records the sweep finishes, never files that nothing
+    points to. Any failure (the block's too) rolls back and removes what was
+    written.
+    """
+    pending = await stored_files.record_writes(session, files.keys())
+    try:
+        await asyncio.gather(*(storage.put(key, data) for key, data in files.items()))
+        yield
+        await stored_files.clear(session, pending)
+        await session.commit()
+    except BaseException:
+        await session.rollback()
+        await stored_files.forget_failed_writes(session, storage, files.keys(), pending)
+        raise
+
+
+def new_post(author: User, description: str, photos: list[Photo]) -> Image:
+    for position, photo in enumerate(photos):
+        photo.position = position
+    return Image(
+        author_id=author.id,
+        description=description,
+        comment_count=0,
+        like_count=0,
+        view_count=0,
+        photos=photos,
+    )
+
+
+async def announce_post(redis: aioredis.Redis | None, post: Image, author: User) -> None:
+    """After the commit: feeds move on and open pages hear of the new post."""
+    if redis is None:
+        return
+    await bump_feed_version(redis)
+    await live.photo_posted(
+        redis,
+        image_id=post.id,
+        author_id=author.id,
+        author_username=author.username,
+        tags=parse_hashtags(post.description),
+    )
+
+
 async def ingest(
     session: AsyncSession,
     storage: Storage,
@@ -70,62 +227,55 @@ async def ingest(
     author: User,
     data: bytes,
     description: str | None = "",
+    alt_text: str | None = "",
 ) -> Image:
-    """Store an uploaded image for ``author`` and return its committed row.
+    """A post of one photo (``create_post`` with one upload): the CLI's import, forge, the tests."""
+    return await create_post(
+        session,
+        storage,
+        redis,
+        author=author,
+        photos=[PhotoUpload(data, alt_text or "")],
+        description=description,
+    )
 
-    Raises ``PermissionDenied``, ``InvalidInput`` or ``Rejected`` (415 not an
-    image, 422 damaged or too many pixels); nothing is stored in that case.
+
+async def create_post(
+    session: AsyncSession,
+    storage: Storage,
+    redis: aioredis.Redis | None,
+    *,
+    author: User,
+    photos: Sequence[PhotoUpload],
+    description: str | None = "",
+) -> Image:
+    """Store a post of ``photos`` (in that order) for ``author`` and return its committed row.
+
+    Raises ``PermissionDenied``, ``InvalidInput`` (no photo, more than ten, a
+    caption or alt text too long) or ``PhotosRejected`` (415 not an image, 422
+    damaged or too many pixels, for each such photo); nothing is stored then.
     """
     check_can_upload(author)
+    check_photo_count(len(photos))
     text = check_description(description)
-    processed = await process_upload(data)
+    alt_texts = [check_alt_text(upload.alt_text) for upload in photos]
+    processed = await process_photos(photos)
 
-    stem = new_stem()
-    variants = {
-        "original": processed.original,
-        "display": processed.display,
-        "thumb": processed.thumb,
-    }
-    keys = {name: f"{stem}_{name}.{variant.extension}" for name, variant in variants.items()}
-    # Durably first: a crash from here to the commit leaves records the sweep
-    # finishes, never files that nothing points to.
-    pending = await stored_files.record_writes(session, keys.values())
-    try:
-        await asyncio.gather(*(storage.put(keys[name], v.data) for name, v in variants.items()))
-        image = Image(
-            author_id=author.id,
-            original_key=keys["original"],
-            display_key=keys["display"],
-            thumb_key=keys["thumb"],
-            width=processed.display.width,
-            height=processed.display.height,
-            thumb_size=processed.thumb.width,
-            description=text,
-            comment_count=0,
-            like_count=0,
-            view_count=0,
-        )
-        session.add(image)
+    rows: list[Photo] = []
+    files: dict[str, bytes] = {}
+    for image, alt_text in zip(processed, alt_texts, strict=True):
+        photo, photo_files = new_photo(author.id, image, alt_text)
+        rows.append(photo)
+        files.update(photo_files)
+    post = new_post(author, text, rows)
+    async with storing(session, storage, files):
+        session.add(post)
         # The id, so its hashtags are linked in the same transaction as the row.
         await session.flush()
-        await attach_tags(session, image.id, parse_hashtags(text))
-        await stored_files.clear(session, pending)
-        await session.commit()
-    except BaseException:
-        await session.rollback()
-        await stored_files.forget_failed_writes(session, storage, keys.values(), pending)
-        raise
-    image.author = author
-    if redis is not None:
-        await bump_feed_version(redis)
-        await live.photo_posted(
-            redis,
-            image_id=image.id,
-            author_id=author.id,
-            author_username=author.username,
-            tags=parse_hashtags(text),
-        )
-    return image
+        await attach_tags(session, post.id, parse_hashtags(text))
+    post.author = author
+    await announce_post(redis, post, author)
+    return post
 
 
 async def get_image(session: AsyncSession, image_id: int) -> Image:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gallery.infra.db import Database
 from gallery.infra.storage import Storage, StoredFileMissing
 from gallery.models.base import utcnow
-from gallery.models.image import Image
+from gallery.models.image import Photo
 from gallery.models.storage import PendingStorage, StorageIntent
 from gallery.models.user import User
 
@@ -187,10 +187,20 @@ async def sweep(
 
 
 async def _keys_in_use(session: AsyncSession, keys: list[str]) -> set[str]:
-    columns = (Image.original_key, Image.display_key, Image.thumb_key)
+    columns = (Photo.original_key, Photo.display_key, Photo.thumb_key)
     used: set[str] = set()
     for column in columns:
         used.update(await session.scalars(select(column).where(column.in_(keys))))
+    # A srcset width's key is not in a column: its photo's stem and widths say it.
+    by_stem: dict[str, list[str]] = {}
+    for key in keys:
+        stem, separator, _ = key.rpartition("_w")
+        if separator:
+            by_stem.setdefault(stem, []).append(key)
+    if by_stem:
+        photos = await session.scalars(select(Photo).where(Photo.variant_stem.in_(by_stem)))
+        for photo in photos:
+            used.update(set(by_stem[photo.variant_stem]) & set(photo.variant_keys))
     return used
 
 
@@ -201,13 +211,23 @@ async def run_sweeper(
     *,
     every_seconds: float,
     write_grace: timedelta,
+    first: Callable[[], Awaitable[object]] | None = None,
 ) -> None:
-    """Sweep every ``every_seconds`` until ``stop`` is set (the worker's job)."""
+    """Sweep every ``every_seconds`` until ``stop`` is set (the worker's job).
+
+    ``first`` runs before each round: a clean-up whose deletions this round's
+    sweep then finishes if a store refused them (old drafts, ``services.drafts``).
+    """
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=every_seconds)
         if stop.is_set():
             break
+        if first is not None:
+            try:
+                await first()
+            except Exception:  # as below: the next round tries again
+                log.exception("Clean-up before the storage sweep failed; the next round retries")
         try:
             report = await sweep(db, storage, write_grace=write_grace)
         except Exception:  # a database or store blip: the next round tries again
@@ -222,13 +242,11 @@ async def run_sweeper(
 
 
 async def stored_keys(db: Database) -> list[str]:
-    """Every key a row points to: each image's variants, and avatars."""
+    """Every key a row points to: each photo's variants, and avatars."""
     async with db.sessionmaker() as session:
         keys: list[str] = []
-        for row in await session.execute(
-            select(Image.original_key, Image.display_key, Image.thumb_key).order_by(Image.id)
-        ):
-            keys.extend(row)
+        for photo in await session.scalars(select(Photo).order_by(Photo.id)):
+            keys.extend(photo.storage_keys)
         keys.extend(
             key for key in await session.scalars(select(User.avatar_key).order_by(User.id)) if key
         )

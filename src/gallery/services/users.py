@@ -28,6 +28,12 @@ class Profile:
     image_count: int
 
 
+async def set_show_sensitive(session: AsyncSession, user: User, *, show: bool) -> None:
+    """The viewer's setting: photos marked sensitive shown unblurred (``show``) or not."""
+    user.show_sensitive = show
+    await session.commit()
+
+
 async def find_by_username(session: AsyncSession, username: str) -> User:
     """The activated user called ``username`` (any case); ``NotFoundError`` otherwise.
 

@@ -9,11 +9,15 @@ page and its twin spend one budget.
 
 from __future__ import annotations
 
-from quart import url_for
+from dataclasses import dataclass
+
+from quart import request, url_for
 
 from gallery.models.comment import Comment
+from gallery.models.image import Image
 from gallery.models.moderation import Report
-from gallery.services import comments, reports, search
+from gallery.services import comments, images, reports, search
+from gallery.services.errors import InvalidInput
 from gallery.services.reports import ReportTarget
 from gallery.web.current_user import require_user, viewer_id
 from gallery.web.rate_limits import count_attempt
@@ -27,6 +31,56 @@ async def create_comment(image_id: int, content: str | None) -> Comment:
     user = require_user()
     return await comments.add_comment(
         use.db, use.redis, image_id=image_id, author=user, content=content, storage=use.storage
+    )
+
+
+@dataclass(frozen=True)
+class ChosenPhotos:
+    """A post's photos as the multipart body sent them, with the names shown back on errors."""
+
+    filenames: list[str]
+    uploads: list[images.PhotoUpload]
+
+
+async def chosen_photos() -> ChosenPhotos:
+    """The ``file`` parts in order, the n-th ``alt_text`` field going with the n-th file.
+
+    Alt texts are optional (fewer fields than files is fine); more alt texts
+    than files is a client's mistake and is refused rather than guessed at.
+    """
+    files = [part for part in (await request.files).getlist("file") if part.filename]
+    alt_texts = (await request.form).getlist("alt_text")
+    if len(alt_texts) > len(files):
+        raise InvalidInput("There are more alt texts than photos.", field="alt_text")
+    alt_texts += [""] * (len(files) - len(alt_texts))
+    return ChosenPhotos(
+        # Shown back to the user only (escaped); never used as a file name.
+        filenames=[(part.filename or "file")[:120] for part in files],
+        uploads=[
+            images.PhotoUpload(part.read(), alt_text)
+            for part, alt_text in zip(files, alt_texts, strict=True)
+        ],
+    )
+
+
+async def create_post(chosen: ChosenPhotos, description: str | None) -> Image:
+    """Shared by the upload page and ``POST /api/v1/images`` (their routes count ``uploads``).
+
+    One upload counts per photo: a post of ten spends ten of the budget.
+    """
+    use = resources()
+    user = require_user()
+    images.check_can_upload(user)
+    images.check_photo_count(len(chosen.uploads))
+    for _ in chosen.uploads:
+        await count_attempt("uploads")
+    return await images.create_post(
+        use.db,
+        use.runtime.storage,
+        use.redis,
+        author=user,
+        photos=chosen.uploads,
+        description=description,
     )
 
 

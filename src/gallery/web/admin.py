@@ -57,6 +57,8 @@ ACTION_LABELS: dict[str, str] = {
     ModerationAction.RESEND_ACTIVATION: "Resent the activation mail",
     ModerationAction.DISABLE_COMMENTS: "Turned comments off",
     ModerationAction.ENABLE_COMMENTS: "Turned comments on",
+    ModerationAction.MARK_SENSITIVE: "Put behind a content warning",
+    ModerationAction.UNMARK_SENSITIVE: "Removed the content warning",
 }
 
 
@@ -260,7 +262,7 @@ async def report_queue() -> ResponseReturnValue:
     page = await reports.queue(use.db, page=number)
     storage = use.storage
     thumbs = {
-        group.image.id: storage.url(group.image.thumb_key)
+        group.image.id: storage.url(group.image.cover.thumb_key)
         for group in page.groups
         if group.image is not None
     }

@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gallery.models.user import User
-from gallery.services import accounts
+from gallery.services import accounts, users
 from gallery.services.mail import Mailer
 from gallery.web.current_user import require_user, session_user, signed_in_user
 from gallery.web.forms import (
@@ -276,6 +276,20 @@ async def account() -> ResponseReturnValue:
     return await render_template(
         "auth/account.html", form=form, sign_ins=sign_ins, current_id=current_id
     ), status
+
+
+@bp.post("/account/sensitive")
+@rate_limit_exempt("a switch on the caller's own account; setting it again changes nothing")
+async def sensitive_setting() -> ResponseReturnValue:
+    """The account page's "Always show sensitive photos" switch (locked accounts too)."""
+    user = require_user()
+    show = (await request.form).get("show_sensitive") == "1"
+    await users.set_show_sensitive(resources().db, user, show=show)
+    await flash(
+        "Sensitive photos are shown unblurred." if show else "Sensitive photos are blurred.",
+        "success",
+    )
+    return redirect(url_for("auth.account"))
 
 
 @bp.post("/account/sessions/<public_id>/revoke")

@@ -28,9 +28,15 @@ def etag_for(version: str, full_path: str, viewer_id: int | None) -> str:
 
 
 def current_etag(version: str) -> str:
-    """The ETag of this request's answer while ``version`` stands."""
+    """The ETag of this request's answer while ``version`` stands.
+
+    A viewer's saves show on every post (``saved``) without moving the feed
+    version, so their own version is part of the tag too.
+    """
     viewer = signed_in_user()
-    return etag_for(version, request.full_path, viewer.id if viewer else None)
+    if viewer is None:
+        return etag_for(version, request.full_path, None)
+    return etag_for(f"{version}:s{viewer.saves_version}", request.full_path, viewer.id)
 
 
 def set_validators(response: Response, etag: str) -> Response:

@@ -40,7 +40,7 @@ from gallery.services import feeds, paging, ranking, tags, users
 from gallery.web.conditional import current_etag, not_modified, set_validators
 from gallery.web.current_user import signed_in_user
 from gallery.web.resources import resources
-from gallery.web.shapes import image_out
+from gallery.web.shapes import image_out, seed_image
 
 # Builds a page's public JSON structure from a database session of its own.
 PageBuilder = Callable[[AsyncSession], Awaitable[Any]]
@@ -98,10 +98,19 @@ async def personal_items(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     viewer = signed_in_user()
     if viewer is None or not items:
         return items
-    liked = await feeds.liked_among(resources().db, viewer.id, [item["id"] for item in items])
-    if not liked:
+    ids = [item["id"] for item in items]
+    if viewer.saves_version:
+        liked, saved = await feeds.viewer_marks(resources().db, viewer.id, ids)
+    else:  # never saved anything: the likes alone, as before saves existed
+        liked, saved = await feeds.liked_among(resources().db, viewer.id, ids), set()
+    if not liked and not saved:
         return items
-    return [{**item, "liked": True} if item["id"] in liked else item for item in items]
+    return [
+        {**item, "liked": item["id"] in liked, "saved": item["id"] in saved}
+        if item["id"] in liked or item["id"] in saved
+        else item
+        for item in items
+    ]
 
 
 async def personal_page(page: CachedPage, list_field: str) -> tuple[dict[str, Any], bytes]:
@@ -115,7 +124,8 @@ async def personal_page(page: CachedPage, list_field: str) -> tuple[dict[str, An
     if viewer is None:
         return page.data, page.body
     cache = current_page_cache()
-    personal_key = f"{page.key}@{viewer.id}"
+    # The feed version moves with every like; the viewer's saves move their own.
+    personal_key = f"{page.key}@{viewer.id}:{viewer.saves_version}"
     mine = cache.personal(personal_key)
     if mine is None:
         items = page.data[list_field]
@@ -270,7 +280,7 @@ def seed_page(page: int, per_page: int, author_id: int | None) -> tuple[str, Pag
         storage = resources().storage
         return {
             "has_next": numbered.has_next,
-            "images": [asdict(image_out(card, storage)) for card in numbered.cards],
+            "images": [seed_image(card, storage) for card in numbered.cards],
         }
 
     return f"seed:{author_id or '-'}:{page}:{per_page}", build

@@ -15,22 +15,21 @@ from gallery.infra.storage import (
     is_valid_key,
 )
 from gallery.models.comment import COMMENT_MAX_LENGTH
-from gallery.models.image import DESCRIPTION_MAX_LENGTH
+from gallery.models.image import ALT_TEXT_MAX_LENGTH, DESCRIPTION_MAX_LENGTH, MAX_PHOTOS_PER_POST
 from gallery.models.user import Permission
 from gallery.services import comments, feeds, images, social
 from gallery.services.errors import InvalidInput, PermissionDenied, ServiceError
-from gallery.web.actions import create_comment
+from gallery.web.actions import chosen_photos, create_comment, create_post
 from gallery.web.body_limits import accepts_uploads
 from gallery.web.current_user import require_user, signed_in_user
 from gallery.web.image_views import record_image_view
 from gallery.web.permissions import permission_required
-from gallery.web.rate_limits import RateLimited, count_attempt, rate_limit_exempt, rate_limited
+from gallery.web.rate_limits import RateLimited, rate_limit_exempt, rate_limited
 from gallery.web.resources import resources
 from gallery.web.shapes import comment_out, image_out
 
 bp = Blueprint("images", __name__)
 
-MAX_FILES_PER_UPLOAD = 20
 COMMENTS_PER_PAGE = 50
 
 
@@ -56,7 +55,8 @@ async def render_upload(
         description=description,
         errors=errors or {},
         max_upload_mb=settings.max_upload_mb,
-        max_files=MAX_FILES_PER_UPLOAD,
+        max_files=MAX_PHOTOS_PER_POST,
+        alt_text_max_length=ALT_TEXT_MAX_LENGTH,
         description_max_length=DESCRIPTION_MAX_LENGTH,
     )
     return body, status
@@ -73,66 +73,42 @@ async def upload() -> ResponseReturnValue:
 @permission_required(Permission.UPLOAD)
 @rate_limited("uploads", counted_in_view=True)
 async def upload_files() -> ResponseReturnValue:
-    """Store each chosen file on its own: one bad file does not sink the others.
+    """Post the chosen photos (1–10, in the order chosen) as one post.
 
-    Each file counts one upload, so a refusal past the limit is one file's
-    message on the page, next to the files that went through.
+    All of them or none: when some are refused, the page says which and why,
+    and that the others were fine, and keeps the caption for another try.
     """
-    use = resources()
-    user = require_user()
     form = await request.form
     description = form.get("description", "")
-    chosen = [f for f in (await request.files).getlist("file") if f.filename]
-    if not chosen:
-        return await render_upload(
-            description=description, errors={"file": "Choose at least one image."}, status=400
-        )
-    if len(chosen) > MAX_FILES_PER_UPLOAD:
-        message = f"Choose at most {MAX_FILES_PER_UPLOAD} images at a time."
-        return await render_upload(description=description, errors={"file": message}, status=400)
     try:
+        chosen = await chosen_photos()
+        images.check_photo_count(len(chosen.uploads))
         images.check_description(description)
     except InvalidInput as error:
+        field = "description" if error.field == "description" else "file"
         return await render_upload(
-            description=description, errors={"description": error.message}, status=400
+            description=description, errors={field: error.message}, status=400
         )
-
-    runtime = use.runtime
-    session = use.db
-    results: list[UploadResult] = []
-    failure_status = 0
-    for upload_file in chosen:
-        # Shown back to the user only (escaped); never used as a file name.
-        filename = upload_file.filename[:120] if upload_file.filename else "file"
-        try:
-            await count_attempt("uploads")
-            image = await images.ingest(
-                session,
-                runtime.storage,
-                use.redis,
-                author=user,
-                data=upload_file.read(),
-                description=description,
-            )
-        except ServiceError as error:
-            failure_status = failure_status or error.status
-            results.append(UploadResult(filename, ok=False, message=error.message))
-        except RateLimited as error:
-            failure_status = failure_status or 429
-            results.append(UploadResult(filename, ok=False, message=str(error.description)))
-        else:
-            url = url_for("images.detail", image_id=image.id)
-            results.append(UploadResult(filename, ok=True, message="Uploaded.", url=url))
-
-    stored = sum(result.ok for result in results)
-    if stored == len(results):
-        noun = "photo" if stored == 1 else "photos"
-        await flash(f"Uploaded {stored} {noun}.", "success")
-        return redirect(url_for("main.index"), 303)
-    # Some or all failed: say which and why; keep the description for another try.
-    return await render_upload(
-        results=results, description=description, status=200 if stored else failure_status
-    )
+    try:
+        post = await create_post(chosen, description)
+    except images.PhotosRejected as error:
+        results = [
+            UploadResult(name, ok=False, message=error.failures[position].message)
+            if position in error.failures
+            else UploadResult(name, ok=True, message="This one is fine: choose it again.")
+            for position, name in enumerate(chosen.filenames)
+        ]
+        return await render_upload(results=results, description=description, status=error.status)
+    except ServiceError as error:
+        return await render_upload(
+            description=description, errors={"file": error.message}, status=error.status
+        )
+    except RateLimited as error:
+        message = str(error.description)
+        return await render_upload(description=description, errors={"file": message}, status=429)
+    count = len(post.photos)
+    await flash(f"Posted {count} {'photo' if count == 1 else 'photos'}.", "success")
+    return redirect(url_for("images.detail", image_id=post.id), 303)
 
 
 @bp.get("/images/<int:image_id>")
@@ -154,7 +130,7 @@ async def detail(image_id: int) -> ResponseReturnValue:
     return await render_template(
         "images/detail.html",
         item=asdict(image_out(card, storage)),
-        original_url=storage.url(card.image.original_key),
+        original_url=storage.url(card.image.cover.original_key),
         comments=[asdict(comment_out(c, storage)) for c in page.comments],
         comments_next_cursor=page.next_cursor,
         more_comments_url=more_comments_url,

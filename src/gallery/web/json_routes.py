@@ -70,7 +70,7 @@ DESCRIPTIONS = {
     404: "Not found: nothing has this id or name (it may have been deleted).",
     409: "Conflict: it clashes with what is already there.",
     413: "Payload too large: the request body is over the upload limit.",
-    415: "Unsupported media type: not a JPEG, PNG, GIF or WebP image (judged by content).",
+    415: "Unsupported media type: not a JPEG, PNG, GIF, WebP, HEIC or AVIF image (by content).",
     422: "Unprocessable: the image is damaged or has too many pixels.",
     429: "Too many requests: a rate limit; `Retry-After` says when to try again.",
     503: (

@@ -120,6 +120,7 @@ RATE_LIMITS: dict[str, RateLimit] = {
     # that a script cannot hammer the counters (or the people it follows).
     "likes": RateLimit("likes", limit=300, window_seconds=TEN_MINUTES, key=Key.USER),
     "follows": RateLimit("follows", limit=100, window_seconds=TEN_MINUTES, key=Key.USER),
+    "saves": RateLimit("saves", limit=300, window_seconds=TEN_MINUTES, key=Key.USER),
 }
 
 

@@ -75,7 +75,7 @@ async def image_subject(image_id: int) -> ReportSubject:
         target_id=image.id,
         author=author_out(image.author, storage),
         back_url=url_for("images.detail", image_id=image.id),
-        thumb_url=storage.url(image.thumb_key),
+        thumb_url=storage.url(image.cover.thumb_key),
     )
 
 

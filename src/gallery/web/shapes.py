@@ -7,13 +7,15 @@ feeds' JSON, so a photo looks the same however it reached the screen.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
+from typing import Any
 
 from quart import url_for
 
-from gallery.infra.storage import Storage
+from gallery.infra.storage import CONTENT_TYPES, Storage
 from gallery.models.comment import Comment
+from gallery.models.image import Photo
 from gallery.models.moderation import Report
 from gallery.models.social import NotificationKind
 from gallery.models.user import User
@@ -43,7 +45,31 @@ class CommentOut:
 
 
 @dataclass
-class ImageOut:
+class PhotoOut:
+    """One photo of a post: its display file (``url``), square thumbnail, and alt text.
+
+    ``srcset`` lists the photo at several widths in ``srcset_type`` (WebP), and
+    ``fallback_srcset`` the same widths in JPEG, for ``<picture>``; both are ""
+    for photos stored before there were such widths (``url`` is all there is).
+    ``blurhash`` is the placeholder to paint while it loads (None: none).
+    """
+
+    id: int
+    url: str
+    thumb_url: str
+    width: int
+    height: int
+    alt_text: str  # "" when the author has not described it
+    srcset: str
+    srcset_type: str
+    fallback_srcset: str
+    blurhash: str | None
+
+
+@dataclass
+class SeedImageOut:
+    """A post as the seed clients know it: its first photo's files, the post's caption."""
+
     id: int
     url: str
     thumb_url: str
@@ -58,6 +84,23 @@ class ImageOut:
     # False when the owner or a moderator turned comments off (old ones still show).
     comments_enabled: bool
     comments: list[CommentOut]
+
+
+@dataclass
+class ImageOut(SeedImageOut):
+    """A post: ``url`` … ``height`` are its first photo's, ``photos`` all of them in order."""
+
+    photos: list[PhotoOut]
+    # When the author last changed the caption or an alt text; None if never.
+    edited_at: str | None
+    # Shown blurred behind ``content_warning`` (None: no words) until the viewer asks.
+    sensitive: bool
+    content_warning: str | None
+    # Whether the signed-in viewer saved it for later (else false).
+    saved: bool
+
+
+SEED_IMAGE_FIELDS = tuple(field.name for field in fields(SeedImageOut))
 
 
 @dataclass
@@ -83,7 +126,7 @@ class SeedFeed:
     """The seed clients' shape: numbered pages."""
 
     has_next: bool
-    images: list[ImageOut]
+    images: list[SeedImageOut]
 
 
 @dataclass
@@ -117,6 +160,11 @@ class UserOut:
 class UserList:
     items: list[Author]
     next_cursor: str | None
+
+
+@dataclass
+class SaveOut:
+    saved: bool
 
 
 @dataclass
@@ -220,14 +268,38 @@ def comment_out(comment: Comment, storage: Storage) -> CommentOut:
     )
 
 
+def srcset_of(photo: Photo, storage: Storage, extension: str) -> str:
+    return ", ".join(
+        f"{storage.url(photo.variant_key(width, extension))} {width}w" for width in photo.widths
+    )
+
+
+def photo_out(photo: Photo, storage: Storage) -> PhotoOut:
+    modern = photo.variant_format
+    return PhotoOut(
+        id=photo.id,
+        url=storage.url(photo.display_key),
+        thumb_url=storage.url(photo.thumb_key),
+        width=photo.width,
+        height=photo.height,
+        alt_text=photo.alt_text,
+        srcset=srcset_of(photo, storage, modern) if modern else "",
+        srcset_type=CONTENT_TYPES.get(modern, "") if modern else "",
+        fallback_srcset=srcset_of(photo, storage, "jpg") if photo.variant_has_jpeg else "",
+        blurhash=photo.blurhash,
+    )
+
+
 def image_out(card: ImageCard, storage: Storage) -> ImageOut:
     image = card.image
+    photos = [photo_out(photo, storage) for photo in image.photos]
+    cover = photos[0]
     return ImageOut(
         id=image.id,
-        url=storage.url(image.display_key),
-        thumb_url=storage.url(image.thumb_key),
-        width=image.width,
-        height=image.height,
+        url=cover.url,
+        thumb_url=cover.thumb_url,
+        width=cover.width,
+        height=cover.height,
         description=image.description,
         created_at=iso_utc(image.created_at),
         author=author_out(image.author, storage),
@@ -236,7 +308,18 @@ def image_out(card: ImageCard, storage: Storage) -> ImageOut:
         liked=card.liked,
         comments_enabled=not image.comments_disabled,
         comments=[comment_out(c, storage) for c in card.first_comments],
+        photos=photos,
+        edited_at=iso_utc(image.edited_at) if image.edited_at else None,
+        sensitive=image.sensitive,
+        content_warning=image.content_warning,
+        saved=card.saved,
     )
+
+
+def seed_image(card: ImageCard, storage: Storage) -> dict[str, Any]:
+    """A post in the seed routes' shape, exactly as before posts had several photos."""
+    item = asdict(image_out(card, storage))
+    return {name: item[name] for name in SEED_IMAGE_FIELDS}
 
 
 def report_out(report: Report) -> ReportOut:
@@ -280,7 +363,9 @@ def notification_out(entry: NotificationEntry, storage: Storage) -> Notification
         text=f"{actor.username} {NOTIFICATION_TEXTS[kind]}",
         url=url,
         actor=author_out(actor, storage),
-        image=NotificationImage(id=entry.image.id, thumb_url=storage.url(entry.image.thumb_key))
+        image=NotificationImage(
+            id=entry.image.id, thumb_url=storage.url(entry.image.cover.thumb_key)
+        )
         if entry.image is not None
         else None,
         comment=NotificationComment(id=entry.comment.id, content=entry.comment.content)

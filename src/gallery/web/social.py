@@ -15,7 +15,7 @@ from quart import Blueprint, flash, redirect, render_template, request, url_for
 from quart.typing import ResponseReturnValue
 
 from gallery.models.user import Permission
-from gallery.services import feeds, notifications, social, users
+from gallery.services import feeds, notifications, saves, social, users
 from gallery.web.current_user import require_user, signed_in_user
 from gallery.web.permissions import permission_required
 from gallery.web.rate_limits import rate_limit_exempt, rate_limited
@@ -30,6 +30,7 @@ bp = Blueprint("social", __name__)
 FOLLOWING_PAGE_SIZE = 12  # as the home page: the same grid
 PEOPLE_PAGE_SIZE = 30
 NOTIFICATIONS_PAGE_SIZE = 30
+SAVED_PAGE_SIZE = 12
 
 
 # -- the unread count of the bell, on every page -----------------------------
@@ -103,6 +104,45 @@ async def unlike(image_id: int) -> ResponseReturnValue:
     user = require_user()
     await social.unlike_image(use.db, use.redis, user=user, image_id=image_id)
     return redirect(await return_path(url_for("images.detail", image_id=image_id)), 303)
+
+
+# -- saved for later --------------------------------------------------------------
+
+
+@bp.post("/images/<int:image_id>/save")
+@rate_limited("saves")
+async def save(image_id: int) -> ResponseReturnValue:
+    """The post's "Save" button without JavaScript (locked accounts may save too)."""
+    use = resources()
+    await saves.save_post(use.db, user=require_user(), image_id=image_id)
+    return redirect(await return_path(url_for("images.detail", image_id=image_id)), 303)
+
+
+@bp.post("/images/<int:image_id>/unsave")
+@rate_limited("saves")
+async def unsave(image_id: int) -> ResponseReturnValue:
+    use = resources()
+    await saves.unsave_post(use.db, user=require_user(), image_id=image_id)
+    return redirect(await return_path(url_for("images.detail", image_id=image_id)), 303)
+
+
+@bp.get("/saved")
+async def saved() -> ResponseReturnValue:
+    """The viewer's saved posts (private), most recently saved first."""
+    use = resources()
+    viewer = require_user()
+    page = await saves.saved_page(
+        use.db, user_id=viewer.id, limit=SAVED_PAGE_SIZE, cursor=request.args.get("cursor")
+    )
+    storage = use.storage
+    return await render_template(
+        "social/saved.html",
+        items=[asdict(image_out(card, storage)) for card in page.cards],
+        next_cursor=page.next_cursor,
+        feed_url=url_for("api.social.saved_feed"),
+        page_size=SAVED_PAGE_SIZE,
+        more_url=url_for("social.saved", cursor=page.next_cursor) if page.next_cursor else None,
+    )
 
 
 # -- follows -----------------------------------------------------------------

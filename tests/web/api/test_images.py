@@ -24,11 +24,13 @@ from tests.helpers import (
     AUTHOR_KEYS,
     COMMENT_KEYS,
     IMAGE_KEYS,
+    PHOTO_KEYS,
     add_image_with_comments,
     comment_via_api,
     count_rows,
     csrf_token,
     make_active_user,
+    page_html,
     page_text,
     patch_image_via_api,
     post_form,
@@ -38,10 +40,13 @@ from tests.helpers import (
     user_id_of,
 )
 from tests.images import (
+    DEFAULT_PHOTO_FILES,
     add_image_rows,
     api_upload,
     fetch_photo,
+    files_per_photo,
     jpeg_bytes,
+    multipart,
     shared_image,
     stored_files,
     upload_file,
@@ -67,7 +72,7 @@ async def test_upload_returns_201_with_the_image_shape(app: Quart, runtime: Runt
     display_status, display_type = await fetch_photo(client, body["url"])
     assert (display_status, display_type) == (200, "image/jpeg")
     assert (await fetch_photo(client, body["thumb_url"]))[0] == 200
-    assert len(await stored_files(runtime)) == 3  # original, display, thumbnail
+    assert len(await stored_files(runtime)) == files_per_photo(2400)
 
 
 async def test_uploaded_photo_keeps_no_gps_and_is_upright(app: Quart, runtime: Runtime) -> None:
@@ -104,13 +109,42 @@ async def test_bad_files_are_refused_and_leave_nothing(
     assert await stored_files(runtime) == []
 
 
-async def test_upload_needs_exactly_one_file(app: Quart, runtime: Runtime) -> None:
+async def test_upload_needs_a_photo(app: Quart, runtime: Runtime) -> None:
     client, token = await signed_in(app, runtime)
     response = await client.post(
         "/api/v1/images", form={"description": "no file"}, headers={"X-CSRF-Token": token}
     )
     assert response.status_code == 400
-    assert "file" in (await response.get_json())["error"]["message"]
+    assert (await response.get_json())["error"]["message"] == "Choose at least one photo."
+
+
+async def test_one_request_posts_several_photos_with_their_alt_texts(
+    app: Quart, runtime: Runtime
+) -> None:
+    client, token = await signed_in(app, runtime)
+    body, content_type = multipart(
+        [("description", "Pair"), ("alt_text", "<b>left</b> & right"), ("alt_text", "")],
+        [("file", "a.jpg", jpeg_bytes(300, 200)), ("file", "b.png", shared_image("hopper.png"))],
+    )
+    response = await client.post(
+        "/api/v1/images",
+        data=body,
+        headers={"Content-Type": content_type, "X-CSRF-Token": token},
+    )
+    assert response.status_code == 201
+    post = await response.get_json()
+    assert [set(photo) for photo in post["photos"]] == [PHOTO_KEYS, PHOTO_KEYS]
+    assert [photo["alt_text"] for photo in post["photos"]] == ["<b>left</b> & right", ""]
+    assert [(p["width"], p["height"]) for p in post["photos"]] == [(300, 200), (128, 128)]
+    assert (post["url"], post["width"]) == (post["photos"][0]["url"], 300)
+    # Escaped wherever the alt text shows: the post page, the home page's card.
+    for path in (f"/images/{post['id']}", "/"):
+        html_body = await page_html(client, path)
+        assert 'alt="&lt;b&gt;left&lt;/b&gt; &amp; right"' in html_body
+        assert "<b>left</b>" not in html_body
+    # In JSON it is data, as typed.
+    detail = await (await client.get(f"/api/v1/images/{post['id']}")).get_json()
+    assert detail["photos"][0]["alt_text"] == "<b>left</b> & right"
 
 
 async def test_too_long_description_is_refused(app: Quart, runtime: Runtime) -> None:
@@ -300,7 +334,7 @@ async def test_deleting_an_image_removes_row_comments_and_files(
         f"/api/v1/images/{doomed['id']}", headers={"X-CSRF-Token": stranger_token}
     )
     assert denied.status_code == 403
-    assert len(await stored_files(runtime)) == 6
+    assert len(await stored_files(runtime)) == 2 * DEFAULT_PHOTO_FILES
 
     deleted = await owner.delete(
         f"/api/v1/images/{doomed['id']}", headers={"X-CSRF-Token": owner_token}
@@ -309,8 +343,8 @@ async def test_deleting_an_image_removes_row_comments_and_files(
     assert await count_rows(runtime, Image) == 1
     assert await count_rows(runtime, Comment) == 0
     remaining = await stored_files(runtime)
-    assert len(remaining) == 3
-    # The kept image's three files (the URL ends in its stem, in the folder or the bucket).
+    assert len(remaining) == DEFAULT_PHOTO_FILES
+    # The kept image's files (the URL ends in its stem, in the folder or the bucket).
     kept_stem = urlsplit(kept["url"]).path.rsplit("/", 1)[-1].split("_")[0]
     assert all(kept_stem in key for key in remaining)
     assert (await owner.get(f"/api/v1/images/{doomed['id']}")).status_code == 404

@@ -73,6 +73,88 @@
     return words ? alt + ": " + truncateWords(words, 80) : alt;
   }
 
+  // _images.html's photo_alt: the author's alt text, else imageAlt.
+  function photoAlt(photo, item) {
+    return photo && photo.alt_text ? photo.alt_text : imageAlt(item);
+  }
+
+  // _images.html's photo_img: <picture> with the srcset in the modern format and
+  // the JPEG widths on the <img>, or the display file alone for older photos.
+  // square: a tile's, the thumbnail as src and 400×400 (object-fit crops it).
+  function photoImage(photo, item, className, sizes, square) {
+    var img = el("img", className);
+    img.setAttribute("src", square ? item.thumb_url : photo ? photo.url : item.url);
+    if (photo && photo.fallback_srcset) {
+      img.setAttribute("srcset", photo.fallback_srcset);
+      img.setAttribute("sizes", sizes);
+    }
+    img.setAttribute("width", square ? "400" : String(photo ? photo.width : item.width));
+    img.setAttribute("height", square ? "400" : String(photo ? photo.height : item.height));
+    img.setAttribute("loading", "lazy");
+    img.setAttribute("decoding", "async");
+    img.setAttribute("alt", photoAlt(photo, item));
+    if (photo && photo.blurhash) {
+      img.setAttribute("data-blurhash", photo.blurhash);
+    }
+    if (!photo || !photo.srcset) {
+      return img;
+    }
+    var picture = el("picture", "photo-picture");
+    var source = el("source");
+    source.setAttribute("type", photo.srcset_type);
+    source.setAttribute("srcset", photo.srcset);
+    source.setAttribute("sizes", sizes);
+    picture.appendChild(source);
+    picture.appendChild(img);
+    return picture;
+  }
+
+  // _images.html's alt_badge: <details> with "ALT" and the text (nothing without alt text).
+  function altBadge(photo) {
+    if (!photo || !photo.alt_text) {
+      return null;
+    }
+    var badge = el("details", "alt-badge");
+    badge.setAttribute("data-alt-badge", "");
+    var summary = el("summary", "alt-badge-button", "ALT");
+    summary.setAttribute("aria-label", "Show the description of this photo");
+    badge.appendChild(summary);
+    badge.appendChild(el("p", "alt-badge-text", photo.alt_text));
+    return badge;
+  }
+
+  // _images.html's blurred_class: marked sensitive, and the viewer did not ask to see such photos.
+  function blurred(item) {
+    return Boolean(item.sensitive) && !document.body.hasAttribute("data-show-sensitive");
+  }
+
+  // _images.html's sensitive_cover: the warning and "Show", over a blurred post.
+  function sensitiveCover(item) {
+    var cover = el("details", "sensitive-cover");
+    cover.setAttribute("data-sensitive-cover", "");
+    var summary = el("summary", "sensitive-cover-summary");
+    summary.appendChild(el("span", "sensitive-cover-label", "Sensitive"));
+    summary.appendChild(el("span", "sensitive-cover-warning",
+      item.content_warning || "This post may show sensitive content."));
+    summary.appendChild(el("span", "sensitive-cover-show", "Show"));
+    cover.appendChild(summary);
+    return cover;
+  }
+
+  // _images.html's multi_mark: the stacked frames and the count of a post's photos.
+  function multiMark(item) {
+    var count = (item.photos || []).length;
+    if (count < 2) {
+      return null;
+    }
+    var mark = el("span", "photo-multi-mark");
+    mark.setAttribute("data-photo-count", String(count));
+    mark.appendChild(icon("photos"));
+    mark.appendChild(el("span", "count-value", count));
+    mark.appendChild(el("span", "visually-hidden", " photos"));
+    return mark;
+  }
+
   function likeCount(item, urls) {
     if (shared.likeControl) {
       return shared.likeControl(item, urls.root);  // the like button of social.js
@@ -107,21 +189,31 @@
     head.appendChild(timeTag(item.created_at, "photo-card-date"));
     card.appendChild(head);
 
+    var cover = (item.photos || [])[0];
+    var frame = el("div", "photo-card-frame" + (blurred(item) ? " is-sensitive" : ""));
     var media = link("photo-card-media", imageUrl);
-    var img = el("img", "photo-card-img");
-    img.setAttribute("src", item.url);
-    img.setAttribute("width", String(item.width));
-    img.setAttribute("height", String(item.height));
-    img.setAttribute("loading", "lazy");
-    img.setAttribute("decoding", "async");
-    img.setAttribute("alt", imageAlt(item));
-    media.appendChild(img);
-    card.appendChild(media);
+    media.appendChild(photoImage(cover, item, "photo-card-img", urls.cardSizes, false));
+    var mark = multiMark(item);
+    if (mark) {
+      media.appendChild(mark);
+    }
+    frame.appendChild(media);
+    var badge = altBadge(cover);
+    if (badge) {
+      frame.appendChild(badge);
+    }
+    if (blurred(item)) {
+      frame.appendChild(sensitiveCover(item));
+    }
+    card.appendChild(frame);
 
     var body = el("div", "photo-card-body");
     var stats = el("div", "photo-stats");
     stats.appendChild(likeCount(item, urls));
     stats.appendChild(commentCount(item, imageUrl + "#comments"));
+    if (shared.saveControl && document.body.hasAttribute("data-signed-in")) {
+      stats.appendChild(shared.saveControl(item, urls.root));  // the save button of social.js
+    }
     body.appendChild(stats);
     if (item.description) {
       var description = el("p", "photo-card-desc");
@@ -157,16 +249,16 @@
   }
 
   function renderTile(item, urls) {
-    var tile = link("photo-tile", urls.image(item.id));
+    var tile = link("photo-tile" + (blurred(item) ? " is-sensitive" : ""), urls.image(item.id));
     tile.setAttribute("data-image-id", String(item.id));
-    var img = el("img", "photo-tile-img");
-    img.setAttribute("src", item.thumb_url);
-    img.setAttribute("width", "400");
-    img.setAttribute("height", "400");
-    img.setAttribute("loading", "lazy");
-    img.setAttribute("decoding", "async");
-    img.setAttribute("alt", imageAlt(item));
-    tile.appendChild(img);
+    tile.appendChild(photoImage((item.photos || [])[0], item, "photo-tile-img", urls.tileSizes, true));
+    var mark = multiMark(item);
+    if (mark) {
+      tile.appendChild(mark);
+    }
+    if (blurred(item)) {
+      tile.appendChild(el("span", "photo-tile-warning", "Sensitive"));
+    }
     var overlay = el("span", "photo-tile-overlay");
     overlay.setAttribute("aria-hidden", "true");
     var likes = el("span", "photo-tile-stat");
@@ -185,6 +277,8 @@
   function urlsOf(root) {
     return {
       root: root,  // where social.js's likeControl finds its URLs
+      cardSizes: root.getAttribute("data-card-sizes") || "100vw",
+      tileSizes: root.getAttribute("data-tile-sizes") || "33vw",
       tag: root.getAttribute("data-tag-url"),
       image: function (id) {
         return shared.url(root, "image", { id: id });

@@ -282,6 +282,82 @@
     });
   }
 
+  // ---- saved for later ----
+
+  // The save_button macro of _images.html, in DOM calls; the URLs from the
+  // grid's data-save-url, data-unsave-url and data-save-api-url templates.
+  function saveControl(item, grid) {
+    var id = item.id;
+    var saved = Boolean(item.saved);
+    var saveUrl = shared.url(grid, "save", { id: id });
+    var unsaveUrl = shared.url(grid, "unsave", { id: id });
+    var form = el("form", "save-form");
+    form.setAttribute("method", "post");
+    form.setAttribute("action", saved ? unsaveUrl : saveUrl);
+    form.setAttribute("data-save-form", "");
+    form.setAttribute("data-save-image", String(id));
+    form.setAttribute("data-api-url", shared.url(grid, "save-api", { id: id }));
+    form.setAttribute("data-save-url", saveUrl);
+    form.setAttribute("data-unsave-url", unsaveUrl);
+    var token = el("input");
+    token.type = "hidden";
+    token.name = "csrf_token";
+    token.value = shared.csrfToken();
+    form.appendChild(token);
+    var next = el("input");
+    next.type = "hidden";
+    next.name = "next";
+    next.value = window.location.pathname + window.location.search;
+    form.appendChild(next);
+    var button = el("button", "save-button" + (saved ? " is-saved" : ""));
+    button.setAttribute("type", "submit");
+    button.setAttribute("aria-pressed", saved ? "true" : "false");
+    button.setAttribute("aria-label", saved ? "Saved" : "Save for later");
+    button.setAttribute("title", saved ? "Saved" : "Save for later");
+    button.setAttribute("data-save-button", "");
+    button.appendChild(shared.icon("bookmark"));
+    form.appendChild(button);
+    return form;
+  }
+
+  function showSaved(imageId, saved) {
+    document.querySelectorAll('[data-save-form][data-save-image="' + Number(imageId) + '"]').forEach(function (form) {
+      var button = form.querySelector("[data-save-button]");
+      if (button) {
+        button.classList.toggle("is-saved", saved);
+        button.setAttribute("aria-pressed", saved ? "true" : "false");
+        button.setAttribute("aria-label", saved ? "Saved" : "Save for later");
+        button.setAttribute("title", saved ? "Saved" : "Save for later");
+      }
+      var action = form.getAttribute(saved ? "data-unsave-url" : "data-save-url");
+      if (action) {
+        form.setAttribute("action", action);
+      }
+    });
+  }
+
+  function toggleSave(form) {
+    var button = form.querySelector("[data-save-button]");
+    var apiUrl = form.getAttribute("data-api-url");
+    if (!button || !apiUrl || form.getAttribute("aria-busy") === "true") {
+      return;
+    }
+    var imageId = form.getAttribute("data-save-image");
+    var wasSaved = button.getAttribute("aria-pressed") === "true";
+    showSaved(imageId, !wasSaved);
+    form.setAttribute("aria-busy", "true");
+    apiRequest(apiUrl, { method: wasSaved ? "DELETE" : "PUT" },
+      wasSaved ? "Could not remove it from your saved posts" : "Could not save the post"
+    ).then(function (data) {
+      showSaved(imageId, Boolean(data.saved));
+    }).catch(function (error) {
+      showSaved(imageId, wasSaved);
+      toast(error.message);
+    }).then(function () {
+      form.removeAttribute("aria-busy");
+    });
+  }
+
   // ---- wiring: one listener for every form, also those added later ----
 
   document.addEventListener("submit", function (event) {
@@ -295,9 +371,13 @@
     } else if (form.hasAttribute("data-follow-form")) {
       event.preventDefault();
       toggleFollow(form);
+    } else if (form.hasAttribute("data-save-form")) {
+      event.preventDefault();
+      toggleSave(form);
     }
   });
 
   shared.likeControl = likeControl;
+  shared.saveControl = saveControl;
   shared.toast = toast;
 })();

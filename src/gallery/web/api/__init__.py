@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from quart import Blueprint
 
-from gallery.web.api import account, discover, images, ranking, reports, social
+from gallery.web.api import account, discover, images, posts, ranking, reports, social
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
-for area in (account, images, social, discover, ranking, reports):
+for area in (account, images, posts, social, discover, ranking, reports):
     bp.register_blueprint(area.bp)

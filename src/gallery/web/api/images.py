@@ -16,11 +16,16 @@ from quart_schema import (
 from quart_schema.pydantic import File
 
 from gallery.models.comment import COMMENT_MAX_LENGTH
-from gallery.models.image import DESCRIPTION_MAX_LENGTH
+from gallery.models.image import (
+    ALT_TEXT_MAX_LENGTH,
+    CONTENT_WARNING_MAX_LENGTH,
+    DESCRIPTION_MAX_LENGTH,
+    MAX_PHOTOS_PER_POST,
+)
 from gallery.models.user import Permission
-from gallery.services import comments, feeds, images, social, users
+from gallery.services import comments, feeds, images, posts, social, users
 from gallery.services.errors import InvalidInput
-from gallery.web.actions import create_comment
+from gallery.web.actions import chosen_photos, create_comment, create_post
 from gallery.web.body_limits import accepts_uploads
 from gallery.web.conditional import conditional_json
 from gallery.web.current_user import require_user, viewer_id
@@ -30,7 +35,7 @@ from gallery.web.json_bodies import text_bounds, validate_json
 from gallery.web.json_routes import answers
 from gallery.web.permissions import permission_required
 from gallery.web.querystring import IdsQuery, PageQuery, validate_query
-from gallery.web.rate_limits import count_attempt, rate_limit_exempt, rate_limited
+from gallery.web.rate_limits import rate_limit_exempt, rate_limited
 from gallery.web.resources import resources
 from gallery.web.shapes import (
     CommentList,
@@ -63,8 +68,22 @@ class NewComment:
 
 @dataclass
 class NewImage:
-    # For the document only: the view reads the form itself (exactly one file, counted).
-    file: Annotated[File, Field(description="A JPEG, PNG, GIF or WebP image.")]
+    # For the document only: the view reads the form itself (1–10 files, each counted).
+    file: Annotated[
+        File,
+        Field(
+            description=f"A JPEG, PNG, GIF, WebP, HEIC or AVIF photo; repeat the field for up to "
+            f"{MAX_PHOTOS_PER_POST} photos in one post, in the order they are shown."
+        ),
+    ]
+    alt_text: Annotated[
+        str,
+        Field(
+            max_length=ALT_TEXT_MAX_LENGTH,
+            description="What the photo shows, for people who cannot see it; repeat the "
+            "field once per photo, in the same order (optional).",
+        ),
+    ] = ""
     description: Annotated[
         str,
         Field(
@@ -75,9 +94,58 @@ class NewImage:
 
 
 @dataclass
+class AltTextChange:
+    id: Annotated[int, Field(strict=True, description="One of the post's photos.")]
+    alt_text: Annotated[str, Field(max_length=ALT_TEXT_MAX_LENGTH)]
+
+
+@dataclass
 class ImageChanges:
+    """Each field is optional; the ones sent are changed. At least one."""
+
     # Strict: JSON true or false, as documented, not 0, 1 or "yes".
-    comments_enabled: Annotated[bool, Field(strict=True)]
+    comments_enabled: Annotated[
+        bool | None, Field(strict=True, description="Owner or moderator.")
+    ] = None
+    description: Annotated[
+        str | None,
+        Field(
+            max_length=DESCRIPTION_MAX_LENGTH,
+            description='The caption (the author only); the post shows "edited".',
+        ),
+    ] = None
+    alt_texts: Annotated[
+        list[AltTextChange] | None,
+        Field(max_length=MAX_PHOTOS_PER_POST, description="New alt texts (the author only)."),
+    ] = None
+    sensitive: Annotated[
+        bool | None,
+        Field(strict=True, description="Blurred behind a warning (author or moderator)."),
+    ] = None
+    content_warning: Annotated[
+        str | None,
+        Field(max_length=CONTENT_WARNING_MAX_LENGTH, description="The warning's words."),
+    ] = None
+
+
+@dataclass
+class AltTextOut:
+    photo_id: int
+    alt_text: str
+
+
+@dataclass
+class VersionOut:
+    description: str
+    alt_texts: list[AltTextOut]
+    valid_from: str
+    replaced_at: str | None  # None: the current words
+    editor: str | None
+
+
+@dataclass
+class VersionList:
+    items: list[VersionOut]
 
 
 @bp.get("/feed")
@@ -169,32 +237,22 @@ async def image_detail(image_id: int) -> Response:
 @document_request(NewImage, source=DataSource.FORM_MULTIPART)
 @document_response(ImageOut, 201)
 @answers(400, 413, 415, 422)
-@rate_limited("uploads", counted_in_view=True)  # once the request has its one file
+@rate_limited("uploads", counted_in_view=True)  # one per photo, once they are read
 async def upload_image() -> tuple[Response, int, dict[str, str]]:
-    """Upload one image (multipart ``file``, optional ``description``): 201 with the Image.
+    """Post 1–10 photos (multipart ``file`` parts in order, an optional ``alt_text``
+    for each in the same order, an optional ``description``): 201 with the post.
 
-    415 if the file is not a JPEG, PNG, GIF or WebP; 422 if it is damaged or has
-    too many pixels; 413 if the body is over the upload limit.
+    415 if a file is not a JPEG, PNG, GIF, WebP, HEIC or AVIF; 422 if one is damaged or has
+    too many pixels (the message names each such photo; nothing is posted);
+    413 if the body is over the upload limit.
     """
     use = resources()
     user = require_user()
-    files = (await request.files).getlist("file")
-    if len(files) != 1 or not files[0].filename:
-        raise InvalidInput("Send exactly one image in the multipart field 'file'.", field="file")
-    await count_attempt("uploads")
     description = (await request.form).get("description", "")
-    runtime = use.runtime
-    image = await images.ingest(
-        use.db,
-        runtime.storage,
-        use.redis,
-        author=user,
-        data=files[0].read(),
-        description=description,
-    )
+    image = await create_post(await chosen_photos(), description)
     card = (await feeds.cards_for(use.db, [image], user.id))[0]
     location = url_for("api.images.image_detail", image_id=image.id)
-    return jsonify(asdict(image_out(card, runtime.storage))), 201, {"Location": location}
+    return jsonify(asdict(image_out(card, use.storage))), 201, {"Location": location}
 
 
 @bp.delete("/images/<int:image_id>")
@@ -213,22 +271,63 @@ async def delete_image(image_id: int) -> Response:
 @tag(["images"])
 @validate_json(ImageChanges)
 @document_response(ImageOut)
-@answers(401, 403, 404)
-@rate_limit_exempt("the owner's or a moderator's comment switch; setting it again is a no-op")
+@answers(400, 401, 403, 404)
+@rate_limit_exempt("the owner's or a moderator's changes to one post; the same again is a no-op")
 async def update_image(image_id: int, data: ImageChanges) -> Response:
-    """Turn new comments on an image on or off (owner or moderator): 200 with the Image.
+    """Change a post: 200 with it.
 
-    Comments already there stay; while off, posting one is refused with 403.
+    ``comments_enabled`` (owner or moderator; comments already there stay),
+    ``description`` and ``alt_texts`` (the author; earlier words are kept, see
+    ``/versions``), ``sensitive`` and ``content_warning`` (author or moderator).
     """
     use = resources()
-    # Not permission_required: a locked owner may still close their photo to comments.
+    # Not permission_required: a locked owner may still close their post to
+    # comments or put it behind a warning; the services decide who may.
     user = require_user()
     session = use.db
-    await images.set_comments_enabled(
-        session, use.redis, image_id=image_id, actor=user, enabled=data.comments_enabled
+    changes = posts.PostChanges(
+        description=data.description,
+        alt_texts={change.id: change.alt_text for change in data.alt_texts}
+        if data.alt_texts is not None
+        else None,
+        sensitive=data.sensitive,
+        content_warning=data.content_warning,
     )
+    if data.comments_enabled is None and not (changes.changes_words or changes.changes_warning):
+        raise InvalidInput("Send at least one change.")
+    if changes.changes_words or changes.changes_warning:
+        await posts.edit_post(session, use.redis, image_id=image_id, actor=user, changes=changes)
+    if data.comments_enabled is not None:
+        await images.set_comments_enabled(
+            session, use.redis, image_id=image_id, actor=user, enabled=data.comments_enabled
+        )
     card = await feeds.image_card(session, image_id, user.id)
     return jsonify(asdict(image_out(card, use.storage)))
+
+
+@bp.get("/images/<int:image_id>/versions")
+@tag(["images"])
+@document_response(VersionList)
+@answers(401, 404)
+async def image_versions(image_id: int) -> Response:
+    """A post's caption and alt texts now and before each edit, newest first.
+
+    Its author and moderators only (404 for anyone else).
+    """
+    use = resources()
+    user = require_user()
+    history = await posts.version_history(use.db, image_id=image_id, viewer=user)
+    return jsonify(asdict(VersionList(items=[version_out(v) for v in history])))
+
+
+def version_out(version: posts.Version) -> VersionOut:
+    return VersionOut(
+        description=version.description,
+        alt_texts=[AltTextOut(a.photo_id, a.alt_text) for a in version.alt_texts],
+        valid_from=iso_utc(version.valid_from),
+        replaced_at=iso_utc(version.replaced_at) if version.replaced_at else None,
+        editor=version.editor,
+    )
 
 
 @bp.get("/images/<int:image_id>/comments")

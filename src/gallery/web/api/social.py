@@ -6,7 +6,7 @@ from quart import Blueprint, Response
 from quart_schema import document_response, tag
 
 from gallery.models.user import Permission
-from gallery.services import feeds, notifications, social, users
+from gallery.services import feeds, notifications, saves, social, users
 from gallery.web.conditional import conditional_json
 from gallery.web.current_user import require_user
 from gallery.web.json_routes import answers
@@ -19,6 +19,7 @@ from gallery.web.shapes import (
     FollowOut,
     LikeOut,
     NotificationList,
+    SaveOut,
     UnreadCount,
     UserList,
     author_out,
@@ -147,6 +148,51 @@ async def following_feed(query_args: PageQuery) -> Response:
     async def build() -> Feed:
         page = await feeds.following(
             resources().db, viewer_id=user.id, limit=query_args.limit, cursor=query_args.cursor
+        )
+        return feed_of(page, resources().storage)
+
+    return await conditional_json(build)
+
+
+# -- saved for later ---------------------------------------------------------------
+
+
+@bp.put("/images/<int:image_id>/save")  # type: ignore[type-var]  # quart-schema serialises
+@tag(["saved"])
+@document_response(SaveOut)
+@answers(401, 404)
+@rate_limited("saves")
+async def save_image(image_id: int) -> SaveOut:
+    """Save a post for later (private; again changes nothing). Locked accounts may too."""
+    use = resources()
+    user = require_user()
+    return SaveOut(saved=(await saves.save_post(use.db, user=user, image_id=image_id)).saved)
+
+
+@bp.delete("/images/<int:image_id>/save")  # type: ignore[type-var]
+@tag(["saved"])
+@document_response(SaveOut)
+@answers(401)
+@rate_limited("saves")
+async def unsave_image(image_id: int) -> SaveOut:
+    """Take a post off your saved list (not there is fine)."""
+    use = resources()
+    user = require_user()
+    return SaveOut(saved=(await saves.unsave_post(use.db, user=user, image_id=image_id)).saved)
+
+
+@bp.get("/saved")
+@tag(["saved"])
+@validate_query(PageQuery)
+@document_response(Feed)
+@answers(304, 401)
+async def saved_feed(query_args: PageQuery) -> Response:
+    """Your saved posts, most recently saved first (cursor paging as ``/feed``)."""
+    user = require_user()
+
+    async def build() -> Feed:
+        page = await saves.saved_page(
+            resources().db, user_id=user.id, limit=query_args.limit, cursor=query_args.cursor
         )
         return feed_of(page, resources().storage)
 
