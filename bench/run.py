@@ -32,8 +32,14 @@ All on 127.0.0.1, every step bounded in time:
    close and the feed routes are measured in as many rounds again. The drop
    compares the median with the sockets to the mean of the medians before and
    after them, so that drift over the phase does not count as their cost.
-7. A Markdown table, the workers' memory, the goals of issue 11 and the live
-   section with the targets of issue 14 are printed; then the sockets close,
+7. The uploads phase (issue 16; --no-uploads skips it), on the two-worker
+   Gallery before the live phase: the anonymous and signed-in feeds at 64
+   connections, quiet, while two posters post ten-photo posts of a
+   12-megapixel iPhone HEIC through the composer's API without pause
+   (uploads.py), and quiet again; their p99 latencies and requests/s side by
+   side.
+8. A Markdown table, the workers' memory, the goals of issue 11, the uploads
+   section and the live section with the targets of issue 14 are printed; then the sockets close,
    both servers stop, the database is dropped and the Redis database flushed,
    also after an error or Ctrl-C.
 
@@ -82,6 +88,7 @@ from servers import (
     stop_server,
     worker_pids,
 )
+from uploads import PHOTOS_PER_POST, POSTERS, Posting, PostingLog, UploadsError
 from wrk import (
     REQUEST_TIMEOUT_SECONDS,
     THREADS,
@@ -275,6 +282,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="after seeding and sign-in, leave both servers up (for py-spy) until Ctrl-C",
     )
     parser.add_argument("--output", type=Path, help="also write the report to this file")
+    parser.add_argument(
+        "--no-uploads",
+        dest="uploads",
+        action="store_false",
+        help="skip the uploads phase (the feed while ten-photo posts are made)",
+    )
     parser.add_argument(
         "--no-live",
         dest="live",
@@ -696,6 +709,77 @@ def live_phase(bench: Bench, cleanup: contextlib.ExitStack) -> LiveOutcome:
     return outcome
 
 
+# -- the uploads phase (issue 16) ---------------------------------------------------
+
+UPLOAD_PHASE_ROUTES = ("feed-anonymous", "feed-signed-in")
+UPLOAD_STATES = ("quiet", "ten-photo posts being made", "quiet again")
+
+
+@dataclass
+class UploadsOutcome:
+    rows: dict[str, list[Measurement]]
+    log: PostingLog
+
+
+def uploads_phase(bench: Bench, headers: dict[str, dict[str, str]]) -> UploadsOutcome:
+    """The feeds quiet, while big posts are made, and quiet again; at 64 connections."""
+    routes = [route for route in ROUTES if route.slug in UPLOAD_PHASE_ROUTES]
+    headers = {**headers}
+    for route in routes:
+        if route.name not in headers:  # --routes left it out of the main table
+            headers[route.name] = checked_headers(url_of(bench, route), route, bench.cookie)
+    rows: dict[str, list[Measurement]] = {}
+    log = PostingLog()
+    for state in UPLOAD_STATES:
+        say(f"Uploads phase, {state}:")
+        posting = None
+        if state == UPLOAD_STATES[1]:
+            posting = Posting(bench.gallery.base_url, bench.cookie)
+            posting.start()
+            # Let the first photos reach the imaging threads before counting.
+            time.sleep(3)
+        try:
+            rows[state] = measure_rows(bench, bench.gallery, routes, [GOAL_CONNECTIONS], headers)
+        finally:
+            if posting is not None:
+                log = posting.finish()
+        if posting is not None and log.errors:
+            raise UploadsError("the posters failed: " + "; ".join(log.errors[:3]))
+    return UploadsOutcome(rows=rows, log=log)
+
+
+def render_uploads(outcome: UploadsOutcome) -> list[str]:
+    log = outcome.log
+    lines = [
+        "## The feed while ten-photo posts are made (issue 16)",
+        "",
+        f"{POSTERS} posters, each posting {PHOTOS_PER_POST} photos of a 4032×3024 iPhone HEIC "
+        "(tests/data/formats/pug.heic) per post through the composer's API "
+        f"(three photos at a time, then POST /api/v1/posts), without pause: {log.posts} posts, "
+        f"{log.photos} photos while measuring; median {number(log.median_photo_seconds(), 1)} s "
+        f"per photo request, {number(log.median_post_seconds(), 1)} s per post. "
+        f"wrk at {GOAL_CONNECTIONS} connections, as in the main table.",
+        "",
+        "| route | state | req/s | p50 ms | p99 ms | ratio to ceiling | 5xx |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for state, measurements in outcome.rows.items():
+        by_route = {m.route: m for m in measurements}
+        ceilings = [by_route[name].result.requests_per_second for name in (CEILING, CEILING_AGAIN)
+                    if name in by_route]  # fmt: skip
+        ceiling = sum(ceilings) / len(ceilings) if ceilings else math.nan
+        for m in measurements:
+            if m.route in (CEILING, CEILING_AGAIN):
+                continue
+            r = m.result
+            lines.append(
+                f"| {m.route} | {state} | {number(r.requests_per_second, 0)} | "
+                f"{number(r.p50_ms, 1)} | {number(r.p99_ms, 1)} | "
+                f"{number(r.requests_per_second / ceiling, 2)} | {r.statuses.server_error} |"
+            )
+    return lines
+
+
 # -- the report ----------------------------------------------------------------
 
 
@@ -821,6 +905,9 @@ def run(args: argparse.Namespace) -> str:
         load = (load_before, os.getloadavg()[0])
         # Before the live phase, which stops this Gallery.
         gallery_memory = memory_of(bench.gallery)
+        uploads_section: list[str] = []
+        if args.uploads:
+            uploads_section = render_uploads(uploads_phase(bench, headers))
         live, live_failure = skipped_live(), None
         if args.live:
             try:
@@ -837,6 +924,8 @@ def run(args: argparse.Namespace) -> str:
             gallery_memory,
             memory_of(bench.ceiling),
         )
+        if uploads_section:
+            report += "\n" + "\n".join(uploads_section) + "\n"
         report += "\n" + "\n".join(live) + "\n"
         # Before the clean-up, which may wait for a graceful shutdown.
         print(report, flush=True)
@@ -864,7 +953,7 @@ def main() -> int:
     except KeyboardInterrupt:
         say("Interrupted; cleaned up.")
         return 130
-    except (BenchError, ServiceError, WrkError, LiveError) as error:
+    except (BenchError, ServiceError, WrkError, LiveError, UploadsError) as error:
         say(f"bench: {error}")
         return 1
     finally:

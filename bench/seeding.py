@@ -25,7 +25,7 @@ from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
-from gallery.models import Comment, Follow, Image, Like, Role, Tag, User, image_tags
+from gallery.models import Comment, Follow, Image, Like, Photo, Role, Tag, User, image_tags
 from gallery.services.passwords import hash_password
 from gallery.services.tags import parse_hashtags
 
@@ -70,6 +70,13 @@ ENDINGS = ("!", ", where was this taken?", ". Which lens?", ", well done.", ". R
 # Display sizes as the pipeline leaves them (longest side 1080); thumbs are 400 wide.
 DISPLAY_SIZES = ((1080, 720), (720, 1080), (1080, 810), (810, 1080), (1080, 1080), (1080, 608))
 THUMB_SIZE = 400
+# Posts of several photos, as on sites that have them: most have one.
+PHOTOS_PER_POST = (1, 2, 3, 4, 6, 10)
+PHOTOS_PER_POST_WEIGHTS = (80, 8, 5, 3, 2, 2)
+# What the pipeline stores for a phone photo (imaging.RESPONSIVE_WIDTHS), and a
+# placeholder of the usual length; alt texts on a third of the photos.
+VARIANT_WIDTHS = "320,640,1080,2048"
+BLURHASH = "LlKBExxaxuxu~qj?RjWCkWj[Rjoe"
 PLAIN_NAME = re.compile(r"[A-Za-z0-9_]+")
 
 # asyncmy logs the server's notes as warnings, such as "Can't drop database
@@ -143,10 +150,41 @@ async def drop_database(url: str) -> None:
 # -- the rows ------------------------------------------------------------------
 
 
-def storage_key(rng: random.Random, variant: str) -> str:
-    """A key shaped like the storage's (``3f/a2/<32 hex>_display.jpg``); no file behind it."""
+def storage_stem(rng: random.Random) -> str:
+    """A stem shaped like the storage's (``3f/a2/<32 hex>``); no file behind it."""
     stem = f"{rng.getrandbits(128):032x}"
-    return f"{stem[:2]}/{stem[2:4]}/{stem}_{variant}.jpg"
+    return f"{stem[:2]}/{stem[2:4]}/{stem}"
+
+
+def photo_rows(rng: random.Random, images: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each post's photos, in order, with every file key and srcset width a real one has."""
+    rows = []
+    for image in images:
+        count = rng.choices(PHOTOS_PER_POST, weights=PHOTOS_PER_POST_WEIGHTS)[0]
+        for position in range(count):
+            width, height = rng.choice(DISPLAY_SIZES)
+            stem = storage_stem(rng)
+            rows.append(
+                {
+                    "image_id": image["id"],
+                    "owner_id": image["author_id"],
+                    "created_at": image["created_at"],
+                    "position": position,
+                    "original_key": f"{stem}_original.jpg",
+                    "display_key": f"{stem}_display.jpg",
+                    "thumb_key": f"{stem}_thumb.jpg",
+                    "width": width,
+                    "height": height,
+                    "thumb_size": THUMB_SIZE,
+                    "alt_text": description(rng) if rng.random() < 0.33 else "",
+                    "variant_stem": stem,
+                    "variant_widths": VARIANT_WIDTHS,
+                    "variant_format": "webp",
+                    "variant_has_jpeg": True,
+                    "blurhash": BLURHASH,
+                }
+            )
+    return rows
 
 
 def description(rng: random.Random) -> str:
@@ -204,17 +242,10 @@ def image_rows(
     step = (end - start) / max(size.images, 1)
     rows = []
     for number, author_id in enumerate(authors, start=1):
-        width, height = rng.choice(DISPLAY_SIZES)
         rows.append(
             {
                 "id": number,
                 "author_id": author_id,
-                "original_key": storage_key(rng, "original"),
-                "display_key": storage_key(rng, "display"),
-                "thumb_key": storage_key(rng, "thumb"),
-                "width": width,
-                "height": height,
-                "thumb_size": THUMB_SIZE,
                 "description": description(rng),
                 "created_at": start + step * number,
                 "comment_count": 0,
@@ -330,6 +361,7 @@ def plan_site(size: SiteSize, password_hash: str) -> SeededSite:
     users = user_rows(size, password_hash, start - timedelta(days=365))
     bench_user_id = users[-1]["id"]
     images = image_rows(size, rng, start, end)
+    photos = photo_rows(rng, images)
     tags, links = tag_rows(images)
     comments = comment_rows(size, rng, images, end)
     likes = like_rows(size, rng, images, bench_user_id, end)
@@ -352,6 +384,7 @@ def plan_site(size: SiteSize, password_hash: str) -> SeededSite:
             "users": users,
             "tags": tags,
             "images": images,
+            "photos": photos,
             "image_tags": links,
             "comments": comments,
             "likes": likes,
@@ -367,6 +400,7 @@ TABLES: dict[str, Table] = {
     "users": User.__table__,  # type: ignore[dict-item]
     "tags": Tag.__table__,  # type: ignore[dict-item]
     "images": Image.__table__,  # type: ignore[dict-item]
+    "photos": Photo.__table__,  # type: ignore[dict-item]
     "image_tags": image_tags,
     "comments": Comment.__table__,  # type: ignore[dict-item]
     "likes": Like.__table__,  # type: ignore[dict-item]
