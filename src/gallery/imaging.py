@@ -26,7 +26,9 @@ Decisions worth knowing:
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
 import struct
 import warnings
 from dataclasses import dataclass
@@ -157,6 +159,15 @@ def process(data: bytes) -> ProcessedImage:
         responsive=tuple(_responsive(clean, keeps_alpha)),
         blurhash=blurhash_of(thumb),
     )
+
+
+LOW_PRIORITY_NICENESS = 10
+
+
+def run_at_low_priority() -> None:
+    """For the imaging process: let the web process's requests have the CPU first."""
+    with contextlib.suppress(OSError):  # not allowed (or not Unix): run as it is
+        os.nice(LOW_PRIORITY_NICENESS)
 
 
 def responsive_widths(width: int) -> list[int]:

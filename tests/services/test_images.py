@@ -3,6 +3,9 @@ comments, notices), who may delete and switch comments, and what the log keeps."
 
 from __future__ import annotations
 
+import os
+import signal
+
 import pytest
 from sqlalchemy.exc import IntegrityError
 
@@ -316,3 +319,19 @@ async def test_a_locked_owner_may_close_their_photo_to_comments_but_not_open_it(
         await switch_comments(runtime, owner, image_id, True)
     async with runtime.db.session() as session:
         assert (await session.get_one(Image, image_id)).comments_disabled
+
+
+async def test_an_imaging_process_killed_is_replaced_and_the_upload_goes_through(
+    runtime: Runtime,
+) -> None:
+    user_id = await make_active_user(runtime)
+    await store_image(runtime, user_id)  # the imaging process is up
+    pool = images.imaging_pool()
+    pids = list(pool._processes)
+    assert pids
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    # The pool notices the death on its next use: the upload is retried in a new one.
+    image_id = await store_image(runtime, user_id, "after the crash")
+    assert image_id
+    assert images.imaging_pool() is not pool

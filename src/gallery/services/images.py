@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
 from collections.abc import AsyncIterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -49,9 +51,46 @@ from gallery.services.validation import bounded_text
 
 log = logging.getLogger(__name__)
 
-# Decoding a large photo takes a few hundred megabytes for a moment: two at a
-# time per process bounds that memory, and the event loop never waits on it.
-IMAGING_THREADS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="imaging")
+# Photos are processed in a process of their own per web process, at low CPU
+# priority (``imaging.run_at_low_priority``). In threads, ten 12-megapixel
+# photos (2.5 s of CPU each) made the feed's p99 on the same two cores 18×
+# longer: the threads took the GIL between Pillow's calls and the cores from
+# the requests (make bench, the uploads phase). A niced process yields both.
+# One at a time bounds the memory (a few hundred megabytes at the peak of a
+# 12-megapixel photo); the web workers already number the cores.
+IMAGING_PROCESSES = 1
+_imaging_pool: ProcessPoolExecutor | None = None
+
+
+def imaging_pool() -> ProcessPoolExecutor:
+    """The pool the photos of this process are made in (started on first use).
+
+    Spawned, not forked: a fork would copy the event loop's threads and locks.
+    Shut down by ``concurrent.futures`` when the process exits, after the
+    photos under way.
+    """
+    global _imaging_pool
+    if _imaging_pool is None:
+        this_process = multiprocessing.current_process()
+        if this_process.daemon:
+            # Hypercorn starts its workers as daemonic processes (its default),
+            # and multiprocessing allows those no children. The imaging process
+            # ends with its parent all the same (its pipe closes), so the worker
+            # stops calling itself daemonic to be allowed one.
+            this_process._config["daemon"] = False  # type: ignore[attr-defined]
+        _imaging_pool = ProcessPoolExecutor(
+            max_workers=IMAGING_PROCESSES,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=imaging.run_at_low_priority,
+        )
+    return _imaging_pool
+
+
+def _replace_broken_pool(broken: ProcessPoolExecutor) -> None:
+    global _imaging_pool
+    if _imaging_pool is broken:
+        _imaging_pool = None
+        broken.shutdown(wait=False, cancel_futures=True)
 
 
 def check_description(description: str | None) -> str:
@@ -106,12 +145,27 @@ class PhotosRejected(Rejected):
 
 
 async def process_upload(data: bytes) -> imaging.ProcessedImage:
-    """Validate and re-encode an upload off the event loop; ``Rejected`` says why not."""
+    """Validate and re-encode an upload in the imaging process; ``Rejected`` says why not.
+
+    Should that process die (killed, out of memory), the next call starts a
+    new one: this photo is tried once more there, then refused with 422.
+    """
     loop = asyncio.get_running_loop()
-    try:
-        return await loop.run_in_executor(IMAGING_THREADS, imaging.process, data)
-    except imaging.ImageRejected as error:
-        raise Rejected(error.message, status=error.status, field="file") from error
+    for attempt in range(2):
+        pool = imaging_pool()
+        try:
+            return await loop.run_in_executor(pool, imaging.process, data)
+        except imaging.ImageRejected as error:
+            raise Rejected(error.message, status=error.status, field="file") from error
+        except BrokenProcessPool:
+            log.warning("The imaging process died; starting another (attempt %d)", attempt + 1)
+            _replace_broken_pool(pool)
+    raise Rejected(
+        "This image could not be processed (the image processor stopped on it). "
+        "Please try another copy.",
+        status=422,
+        field="file",
+    )
 
 
 async def process_photos(uploads: Sequence[PhotoUpload]) -> list[imaging.ProcessedImage]:
