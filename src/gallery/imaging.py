@@ -30,6 +30,8 @@ import contextlib
 import io
 import os
 import struct
+import threading
+import time
 import warnings
 from dataclasses import dataclass
 from typing import cast
@@ -162,12 +164,27 @@ def process(data: bytes) -> ProcessedImage:
 
 
 LOW_PRIORITY_NICENESS = 10
+PARENT_CHECK_SECONDS = 1.0
 
 
 def run_at_low_priority() -> None:
-    """For the imaging process: let the web process's requests have the CPU first."""
+    """The imaging process's start: requests get the CPU first, and it dies with its parent.
+
+    A process pool's worker waits on a pipe that it holds both ends of, so the
+    death of the web process (a crash, SIGKILL) would never end it: a thread
+    notices that it was handed to another parent and exits.
+    """
     with contextlib.suppress(OSError):  # not allowed (or not Unix): run as it is
         os.nice(LOW_PRIORITY_NICENESS)
+    parent = os.getppid()
+
+    def exit_with_parent() -> None:
+        while True:
+            time.sleep(PARENT_CHECK_SECONDS)
+            if os.getppid() != parent:
+                os._exit(0)
+
+    threading.Thread(target=exit_with_parent, name="exit-with-parent", daemon=True).start()
 
 
 def responsive_widths(width: int) -> list[int]:
