@@ -167,22 +167,22 @@ LOW_PRIORITY_NICENESS = 10
 PARENT_CHECK_SECONDS = 1.0
 
 
-def run_at_low_priority() -> None:
-    """The imaging process's start: requests get the CPU first, and it dies with its parent.
+def run_at_low_priority(parent_pid: int) -> None:
+    """The imaging process's start: requests get the CPU first, and it dies with
+    ``parent_pid``, the web process that started it.
 
     A process pool's worker waits on a pipe that it holds both ends of, so the
     death of the web process (a crash, SIGKILL) would never end it: a thread
-    notices that it was handed to another parent and exits.
+    notices that its parent is no longer ``parent_pid`` (already at the start,
+    if the parent died while it was being spawned) and exits.
     """
     with contextlib.suppress(OSError):  # not allowed (or not Unix): run as it is
         os.nice(LOW_PRIORITY_NICENESS)
-    parent = os.getppid()
 
     def exit_with_parent() -> None:
-        while True:
+        while os.getppid() == parent_pid:
             time.sleep(PARENT_CHECK_SECONDS)
-            if os.getppid() != parent:
-                os._exit(0)
+        os._exit(0)
 
     threading.Thread(target=exit_with_parent, name="exit-with-parent", daemon=True).start()
 

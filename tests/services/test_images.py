@@ -3,8 +3,11 @@ comments, notices), who may delete and switch comments, and what the log keeps."
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
+import sys
+import time
 
 import pytest
 from sqlalchemy.exc import IntegrityError
@@ -335,3 +338,31 @@ async def test_an_imaging_process_killed_is_replaced_and_the_upload_goes_through
     image_id = await store_image(runtime, user_id, "after the crash")
     assert image_id
     assert images.imaging_pool() is not pool
+
+
+async def test_the_imaging_process_exits_when_its_web_process_is_killed() -> None:
+    """SIGKILL a process that has an imaging process: that one must not linger."""
+    script = (
+        "from gallery.services import images; from gallery import imaging\n"
+        "pool = images.imaging_pool()\n"
+        "pool.submit(imaging.responsive_widths, 640).result()\n"
+        "print(*pool._processes, flush=True)\n"
+        "import time; time.sleep(60)\n"
+    )
+    web = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", script, stdout=asyncio.subprocess.PIPE
+    )
+    assert web.stdout is not None
+    line = await asyncio.wait_for(web.stdout.readline(), timeout=60)
+    [child] = [int(pid) for pid in line.split()]
+    web.kill()
+    await web.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return
+        await asyncio.sleep(0.2)
+    os.kill(child, signal.SIGKILL)
+    pytest.fail(f"the imaging process {child} outlived its web process")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -82,6 +83,7 @@ def imaging_pool() -> ProcessPoolExecutor:
             max_workers=IMAGING_PROCESSES,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=imaging.run_at_low_priority,
+            initargs=(os.getpid(),),
         )
     return _imaging_pool
 
