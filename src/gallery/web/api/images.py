@@ -95,7 +95,9 @@ class NewImage:
 
 @dataclass
 class AltTextChange:
-    id: Annotated[int, Field(strict=True, description="One of the post's photos.")]
+    id: Annotated[
+        int, Field(strict=True, ge=1, le=2**31 - 1, description="One of the post photos.")
+    ]
     alt_text: Annotated[str, Field(max_length=ALT_TEXT_MAX_LENGTH)]
 
 

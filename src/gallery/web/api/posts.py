@@ -47,7 +47,9 @@ class NewPhoto:
 
 @dataclass
 class ChosenDraft:
-    id: Annotated[int, Field(strict=True, description="A photo from POST /api/v1/photos.")]
+    id: Annotated[
+        int, Field(strict=True, ge=1, le=2**31 - 1, description="A photo from POST /api/v1/photos.")
+    ]
     alt_text: Annotated[str, Field(max_length=ALT_TEXT_MAX_LENGTH)] = ""
 
 
