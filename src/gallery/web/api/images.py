@@ -37,6 +37,7 @@ from gallery.web.permissions import permission_required
 from gallery.web.querystring import IdsQuery, PageQuery, validate_query
 from gallery.web.rate_limits import rate_limit_exempt, rate_limited
 from gallery.web.resources import resources
+from gallery.web.routing import MAX_PATH_INTEGER
 from gallery.web.shapes import (
     CommentList,
     CommentOut,
@@ -96,7 +97,7 @@ class NewImage:
 @dataclass
 class AltTextChange:
     id: Annotated[
-        int, Field(strict=True, ge=1, le=2**31 - 1, description="One of the post photos.")
+        int, Field(strict=True, ge=1, le=MAX_PATH_INTEGER, description="One of the post photos.")
     ]
     alt_text: Annotated[str, Field(max_length=ALT_TEXT_MAX_LENGTH)]
 

@@ -27,6 +27,7 @@ from gallery.web.json_routes import answers
 from gallery.web.permissions import permission_required
 from gallery.web.rate_limits import count_attempt, rate_limit_exempt, rate_limited
 from gallery.web.resources import resources
+from gallery.web.routing import MAX_PATH_INTEGER
 from gallery.web.shapes import ImageOut, PhotoOut, image_out, photo_out
 
 bp = Blueprint("posts", __name__)
@@ -48,7 +49,10 @@ class NewPhoto:
 @dataclass
 class ChosenDraft:
     id: Annotated[
-        int, Field(strict=True, ge=1, le=2**31 - 1, description="A photo from POST /api/v1/photos.")
+        int,
+        Field(
+            strict=True, ge=1, le=MAX_PATH_INTEGER, description="A photo from POST /api/v1/photos."
+        ),
     ]
     alt_text: Annotated[str, Field(max_length=ALT_TEXT_MAX_LENGTH)] = ""
 

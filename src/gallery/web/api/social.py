@@ -172,7 +172,7 @@ async def save_image(image_id: int) -> SaveOut:
 @bp.delete("/images/<int:image_id>/save")  # type: ignore[type-var]
 @tag(["saved"])
 @document_response(SaveOut)
-@answers(401)
+@answers(401, 404)  # 404: an id outside the column's range matches no route
 @rate_limited("saves")
 async def unsave_image(image_id: int) -> SaveOut:
     """Take a post off your saved list (not there is fine)."""
