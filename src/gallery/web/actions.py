@@ -9,14 +9,14 @@ page and its twin spend one budget.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
-from quart import request, url_for
+from quart import Response, jsonify, request, url_for
 
 from gallery.models.comment import Comment
 from gallery.models.image import Image
 from gallery.models.moderation import Report
-from gallery.services import comments, images, reports, search
+from gallery.services import comments, feeds, images, reports, search
 from gallery.services.errors import InvalidInput
 from gallery.services.reports import ReportTarget
 from gallery.web.current_user import require_user, viewer_id
@@ -82,6 +82,15 @@ async def create_post(chosen: ChosenPhotos, description: str | None) -> Image:
         photos=chosen.uploads,
         description=description,
     )
+
+
+async def created_post_response(post: Image) -> tuple[Response, int, dict[str, str]]:
+    """The 201 of both ways to post over the API (``POST /images`` and ``POST /posts``):
+    the post as its author's feed shows it, and where it lives."""
+    use = resources()
+    card = (await feeds.cards_for(use.db, [post], require_user().id))[0]
+    location = url_for("api.images.image_detail", image_id=post.id)
+    return jsonify(asdict(image_out(card, use.storage))), 201, {"Location": location}
 
 
 async def file_report(kind: ReportTarget, target_id: int, reason: str | None) -> Report:

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 from typing import Annotated
 
 from pydantic import Field
-from quart import Blueprint, Response, jsonify, request, url_for
+from quart import Blueprint, Response, jsonify, request
 from quart_schema import (
     DataSource,
     document_request,
@@ -25,7 +25,12 @@ from gallery.models.image import (
 from gallery.models.user import Permission
 from gallery.services import comments, feeds, images, posts, social, users
 from gallery.services.errors import InvalidInput
-from gallery.web.actions import chosen_photos, create_comment, create_post
+from gallery.web.actions import (
+    chosen_photos,
+    create_comment,
+    create_post,
+    created_post_response,
+)
 from gallery.web.body_limits import accepts_uploads
 from gallery.web.conditional import conditional_json
 from gallery.web.current_user import require_user, viewer_id
@@ -249,13 +254,8 @@ async def upload_image() -> tuple[Response, int, dict[str, str]]:
     too many pixels (the message names each such photo; nothing is posted);
     413 if the body is over the upload limit.
     """
-    use = resources()
-    user = require_user()
     description = (await request.form).get("description", "")
-    image = await create_post(await chosen_photos(), description)
-    card = (await feeds.cards_for(use.db, [image], user.id))[0]
-    location = url_for("api.images.image_detail", image_id=image.id)
-    return jsonify(asdict(image_out(card, use.storage))), 201, {"Location": location}
+    return await created_post_response(await create_post(await chosen_photos(), description))
 
 
 @bp.delete("/images/<int:image_id>")

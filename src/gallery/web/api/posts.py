@@ -12,14 +12,15 @@ from dataclasses import asdict, dataclass
 from typing import Annotated
 
 from pydantic import Field
-from quart import Blueprint, Response, jsonify, request, url_for
+from quart import Blueprint, Response, jsonify, request
 from quart_schema import DataSource, document_request, document_response, tag
 from quart_schema.pydantic import File
 
 from gallery.models.image import ALT_TEXT_MAX_LENGTH, DESCRIPTION_MAX_LENGTH, MAX_PHOTOS_PER_POST
 from gallery.models.user import Permission
-from gallery.services import drafts, feeds
+from gallery.services import drafts
 from gallery.services.errors import InvalidInput
+from gallery.web.actions import created_post_response
 from gallery.web.body_limits import accepts_uploads
 from gallery.web.current_user import require_user
 from gallery.web.json_bodies import validate_json
@@ -28,7 +29,7 @@ from gallery.web.permissions import permission_required
 from gallery.web.rate_limits import count_attempt, rate_limit_exempt, rate_limited
 from gallery.web.resources import resources
 from gallery.web.routing import MAX_PATH_INTEGER
-from gallery.web.shapes import ImageOut, PhotoOut, image_out, photo_out
+from gallery.web.shapes import ImageOut, PhotoOut, photo_out
 
 bp = Blueprint("posts", __name__)
 
@@ -139,6 +140,4 @@ async def create_post(data: NewPost) -> tuple[Response, int, dict[str, str]]:
         choices=[drafts.DraftChoice(choice.id, choice.alt_text) for choice in data.photos],
         description=data.description,
     )
-    card = (await feeds.cards_for(use.db, [post], user.id))[0]
-    location = url_for("api.images.image_detail", image_id=post.id)
-    return jsonify(asdict(image_out(card, use.storage))), 201, {"Location": location}
+    return await created_post_response(post)
