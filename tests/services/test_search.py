@@ -27,7 +27,7 @@ async def find_images(runtime: Runtime, query: str, **kwargs: Any) -> list[int]:
 
 async def find_users(runtime: Runtime, query: str) -> list[str]:
     async with runtime.db.session() as session:
-        page = await search.search_users(session, query, limit=None, cursor=None)
+        page = await search.search_users(session, query, viewer_id=None, limit=None, cursor=None)
     return [user.username for user in page.users]
 
 
@@ -131,7 +131,9 @@ async def test_people_pages_follow_the_cursor(runtime: Runtime) -> None:
     cursor = None
     async with runtime.db.session() as session:
         while True:
-            page = await search.search_users(session, "user", limit=2, cursor=cursor)
+            page = await search.search_users(
+                session, "user", viewer_id=None, limit=2, cursor=cursor
+            )
             seen.extend(user.username for user in page.users)
             if page.next_cursor is None:
                 break
@@ -143,7 +145,7 @@ async def test_people_pages_follow_the_cursor(runtime: Runtime) -> None:
 async def test_bad_name_cursors_are_refused(runtime: Runtime, cursor: str) -> None:
     async with runtime.db.session() as session:
         with pytest.raises(InvalidInput, match="cursor"):
-            await search.search_users(session, "a", limit=None, cursor=cursor)
+            await search.search_users(session, "a", viewer_id=None, limit=None, cursor=cursor)
         with pytest.raises(InvalidInput, match="cursor"):
             await search.search_tags(session, "a", limit=None, cursor=cursor)
 
@@ -269,7 +271,7 @@ async def test_hostile_queries_never_reach_sql_as_text(runtime: Runtime, query: 
     await make_active_user(runtime, "bob", "bob@example.com")
     searches = {
         "images": lambda s: search.search_images(s, query, viewer_id=None, limit=None, cursor=None),
-        "users": lambda s: search.search_users(s, query, limit=None, cursor=None),
+        "users": lambda s: search.search_users(s, query, viewer_id=None, limit=None, cursor=None),
         "tags": lambda s: search.search_tags(s, query, limit=None, cursor=None),
     }
     for kind, run in searches.items():

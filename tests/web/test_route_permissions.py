@@ -283,6 +283,10 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("social.saved", "GET"): Route(A.SIGNED_IN),
     ("social.save", "POST"): Route(A.SIGNED_IN, same_image, limits=("saves",)),
     ("social.unsave", "POST"): Route(A.SIGNED_IN, same_image, limits=("saves",)),
+    # Mutes change only what the muter sees: locked accounts may too.
+    ("social.muted", "GET"): Route(A.SIGNED_IN),
+    ("social.mute", "POST"): Route(A.SIGNED_IN, owner, limits=("mutes",)),
+    ("social.unmute", "POST"): Route(A.SIGNED_IN, owner, limits=("mutes",)),
     ("auth.sensitive_setting", "POST"): Route(
         A.SIGNED_IN, body={"show_sensitive": "1"}, exempt=True
     ),
@@ -366,6 +370,9 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("api.social.saved_feed", "GET"): Route(A.SIGNED_IN),
     ("api.social.save_image", "PUT"): Route(A.SIGNED_IN, same_image, limits=("saves",)),
     ("api.social.unsave_image", "DELETE"): Route(A.SIGNED_IN, same_image, limits=("saves",)),
+    ("api.social.muted_users", "GET"): Route(A.SIGNED_IN),
+    ("api.social.mute_user", "PUT"): Route(A.SIGNED_IN, owner, limits=("mutes",)),
+    ("api.social.unmute_user", "DELETE"): Route(A.SIGNED_IN, owner, limits=("mutes",)),
     ("api.images.image_versions", "GET"): Route(A.SIGNED_IN, new_image),
     ("api.posts.discard_photo", "DELETE"): Route(A.SIGNED_IN, fixed(photo_id=999_999), exempt=True),
     # -- the JSON API: acting --------------------------------------------------------------

@@ -67,6 +67,28 @@ class Follow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class Mute(Base):
+    """``muter`` no longer sees ``muted`` in their feeds, search or notifications.
+
+    Private to the muter: nothing else changes, and the muted account is not told
+    (``services/visibility.py`` decides what it hides).
+    """
+
+    __tablename__ = "mutes"
+    __table_args__ = (
+        # Also serves "whom does X mute" (every signed-in feed overlay asks it).
+        UniqueConstraint("muter_id", "muted_id", name="uq_mutes_muter_id_muted_id"),
+        # The list of muted accounts, newest first by keyset on id.
+        Index("ix_mutes_muter_id_id", "muter_id", "id"),
+        Index("ix_mutes_muted_id", "muted_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    muter_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    muted_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 # Which tags an image carries; the tag feed walks (tag_id, image_id) newest first.
 image_tags = Table(
     "image_tags",

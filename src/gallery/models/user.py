@@ -77,6 +77,9 @@ class User(Base):
     # overlay on cached feed pages (web/feed_pages.py), and 0 for someone who
     # never saved anything (no saves query at all then).
     saves_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Moves on with every mute and unmute: part of the same overlay's key, and 0
+    # for someone who never muted anyone (no query for whom they hide then).
+    relations_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     @staticmethod
     def key_for(text: str) -> str:

@@ -30,6 +30,7 @@ from gallery.models.image import Image
 from gallery.models.social import Follow, Like, Save
 from gallery.services.errors import NotFoundError
 from gallery.services.paging import check_limit, decode_cursor, trim_page
+from gallery.services.visibility import not_hidden
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +113,9 @@ async def following(
 ) -> FeedPage:
     """The images of the people ``viewer_id`` follows, newest first."""
     followed = select(Follow.followed_id).where(Follow.follower_id == viewer_id)
-    query = _images_with_authors().where(Image.author_id.in_(followed))
+    query = _images_with_authors().where(
+        Image.author_id.in_(followed), *not_hidden(viewer_id, Image.author_id)
+    )
     return await keyset_page(session, query, viewer_id, limit, cursor)
 
 

@@ -165,6 +165,11 @@ async def following_changed(
     )
 
 
+async def relations_changed(redis: aioredis.Redis | None, *, user_id: int) -> None:
+    """``user_id`` muted or unmuted someone: their sockets re-read whom they are spared."""
+    await _publish(redis, [private_stream(user_id)], {"type": "relations.changed"})
+
+
 async def lock_changed(redis: aioredis.Redis | None, *, user_id: int, locked: bool) -> None:
     await _publish(
         redis,

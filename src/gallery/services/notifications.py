@@ -29,6 +29,7 @@ from gallery.services import live
 from gallery.services.errors import NotFoundError
 from gallery.services.feeds import bump_version, current_version
 from gallery.services.paging import check_limit, decode_cursor, encode_cursor
+from gallery.services.visibility import not_hidden
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +128,11 @@ async def _count_unread(session: AsyncSession, user_id: int) -> int:
         await session.scalar(
             select(func.count())
             .select_from(Notification)
-            .where(Notification.recipient_id == user_id, Notification.read_at.is_(None))
+            .where(
+                Notification.recipient_id == user_id,
+                Notification.read_at.is_(None),
+                *not_hidden(user_id, Notification.actor_id),
+            )
         )
         or 0
     )
@@ -174,7 +179,7 @@ async def list_notifications(
         .options(joinedload(Notification.actor))
         .outerjoin(image, image.id == Notification.image_id)
         .outerjoin(comment, comment.id == Notification.comment_id)
-        .where(Notification.recipient_id == user_id)
+        .where(Notification.recipient_id == user_id, *not_hidden(user_id, Notification.actor_id))
         .order_by(Notification.id.desc())
         .limit(size + 1)
         # Marking read updates rows in SQL; rows this session loaded before must not win.

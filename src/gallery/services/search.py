@@ -50,6 +50,7 @@ from gallery.services.errors import InvalidInput
 from gallery.services.feeds import FeedPage, keyset_page
 from gallery.services.paging import check_limit, invalid_cursor, pack_cursor, unpack_cursor
 from gallery.services.tags import HASH_CHARACTERS, fold_tag_name, image_counts, is_tag_character
+from gallery.services.visibility import not_hidden
 
 MAX_QUERY_LENGTH = 100
 MAX_QUERY_WORDS = 10
@@ -134,15 +135,25 @@ def clean_query(query: str | None) -> str:
 
 
 async def search_users(
-    session: AsyncSession, query: str | None, *, limit: int | None, cursor: str | None
+    session: AsyncSession,
+    query: str | None,
+    *,
+    viewer_id: int | None,
+    limit: int | None,
+    cursor: str | None,
 ) -> UserPage:
-    """Active users whose username starts with ``query`` (any case), alphabetical."""
+    """Active users whose username starts with ``query`` (any case), alphabetical,
+    but for those the viewer muted."""
     size = check_limit(limit)
     after = _decode_key_cursor(cursor)
     prefix = User.key_for(clean_query(query).lstrip("@"))
     if not prefix:
         raise InvalidInput("Type the beginning of a username.", field="q")
-    conditions = [*starts_with(User.username_key, prefix), User.is_active]
+    conditions = [
+        *starts_with(User.username_key, prefix),
+        User.is_active,
+        *not_hidden(viewer_id, User.id),
+    ]
     if after is not None:
         conditions.append(User.username_key > after)
     rows = list(
@@ -259,6 +270,7 @@ async def search_images(
     ]
     if terms.indexed:
         conditions.append(_full_text_match(terms.indexed, dialect))
+    conditions.extend(not_hidden(viewer_id, Image.author_id))
     statement = select(Image).options(joinedload(Image.author)).where(and_(*conditions))
     return await keyset_page(session, statement, viewer_id, limit, cursor)
 

@@ -247,8 +247,8 @@ async def list_followers(
     session: AsyncSession, user_id: int, *, limit: int | None, cursor: str | None
 ) -> UserPage:
     """Who follows ``user_id``, most recent first (keyset on the follow)."""
-    return await _follow_page(
-        session, Follow.followed_id == user_id, Follow.follower_id, limit, cursor
+    return await people_page(
+        session, Follow.id, Follow.followed_id == user_id, Follow.follower_id, limit, cursor
     )
 
 
@@ -256,29 +256,32 @@ async def list_following(
     session: AsyncSession, user_id: int, *, limit: int | None, cursor: str | None
 ) -> UserPage:
     """Whom ``user_id`` follows, most recent first (keyset on the follow)."""
-    return await _follow_page(
-        session, Follow.follower_id == user_id, Follow.followed_id, limit, cursor
+    return await people_page(
+        session, Follow.id, Follow.follower_id == user_id, Follow.followed_id, limit, cursor
     )
 
 
-async def _follow_page(
+async def people_page(
     session: AsyncSession,
+    edge_id: InstrumentedAttribute[int],
     condition: ColumnElement[bool],
     other_side: InstrumentedAttribute[int],
     limit: int | None,
     cursor: str | None,
 ) -> UserPage:
+    """The active accounts at ``other_side`` of the edges (follows, mutes) matching
+    ``condition``, most recent edge first (keyset on ``edge_id``)."""
     size = check_limit(limit)
     before_id = decode_cursor(cursor)
     query = (
-        select(Follow.id, User)
+        select(edge_id, User)
         .join(User, User.id == other_side)
         .where(condition, User.is_active)
-        .order_by(Follow.id.desc())
+        .order_by(edge_id.desc())
         .limit(size + 1)
     )
     if before_id is not None:
-        query = query.where(Follow.id < before_id)
+        query = query.where(edge_id < before_id)
     rows = list((await session.execute(query)).all())
     has_more = len(rows) > size
     rows = rows[:size]

@@ -118,7 +118,9 @@ async def run_search(
     storage = use.storage
     items: list[ImageOut | UserResult | TagResult]
     if search_type is search.SearchType.USERS:
-        people = await search.search_users(session, query, limit=limit, cursor=cursor)
+        people = await search.search_users(
+            session, query, viewer_id=viewer_id(), limit=limit, cursor=cursor
+        )
         items = [
             UserResult(id=u.id, username=u.username, avatar_url=avatar_url(u, storage))
             for u in people.users

@@ -28,7 +28,10 @@ def check_paging(page: int, per_page: int) -> int:
 
 async def seed_feed(page: int, per_page: int, author_id: int | None) -> Response:
     size = check_paging(page, per_page)
-    return await feed_json(*seed_page(page, size, author_id), list_field="images")
+    # One author's pages show that author even to someone who muted them, as the profile does.
+    return await feed_json(
+        *seed_page(page, size, author_id), list_field="images", spare_hidden=author_id is None
+    )
 
 
 @bp.get("/index/images/<int:page>/<int:per_page>/")

@@ -30,13 +30,15 @@ def etag_for(version: str, full_path: str, viewer_id: int | None) -> str:
 def current_etag(version: str) -> str:
     """The ETag of this request's answer while ``version`` stands.
 
-    A viewer's saves show on every post (``saved``) without moving the feed
-    version, so their own version is part of the tag too.
+    A viewer's saves show on every post (``saved``), and their mutes take posts
+    out, without moving the feed version, so their own versions are part of the
+    tag too.
     """
     viewer = signed_in_user()
     if viewer is None:
         return etag_for(version, request.full_path, None)
-    return etag_for(f"{version}:s{viewer.saves_version}", request.full_path, viewer.id)
+    personal = f"s{viewer.saves_version}:r{viewer.relations_version}"
+    return etag_for(f"{version}:{personal}", request.full_path, viewer.id)
 
 
 def set_validators(response: Response, etag: str) -> Response:

@@ -6,11 +6,13 @@ visitor sees it*, and kept in the page cache (``infra.page_cache``) that every
 worker and every viewer share. A request then costs one Redis read for the
 version and a lookup; the database is asked only when something changed.
 
-What differs per viewer is added afterwards by ``personal_items``: today the
-``liked`` flags (one query on the likes' primary key for the page's ids, and
-none for anonymous viewers). Later per-viewer rules (private accounts,
-followers-only posts, blocks, mutes) belong in the same step: it receives the
-shared items and may drop or mark some, without giving up the shared page.
+What differs per viewer is added afterwards by ``personal_items``: the
+``liked`` and ``saved`` flags (one query for the page's ids, none for anonymous
+viewers), and leaving out the posts of accounts the viewer muted (one query on
+the mutes' key, none for a viewer who never muted anyone). Later per-viewer
+rules (private accounts, followers-only posts, blocks) belong in the same step:
+it receives the shared items and may drop or mark some, without giving up the
+shared page.
 
 The shared items are never mutated: an item that changes for this viewer is
 copied first.
@@ -36,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gallery.infra.page_cache import CachedPage, PageCache
 from gallery.infra.redis import is_unavailable
-from gallery.services import feeds, paging, ranking, tags, users
+from gallery.services import feeds, paging, ranking, tags, users, visibility
 from gallery.web.conditional import current_etag, not_modified, set_validators
 from gallery.web.current_user import signed_in_user
 from gallery.web.resources import resources
@@ -93,16 +95,28 @@ async def shared_page(key: str, version: str, build: PageBuilder) -> CachedPage:
     return await current_page_cache().get_or_build(f"{version}:{key}", build_in_own_session)
 
 
-async def personal_items(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The shared ``items`` as the signed-in viewer sees them (``items`` itself if unchanged)."""
+async def personal_items(
+    items: list[dict[str, Any]], *, spare_hidden: bool = True
+) -> list[dict[str, Any]]:
+    """The shared ``items`` as the signed-in viewer sees them (``items`` itself if unchanged).
+
+    With ``spare_hidden``, the posts of accounts the viewer muted are left out
+    (``services/visibility.py``); a profile passes ``False``: whoever opens a
+    muted account's profile went there to see it.
+    """
     viewer = signed_in_user()
     if viewer is None or not items:
         return items
+    session = resources().db
+    if spare_hidden and viewer.relations_version:
+        hidden = await visibility.hidden_author_ids(session, viewer)
+        if hidden:
+            items = [item for item in items if item["author"]["id"] not in hidden]
     ids = [item["id"] for item in items]
     if viewer.saves_version:
-        liked, saved = await feeds.viewer_marks(resources().db, viewer.id, ids)
+        liked, saved = await feeds.viewer_marks(session, viewer.id, ids)
     else:  # never saved anything: the likes alone, as before saves existed
-        liked, saved = await feeds.liked_among(resources().db, viewer.id, ids), set()
+        liked, saved = await feeds.liked_among(session, viewer.id, ids), set()
     if not liked and not saved:
         return items
     return [
@@ -113,7 +127,9 @@ async def personal_items(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-async def personal_page(page: CachedPage, list_field: str) -> tuple[dict[str, Any], bytes]:
+async def personal_page(
+    page: CachedPage, list_field: str, *, spare_hidden: bool = True
+) -> tuple[dict[str, Any], bytes]:
     """The page's structure and JSON for this viewer; the shared bytes when nothing differs.
 
     A signed-in viewer's version is kept in this process under the shared
@@ -124,12 +140,12 @@ async def personal_page(page: CachedPage, list_field: str) -> tuple[dict[str, An
     if viewer is None:
         return page.data, page.body
     cache = current_page_cache()
-    # The feed version moves with every like; the viewer's saves move their own.
-    personal_key = f"{page.key}@{viewer.id}:{viewer.saves_version}"
+    # The feed version moves with every like; the viewer's saves and mutes move their own.
+    personal_key = f"{page.key}@{viewer.id}:{viewer.saves_version}:{viewer.relations_version}"
     mine = cache.personal(personal_key)
     if mine is None:
         items = page.data[list_field]
-        laid = await personal_items(items)
+        laid = await personal_items(items, spare_hidden=spare_hidden)
         if laid is items:
             mine = page
         else:
@@ -140,18 +156,24 @@ async def personal_page(page: CachedPage, list_field: str) -> tuple[dict[str, An
 
 
 async def feed_json(
-    key: str, build: PageBuilder, *, list_field: str = "items", version: str | None = None
+    key: str,
+    build: PageBuilder,
+    *,
+    list_field: str = "items",
+    version: str | None = None,
+    spare_hidden: bool = True,
 ) -> Response:
     """A cached feed page as JSON with an ETag, or 304 when the client has this version.
 
     ``version`` stands for everything the page shows (by default the feed
-    version); ``key`` names the page within it (feed, size, cursor).
+    version); ``key`` names the page within it (feed, size, cursor);
+    ``spare_hidden`` as for ``personal_items``.
     """
     if version is None:
         version = await feed_version_or_none()
         if version is None:  # Redis is down: from the database, without an ETag
             page = await shared_page(key, outage_version(), build)
-            _, body = await personal_page(page, list_field)
+            _, body = await personal_page(page, list_field, spare_hidden=spare_hidden)
             response = Response(body, content_type=JSON_CONTENT_TYPE)
             response.headers["Cache-Control"] = "no-cache"
             return response
@@ -159,16 +181,18 @@ async def feed_json(
     if request.if_none_match.contains(etag):
         return not_modified(etag)
     page = await shared_page(key, version, build)
-    _, body = await personal_page(page, list_field)
+    _, body = await personal_page(page, list_field, spare_hidden=spare_hidden)
     return set_validators(Response(body, content_type=JSON_CONTENT_TYPE), etag)
 
 
-async def feed_items(key: str, build: PageBuilder, *, version: str | None = None) -> dict[str, Any]:
+async def feed_items(
+    key: str, build: PageBuilder, *, version: str | None = None, spare_hidden: bool = True
+) -> dict[str, Any]:
     """A cached feed page's structure as this viewer sees it, for the HTML pages."""
     if version is None:
         version = await feed_version_or_none() or outage_version()
     page = await shared_page(key, version, build)
-    data, _ = await personal_page(page, "items")
+    data, _ = await personal_page(page, "items", spare_hidden=spare_hidden)
     return data
 
 

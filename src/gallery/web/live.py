@@ -52,7 +52,7 @@ from gallery.infra.runtime import Runtime
 from gallery.infra.sessions import SignInStore
 from gallery.models.social import Follow
 from gallery.models.user import User
-from gallery.services import live, notifications
+from gallery.services import live, notifications, visibility
 from gallery.settings import Settings
 from gallery.web.errors import OUTAGE_RETRY_AFTER_SECONDS
 from gallery.web.resources import RUNTIME_EXTENSION, resources
@@ -81,6 +81,9 @@ WORKER_NAME = f"{os.getpid():x}-{secrets.token_hex(3)}"
 
 # Seen on the viewer's own stream: their following feed's streams change.
 FOLLOWING_CHANGED = '"type":"following.changed"'
+# Seen on the viewer's own stream: they muted or unmuted someone.
+RELATIONS_CHANGED = '"type":"relations.changed"'
+PHOTO_NEW = '"type":"photo.new"'
 TAG_TOPIC = re.compile(r"^tag:[^\s:/#]{1,100}$")
 ID_TOPIC = re.compile(r"^(author|photo):([1-9][0-9]{0,17})$")
 
@@ -336,6 +339,8 @@ class LiveConnection:
         self.subscriber = subscriber
         self.address = address
         self.topics: dict[str, list[str]] = {}  # topic -> its streams
+        # Authors whose new photos this viewer is spared (services/visibility.py).
+        self.hidden: frozenset[int] = frozenset()
         self.allowance = float(MESSAGE_BURST)
         self.last_message = time.monotonic()
 
@@ -365,6 +370,7 @@ class LiveConnection:
                 assert self.runtime.sign_ins is not None
                 self.sockets.watch(subscriber, self.viewer.token, self.runtime.sign_ins)
                 await hub.subscribe(subscriber, [("me", live.private_stream(self.viewer.user_id))])
+                self.hidden = await self._hidden()
                 hello["viewer"] = {"id": self.viewer.user_id, "username": self.viewer.username}
                 hello["unread"] = await self._unread()
             await _send_text(send, orjson.dumps(hello).decode())
@@ -419,9 +425,32 @@ class LiveConnection:
             if text is None:
                 failure = self.subscriber.failure or "going away"
                 return FAILURES.get(failure, (Close.INTERNAL_ERROR, failure))
-            if FOLLOWING_CHANGED in text and "following" in self.topics:
+            if RELATIONS_CHANGED in text:
+                self.hidden = await self._hidden()
+                if "following" in self.topics:
+                    await self._refollow()
+            elif FOLLOWING_CHANGED in text and "following" in self.topics:
                 await self._refollow()
+            elif self.hidden and PHOTO_NEW in text:
+                text = self._spared(text)
             await _send_text(send, text)
+
+    def _spared(self, text: str) -> str:
+        """A new photo by an account the viewer muted becomes a bare ``skip`` (its
+        sequence number kept, so the page sees no gap), unless the page is that
+        account's profile."""
+        message = orjson.loads(text)
+        author_id = message.get("photo", {}).get("author", {}).get("id")
+        if author_id not in self.hidden or message.get("topic") == live.author_stream(author_id):
+            return text
+        return live_infra.render(
+            message["topic"], message["stream"], message["seq"], '{"type":"skip"}'
+        )
+
+    async def _hidden(self) -> frozenset[int]:
+        assert self.viewer is not None
+        async with self.runtime.db.sessionmaker() as session:
+            return frozenset(await session.scalars(visibility.hidden_authors(self.viewer.user_id)))
 
     async def _refollow(self) -> None:
         """The viewer followed or unfollowed someone: move the following topic's streams."""
@@ -509,7 +538,10 @@ class LiveConnection:
             return list(
                 await session.scalars(
                     select(Follow.followed_id)
-                    .where(Follow.follower_id == self.viewer.user_id)
+                    .where(
+                        Follow.follower_id == self.viewer.user_id,
+                        *visibility.not_hidden(self.viewer.user_id, Follow.followed_id),
+                    )
                     .limit(MAX_FOLLOWED_STREAMS)
                 )
             )

@@ -121,6 +121,8 @@ RATE_LIMITS: dict[str, RateLimit] = {
     "likes": RateLimit("likes", limit=300, window_seconds=TEN_MINUTES, key=Key.USER),
     "follows": RateLimit("follows", limit=100, window_seconds=TEN_MINUTES, key=Key.USER),
     "saves": RateLimit("saves", limit=300, window_seconds=TEN_MINUTES, key=Key.USER),
+    # Mutes and unmutes change only what the muter sees: as generous as saves.
+    "mutes": RateLimit("mutes", limit=300, window_seconds=TEN_MINUTES, key=Key.USER),
 }
 
 

@@ -174,6 +174,11 @@ class LikeOut:
 
 
 @dataclass
+class MuteOut:
+    muted: bool
+
+
+@dataclass
 class FollowOut:
     following: bool
     follower_count: int

@@ -15,7 +15,7 @@ from quart import Blueprint, flash, redirect, render_template, request, url_for
 from quart.typing import ResponseReturnValue
 
 from gallery.models.user import Permission
-from gallery.services import feeds, notifications, saves, social, users
+from gallery.services import feeds, mutes, notifications, saves, social, users
 from gallery.web.current_user import require_user, signed_in_user
 from gallery.web.permissions import permission_required
 from gallery.web.rate_limits import rate_limit_exempt, rate_limited
@@ -172,6 +172,49 @@ async def unfollow(username: str) -> ResponseReturnValue:
     followed = await users.find_by_username(session, username)
     await flash(f"You no longer follow {followed.username}.", "info")
     return redirect(await return_path(url_for("users.profile", username=followed.username)), 303)
+
+
+# -- mutes ---------------------------------------------------------------------
+
+
+@bp.post("/u/<username>/mute")
+@rate_limited("mutes")
+async def mute(username: str) -> ResponseReturnValue:
+    """The profile's "Mute" button (any signed-in account, locked or not)."""
+    use = resources()
+    await mutes.mute_user(use.db, use.redis, muter=require_user(), username=username)
+    muted = await users.find_by_username(use.db, username)
+    await flash(
+        f"You muted {muted.username}: their posts and notices no longer reach you. "
+        "They are not told.",
+        "info",
+    )
+    return redirect(await return_path(url_for("users.profile", username=muted.username)), 303)
+
+
+@bp.post("/u/<username>/unmute")
+@rate_limited("mutes")
+async def unmute(username: str) -> ResponseReturnValue:
+    use = resources()
+    await mutes.unmute_user(use.db, use.redis, muter=require_user(), username=username)
+    unmuted = await users.find_by_username(use.db, username)
+    await flash(f"You unmuted {unmuted.username}.", "success")
+    return redirect(await return_path(url_for("users.profile", username=unmuted.username)), 303)
+
+
+@bp.get("/muted")
+async def muted() -> ResponseReturnValue:
+    """The accounts the viewer muted, most recent first, each with an Unmute button."""
+    use = resources()
+    viewer = require_user()
+    page = await mutes.muted_page(
+        use.db, muter_id=viewer.id, limit=PEOPLE_PAGE_SIZE, cursor=request.args.get("cursor")
+    )
+    return await render_template(
+        "social/muted.html",
+        people=[asdict(author_out(person, use.storage)) for person in page.users],
+        more_url=url_for("social.muted", cursor=page.next_cursor) if page.next_cursor else None,
+    )
 
 
 async def people_page(username: str, which: str) -> ResponseReturnValue:

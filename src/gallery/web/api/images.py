@@ -199,7 +199,9 @@ async def user_profile(username: str) -> Response:
 @answers(304, 404)
 async def user_images(username: str, query_args: PageQuery) -> Response:
     """One user's images, newest first (cursor paging as ``/feed``)."""
-    return await feed_json(*author_page_by_name(username, query_args.limit, query_args.cursor))
+    return await feed_json(
+        *author_page_by_name(username, query_args.limit, query_args.cursor), spare_hidden=False
+    )
 
 
 @bp.get("/images/counts")

@@ -6,7 +6,7 @@ from quart import Blueprint, Response
 from quart_schema import document_response, tag
 
 from gallery.models.user import Permission
-from gallery.services import feeds, notifications, saves, social, users
+from gallery.services import feeds, mutes, notifications, saves, social, users
 from gallery.web.conditional import conditional_json
 from gallery.web.current_user import require_user
 from gallery.web.json_routes import answers
@@ -18,6 +18,7 @@ from gallery.web.shapes import (
     Feed,
     FollowOut,
     LikeOut,
+    MuteOut,
     NotificationList,
     SaveOut,
     UnreadCount,
@@ -89,6 +90,48 @@ async def unfollow_user(username: str) -> FollowOut:
     user = require_user()
     state = await social.unfollow_user(use.db, use.redis, follower=user, username=username)
     return FollowOut(following=state.following, follower_count=state.follower_count)
+
+
+# -- mutes (private: the muted account is not told) --------------------------------
+
+
+@bp.put("/users/<username>/mute")  # type: ignore[type-var]
+@tag(["mutes"])
+@document_response(MuteOut)
+@answers(400, 401, 404)
+@rate_limited("mutes")
+async def mute_user(username: str) -> MuteOut:
+    """Mute a user (idempotent): their posts leave your feeds and search, their notices
+    your notifications; their profile still shows them. Muting yourself is 400."""
+    use = resources()
+    state = await mutes.mute_user(use.db, use.redis, muter=require_user(), username=username)
+    return MuteOut(muted=state.muted)
+
+
+@bp.delete("/users/<username>/mute")  # type: ignore[type-var]
+@tag(["mutes"])
+@document_response(MuteOut)
+@answers(400, 401, 404)
+@rate_limited("mutes")
+async def unmute_user(username: str) -> MuteOut:
+    """Unmute a user (idempotent)."""
+    use = resources()
+    state = await mutes.unmute_user(use.db, use.redis, muter=require_user(), username=username)
+    return MuteOut(muted=state.muted)
+
+
+@bp.get("/mutes")  # type: ignore[type-var]
+@tag(["mutes"])
+@validate_query(PageQuery)
+@document_response(UserList)
+@answers(401)
+async def muted_users(query_args: PageQuery) -> UserList:
+    """Whom you muted, most recent first (cursor paging)."""
+    user = require_user()
+    page = await mutes.muted_page(
+        resources().db, muter_id=user.id, limit=query_args.limit, cursor=query_args.cursor
+    )
+    return _user_list(page)
 
 
 def _user_list(page: social.UserPage) -> UserList:
