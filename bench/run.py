@@ -73,7 +73,15 @@ from types import FrameType
 import httpx
 import redis
 from report import CEILING, CEILING_AGAIN, GOAL_CONNECTIONS, Measurement, Memory, number, render
-from seeding import SeededSite, SiteSize, database_name, drop_database, recreate_database, seed_site
+from seeding import (
+    BENCH_HIDDEN,
+    SeededSite,
+    SiteSize,
+    database_name,
+    drop_database,
+    recreate_database,
+    seed_site,
+)
 from servers import (
     HYPERCORN_CONFIG,
     REPO,
@@ -153,6 +161,8 @@ class Route:
     path: str
     server: str = "gallery"
     signed_in: bool = False
+    # Signed in as the user who hides BENCH_HIDDEN accounts (bench/seeding.py).
+    hider: bool = False
     # Sends the ETag a previous GET returned, so the answer must be 304.
     poll: bool = False
 
@@ -175,6 +185,13 @@ ROUTES = (
     Route("feed 304 poll", "feed-304", FEED, poll=True),
     Route("feed (anonymous)", "feed-anonymous", FEED),
     Route("feed (signed in)", "feed-signed-in", FEED, signed_in=True),
+    Route(
+        f"feed (signed in, {BENCH_HIDDEN} hidden)",
+        "feed-signed-in-hiding",
+        FEED,
+        signed_in=True,
+        hider=True,
+    ),
     Route("seed page 1", "seed-1", "/index/images/1/20/"),
     Route("seed page 500", "seed-500", "/index/images/500/20/"),
     Route("profile feed", "profile", "/api/v1/users/{author}/images?limit=20"),
@@ -225,6 +242,10 @@ class Bench:
     # one-worker Gallery of the live phase must accept too).
     env: dict[str, str]
     cookie: str = ""
+    hider_cookie: str = ""
+
+    def cookie_for(self, route: Route) -> str:
+        return self.hider_cookie if route.hider else self.cookie
 
 
 # -- options -------------------------------------------------------------------
@@ -727,7 +748,9 @@ def uploads_phase(bench: Bench, headers: dict[str, dict[str, str]]) -> UploadsOu
     headers = {**headers}
     for route in routes:
         if route.name not in headers:  # --routes left it out of the main table
-            headers[route.name] = checked_headers(url_of(bench, route), route, bench.cookie)
+            headers[route.name] = checked_headers(
+                url_of(bench, route), route, bench.cookie_for(route)
+            )
     rows: dict[str, list[Measurement]] = {}
     log = PostingLog()
     for state in UPLOAD_STATES:
@@ -806,7 +829,9 @@ def preamble(bench: Bench, hypercorn: dict[str, object], load: tuple[float, floa
         f"Data: {site.users:,} users, {site.images:,} images, {site.comments:,} comments, "
         f"{site.likes:,} likes, {site.follows:,} follows, {site.tags} tags "
         f"(inserted in {site.seconds:.1f} s). Profile feed: {site.busiest_author} "
-        f"({site.busiest_author_images} images); image page: image {site.newest_image_id}.",
+        f"({site.busiest_author_images} images); image page: image {site.newest_image_id}. "
+        f"{site.hider_username} follows and likes what bench does and mutes {site.mutes} "
+        "of the busiest authors.",
         "",
         f"Gallery: GALLERY_ENV=production, database `{database_name(bench.backends.database_url)}`"
         f", Redis {bench.backends.redis_url}; the caller's GALLERY_* settings: {settings}.",
@@ -869,6 +894,7 @@ def set_up(args: argparse.Namespace, backends: Backends, cleanup: contextlib.Exi
     cleanup.callback(stop_server, gallery)
     bench = Bench(args, backends, workdir, site, gallery, ceiling, env)
     bench.cookie = sign_in(gallery.base_url, site.bench_username, site.bench_password)
+    bench.hider_cookie = sign_in(gallery.base_url, site.hider_username, site.bench_password)
     return bench
 
 
@@ -896,7 +922,7 @@ def run(args: argparse.Namespace) -> str:
     ensure_backends(backends)
     with contextlib.ExitStack() as cleanup:
         bench = set_up(args, backends, cleanup)
-        headers = {route.name: checked_headers(url_of(bench, route), route, bench.cookie)
+        headers = {route.name: checked_headers(url_of(bench, route), route, bench.cookie_for(route))
                    for route in [*CEILING_ROUTES, *args.routes]}  # fmt: skip
         if args.keep_running:
             keep_running(bench, headers)

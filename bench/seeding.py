@@ -25,11 +25,15 @@ from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
-from gallery.models import Comment, Follow, Image, Like, Photo, Role, Tag, User, image_tags
+from gallery.models import Comment, Follow, Image, Like, Mute, Photo, Role, Tag, User, image_tags
 from gallery.services.passwords import hash_password
 from gallery.services.tags import parse_hashtags
 
 BENCH_USERNAME = "bench"
+# Signs in like "bench" and follows the same authors, but hides BENCH_HIDDEN
+# accounts (mutes today): the cost of the per-viewer filter on shared pages.
+HIDER_USERNAME = "bench_hider"
+BENCH_HIDDEN = 200
 BENCH_PASSWORD = "bench password"  # noqa: S105 - a throwaway account in a throwaway database
 BATCH_SIZE = 2000
 # The bench user follows this many of the busiest authors, so the following
@@ -103,8 +107,10 @@ class SeededSite:
     comments: int = 0
     likes: int = 0
     follows: int = 0
+    mutes: int = 0
     tags: int = 0
     bench_username: str = BENCH_USERNAME
+    hider_username: str = HIDER_USERNAME
     bench_password: str = BENCH_PASSWORD
     busiest_author: str = ""
     busiest_author_images: int = 0
@@ -201,14 +207,14 @@ def comment_text(rng: random.Random) -> str:
 
 
 def user_rows(size: SiteSize, password_hash: str, start: datetime) -> list[dict[str, Any]]:
-    """``size.users`` active users (role user), then the bench user, ids from 1.
+    """``size.users`` active users (role user), then the bench users, ids from 1.
 
     They all share one Argon2 hash: hashing is slow on purpose, and only the
     bench user signs in.
     """
     rows = []
     names = [f"{FIRST_NAMES[n % len(FIRST_NAMES)]}_{n:05d}" for n in range(size.users)]
-    for user_id, name in enumerate([*names, BENCH_USERNAME], start=1):
+    for user_id, name in enumerate([*names, BENCH_USERNAME, HIDER_USERNAME], start=1):
         joined = start + timedelta(minutes=user_id)
         rows.append(
             {
@@ -222,9 +228,24 @@ def user_rows(size: SiteSize, password_hash: str, start: datetime) -> list[dict[
                 "permissions": int(Role.USER),
                 "created_at": joined,
                 "activated_at": joined,
+                # As the services keep it: moved on by each of the hider's mutes.
+                "relations_version": BENCH_HIDDEN if name == HIDER_USERNAME else 0,
             }
         )
     return rows
+
+
+def mute_rows(hider_id: int, hidden: list[int], start: datetime) -> list[dict[str, Any]]:
+    """The hider mutes ``hidden``: authors that fill the feeds, so the filter has work."""
+    return [
+        {
+            "id": number,
+            "muter_id": hider_id,
+            "muted_id": author,
+            "created_at": start + timedelta(seconds=number),
+        }
+        for number, author in enumerate(hidden, start=1)
+    ]
 
 
 def author_weights(users: int) -> list[float]:
@@ -359,23 +380,35 @@ def plan_site(size: SiteSize, password_hash: str) -> SeededSite:
     end = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
     start = end - HISTORY
     users = user_rows(size, password_hash, start - timedelta(days=365))
-    bench_user_id = users[-1]["id"]
+    bench_user_id, hider_id = users[-2]["id"], users[-1]["id"]
     images = image_rows(size, rng, start, end)
     photos = photo_rows(rng, images)
     tags, links = tag_rows(images)
     comments = comment_rows(size, rng, images, end)
     likes = like_rows(size, rng, images, bench_user_id, end)
+    # The hider likes what bench likes: the two signed-in feeds differ only by the filter.
+    likes += [{**row, "user_id": hider_id} for row in likes if row["user_id"] == bench_user_id]
     count_into(images, "comment_count", comments)
     count_into(images, "like_count", likes)
     images_per_author = Counter(image["author_id"] for image in images)
     busiest = [author for author, _ in images_per_author.most_common(BENCH_FOLLOWS)]
     follows = follow_rows(size, rng, busiest, bench_user_id, start)
+    follows += [
+        {**row, "id": len(follows) + number, "follower_id": hider_id}
+        for number, row in enumerate(
+            (row for row in follows if row["follower_id"] == bench_user_id), start=1
+        )
+    ]
+    # The busiest authors after the one whose profile is measured: most feed pages hold some.
+    ranked = [author for author, _ in images_per_author.most_common(BENCH_HIDDEN + 1)]
+    mutes = mute_rows(hider_id, ranked[1:], start)
     return SeededSite(
         users=len(users),
         images=len(images),
         comments=len(comments),
         likes=len(likes),
         follows=len(follows),
+        mutes=len(mutes),
         tags=len(tags),
         busiest_author=users[busiest[0] - 1]["username"],
         busiest_author_images=images_per_author[busiest[0]],
@@ -389,6 +422,7 @@ def plan_site(size: SiteSize, password_hash: str) -> SeededSite:
             "comments": comments,
             "likes": likes,
             "follows": follows,
+            "mutes": mutes,
         },
     )
 
@@ -405,6 +439,7 @@ TABLES: dict[str, Table] = {
     "comments": Comment.__table__,  # type: ignore[dict-item]
     "likes": Like.__table__,  # type: ignore[dict-item]
     "follows": Follow.__table__,  # type: ignore[dict-item]
+    "mutes": Mute.__table__,  # type: ignore[dict-item]
 }
 
 

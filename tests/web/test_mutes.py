@@ -58,6 +58,7 @@ async def mute(client: Client, token: str, username: str, *, on: bool = True) ->
 SPARED_FEEDS = [
     ("/api/v1/feed", "items"),
     ("/api/v1/feed/following", "items"),
+    ("/api/v1/feed/hot", "items"),
     ("/api/v1/tags/sea/images", "items"),
     ("/api/v1/search?q=sea", "items"),
     ("/index/images/1/20/", "images"),

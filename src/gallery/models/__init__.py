@@ -13,6 +13,7 @@ from gallery.models.moderation import (
 from gallery.models.social import (
     Follow,
     Like,
+    Mute,
     Notification,
     NotificationKind,
     Save,
@@ -30,6 +31,7 @@ __all__ = [
     "Like",
     "ModerationAction",
     "ModerationEntry",
+    "Mute",
     "Notification",
     "NotificationKind",
     "OutboxMessage",
