@@ -407,7 +407,7 @@ async def delete_comment(runtime: Runtime, actor_id: int, comment_id: int, reaso
 async def list_comments_on(runtime: Runtime, image_id: int) -> list[Comment]:
     """Every comment on the image, oldest first."""
     async with runtime.db.session() as session:
-        page = await comments.list_comments(session, image_id, limit=100, cursor=None)
+        page = await comments.list_comments(session, image_id, viewer=None, limit=100, cursor=None)
     return page.comments
 
 

@@ -215,7 +215,7 @@ async def test_comments_are_listed_oldest_first_by_pages_with_their_authors(
     cursor = None
     async with runtime.db.session() as session:
         while True:
-            page = await comments.list_comments(session, shown, limit=2, cursor=cursor)
+            page = await comments.list_comments(session, shown, viewer=None, limit=2, cursor=cursor)
             assert len(page.comments) <= 2
             seen += page.comments
             cursor = page.next_cursor
@@ -230,7 +230,7 @@ async def test_an_image_without_comments_lists_none(runtime: Runtime) -> None:
     owner = await add_user_row(runtime, "owner")
     (image_id,) = await add_image_rows(runtime, owner, 1)
     async with runtime.db.session() as session:
-        page = await comments.list_comments(session, image_id, limit=None, cursor=None)
+        page = await comments.list_comments(session, image_id, viewer=None, limit=None, cursor=None)
     assert page == comments.CommentPage(comments=[], next_cursor=None)
 
 
@@ -239,12 +239,16 @@ async def test_listing_refuses_missing_images_and_bad_paging(runtime: Runtime) -
     (image_id,) = await add_image_rows(runtime, owner, 1)
     async with runtime.db.session() as session:
         with pytest.raises(NotFoundError):
-            await comments.list_comments(session, 999_999, limit=None, cursor=None)
+            await comments.list_comments(session, 999_999, viewer=None, limit=None, cursor=None)
         for limit in (0, 101):
             with pytest.raises(InvalidInput):
-                await comments.list_comments(session, image_id, limit=limit, cursor=None)
+                await comments.list_comments(
+                    session, image_id, viewer=None, limit=limit, cursor=None
+                )
         with pytest.raises(InvalidInput):
-            await comments.list_comments(session, image_id, limit=None, cursor="not-ours")
+            await comments.list_comments(
+                session, image_id, viewer=None, limit=None, cursor="not-ours"
+            )
 
 
 async def test_one_comment_comes_with_its_author(runtime: Runtime) -> None:

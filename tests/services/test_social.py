@@ -109,7 +109,8 @@ async def test_feeds_say_what_the_viewer_liked(runtime: Runtime) -> None:
         for viewer, expected in ((fan, {liked_id}), (other, set()), (None, set())):
             page = await feeds.latest(session, viewer_id=viewer, limit=10, cursor=None)
             assert {card.image.id for card in page.cards if card.liked} == expected
-            card = await feeds.image_card(session, liked_id, viewer)
+            user = await session.get(User, viewer) if viewer is not None else None
+            card = await feeds.image_card(session, liked_id, user)
             assert card.liked is (liked_id in expected)
             assert card.image.like_count == 1
 

@@ -287,6 +287,9 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("social.muted", "GET"): Route(A.SIGNED_IN),
     ("social.mute", "POST"): Route(A.SIGNED_IN, owner, limits=("mutes",)),
     ("social.unmute", "POST"): Route(A.SIGNED_IN, owner, limits=("mutes",)),
+    ("social.blocked", "GET"): Route(A.SIGNED_IN),
+    ("social.block", "POST"): Route(A.SIGNED_IN, owner, limits=("blocks",)),
+    ("social.unblock", "POST"): Route(A.SIGNED_IN, owner, limits=("blocks",)),
     ("auth.sensitive_setting", "POST"): Route(
         A.SIGNED_IN, body={"show_sensitive": "1"}, exempt=True
     ),
@@ -373,6 +376,9 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("api.social.muted_users", "GET"): Route(A.SIGNED_IN),
     ("api.social.mute_user", "PUT"): Route(A.SIGNED_IN, owner, limits=("mutes",)),
     ("api.social.unmute_user", "DELETE"): Route(A.SIGNED_IN, owner, limits=("mutes",)),
+    ("api.social.blocked_users", "GET"): Route(A.SIGNED_IN),
+    ("api.social.block_user", "PUT"): Route(A.SIGNED_IN, owner, limits=("blocks",)),
+    ("api.social.unblock_user", "DELETE"): Route(A.SIGNED_IN, owner, limits=("blocks",)),
     ("api.images.image_versions", "GET"): Route(A.SIGNED_IN, new_image),
     ("api.posts.discard_photo", "DELETE"): Route(A.SIGNED_IN, fixed(photo_id=999_999), exempt=True),
     # -- the JSON API: acting --------------------------------------------------------------

@@ -11,6 +11,7 @@ from gallery.models.moderation import (
     ReportResolution,
 )
 from gallery.models.social import (
+    Block,
     Follow,
     Like,
     Mute,
@@ -25,6 +26,7 @@ from gallery.models.user import Permission, Role, User
 
 __all__ = [
     "Base",
+    "Block",
     "Comment",
     "Follow",
     "Image",

@@ -89,6 +89,27 @@ class Mute(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class Block(Base):
+    """``blocker`` and ``blocked`` no longer see each other anywhere, and the blocked
+    one cannot follow, comment on, like or report the blocker's content
+    (``services/visibility.py``). Neither is told."""
+
+    __tablename__ = "blocks"
+    __table_args__ = (
+        # Also serves "whom does X block".
+        UniqueConstraint("blocker_id", "blocked_id", name="uq_blocks_blocker_id_blocked_id"),
+        # The list of blocked accounts, newest first by keyset on id.
+        Index("ix_blocks_blocker_id_id", "blocker_id", "id"),
+        # "Who blocks X": every signed-in overlay of X asks it.
+        Index("ix_blocks_blocked_id", "blocked_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    blocker_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    blocked_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 # Which tags an image carries; the tag feed walks (tag_id, image_id) newest first.
 image_tags = Table(
     "image_tags",

@@ -77,8 +77,9 @@ class User(Base):
     # overlay on cached feed pages (web/feed_pages.py), and 0 for someone who
     # never saved anything (no saves query at all then).
     saves_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    # Moves on with every mute and unmute: part of the same overlay's key, and 0
-    # for someone who never muted anyone (no query for whom they hide then).
+    # Moves on with every mute, unmute, block and unblock (a block moves both
+    # sides'): part of the same overlay's key, and 0 for someone never in one
+    # (no query for whom they are spared then).
     relations_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     @staticmethod

@@ -15,13 +15,14 @@ from gallery.models.image import Image
 from gallery.models.moderation import ModerationAction, Report
 from gallery.models.social import Notification, NotificationKind
 from gallery.models.user import Permission, User
-from gallery.services import live, moderation, notifications, users
+from gallery.services import live, moderation, notifications, users, visibility
 from gallery.services.errors import NotFoundError, PermissionDenied
 from gallery.services.feeds import bump_feed_version
 from gallery.services.images import lock_image
 from gallery.services.paging import check_limit, decode_cursor, trim_page
 from gallery.services.permissions import can, require_permission
 from gallery.services.validation import bounded_text
+from gallery.services.visibility import NO_IMAGE_MESSAGE
 
 COMMENTS_OFF_MESSAGE = "Comments are turned off for this photo."
 
@@ -59,6 +60,7 @@ async def add_comment(
     text = check_content(content)
     # The image row first: see lock_image on why this order avoids deadlocks.
     image = await lock_image(session, image_id)
+    await visibility.check_not_blocked(session, author, image.author_id, NO_IMAGE_MESSAGE)
     if image.comments_disabled:
         raise PermissionDenied(COMMENTS_OFF_MESSAGE)
     image_author_id = image.author_id
@@ -105,17 +107,29 @@ async def _comment_count(session: AsyncSession, image_id: int) -> int:
 
 
 async def list_comments(
-    session: AsyncSession, image_id: int, *, limit: int | None, cursor: str | None
+    session: AsyncSession,
+    image_id: int,
+    *,
+    viewer: User | None,
+    limit: int | None,
+    cursor: str | None,
 ) -> CommentPage:
-    """An image's comments, oldest first, by keyset; ``NotFoundError`` for no image."""
+    """An image's comments as ``viewer`` may see them, oldest first, by keyset;
+    ``NotFoundError`` for no image (or one a block hides)."""
     size = check_limit(limit)
     after_id = decode_cursor(cursor)
-    if await session.scalar(select(Image.id).where(Image.id == image_id)) is None:
-        raise NotFoundError("There is no image with that id (it may have been deleted).")
+    author_id = await session.scalar(select(Image.author_id).where(Image.id == image_id))
+    if author_id is None:
+        raise NotFoundError(NO_IMAGE_MESSAGE)
+    await visibility.check_not_blocked(session, viewer, author_id, NO_IMAGE_MESSAGE)
     query = (
         select(Comment)
         .options(joinedload(Comment.author))
-        .where(Comment.image_id == image_id)
+        .where(
+            Comment.image_id == image_id,
+            visibility.comments_shown(author_id, Comment.author_id),
+            *visibility.not_blocked(viewer.id if viewer else None, Comment.author_id),
+        )
         .order_by(Comment.id)
         .limit(size + 1)
     )

@@ -16,7 +16,7 @@ import logging
 import secrets
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -28,9 +28,17 @@ from gallery.infra.coalesced import coalesced
 from gallery.models.comment import Comment
 from gallery.models.image import Image
 from gallery.models.social import Follow, Like, Save
+from gallery.models.user import User
 from gallery.services.errors import NotFoundError
 from gallery.services.paging import check_limit, decode_cursor, trim_page
-from gallery.services.visibility import not_hidden
+from gallery.services.visibility import (
+    NO_IMAGE_MESSAGE,
+    blocked_ids,
+    check_not_blocked,
+    comments_shown,
+    not_blocked,
+    not_hidden,
+)
 
 log = logging.getLogger(__name__)
 
@@ -150,12 +158,21 @@ async def numbered_page(
     return NumberedPage(cards=cards, has_next=len(ids) > per_page)
 
 
-async def image_card(session: AsyncSession, image_id: int, viewer_id: int | None) -> ImageCard:
-    """One image as the feeds show it; ``NotFoundError`` if there is none."""
+async def image_card(session: AsyncSession, image_id: int, viewer: User | None) -> ImageCard:
+    """One image as the feeds show it; ``NotFoundError`` if there is none, or if a
+    block stands between the viewer and its author."""
     image = await session.scalar(_images_with_authors().where(Image.id == image_id))
     if image is None:
-        raise NotFoundError("There is no image with that id (it may have been deleted).")
-    return (await cards_for(session, [image], viewer_id))[0]
+        raise NotFoundError(NO_IMAGE_MESSAGE)
+    await check_not_blocked(session, viewer, image.author_id, NO_IMAGE_MESSAGE)
+    viewer_id = viewer.id if viewer is not None else None
+    card = (await cards_for(session, [image], viewer_id))[0]
+    if viewer is None or not viewer.relations_version:
+        return card
+    # The first comments, less those by accounts behind a block with the viewer.
+    blocked = await blocked_ids(session, viewer)
+    shown = [c for c in card.first_comments if c.author_id not in blocked]
+    return card if len(shown) == len(card.first_comments) else replace(card, first_comments=shown)
 
 
 async def cards_for(
@@ -220,7 +237,8 @@ async def _first_comments(session: AsyncSession, image_ids: list[int]) -> dict[i
             .over(partition_by=Comment.image_id, order_by=Comment.id)
             .label("position"),
         )
-        .where(Comment.image_id.in_(image_ids))
+        .join(Image, Image.id == Comment.image_id)
+        .where(Comment.image_id.in_(image_ids), comments_shown(Image.author_id, Comment.author_id))
         .subquery()
     )
     query = (
@@ -236,7 +254,9 @@ async def _first_comments(session: AsyncSession, image_ids: list[int]) -> dict[i
     return grouped
 
 
-async def counts_of(session: AsyncSession, image_ids: Sequence[int]) -> list[tuple[int, int, int]]:
+async def counts_of(
+    session: AsyncSession, image_ids: Sequence[int], viewer_id: int | None = None
+) -> list[tuple[int, int, int]]:
     """``(id, like_count, comment_count)`` of each image that exists, in one query.
 
     What a page asks after a live reconnect, to bring the counts it shows up
@@ -246,7 +266,7 @@ async def counts_of(session: AsyncSession, image_ids: Sequence[int]) -> list[tup
         return []
     rows = await session.execute(
         select(Image.id, Image.like_count, Image.comment_count)
-        .where(Image.id.in_(image_ids))
+        .where(Image.id.in_(image_ids), *not_blocked(viewer_id, Image.author_id))
         .order_by(Image.id)
     )
     return [(row[0], row[1], row[2]) for row in rows]

@@ -33,6 +33,7 @@ from gallery.services import comments, images, moderation
 from gallery.services.errors import Conflict, InvalidInput, NotFoundError
 from gallery.services.permissions import require_permission
 from gallery.services.validation import bounded_text
+from gallery.services.visibility import NO_IMAGE_MESSAGE, check_not_blocked
 
 QUEUE_PAGE_SIZE = 20
 # How many queue groups a page may ask for (the pages use QUEUE_PAGE_SIZE).
@@ -95,6 +96,9 @@ def _on_target(kind: ReportTarget, target_id: int) -> ColumnElement[bool]:
 # -- filing a report -------------------------------------------------------------
 
 
+NO_COMMENT_MESSAGE = "There is no comment with that id (it may have been deleted)."
+
+
 async def report_image(
     session: AsyncSession, *, reporter: User, image_id: int, reason: str | None
 ) -> Report:
@@ -102,7 +106,8 @@ async def report_image(
     require_permission(reporter)
     author_id = await session.scalar(select(Image.author_id).where(Image.id == image_id))
     if author_id is None:
-        raise NotFoundError("There is no image with that id (it may have been deleted).")
+        raise NotFoundError(NO_IMAGE_MESSAGE)
+    await check_not_blocked(session, reporter, author_id, NO_IMAGE_MESSAGE)
     return await _file(session, reporter, ReportTarget.IMAGE, image_id, author_id, reason)
 
 
@@ -111,9 +116,19 @@ async def report_comment(
 ) -> Report:
     """``reporter`` reports a comment; ``Conflict`` if their earlier report is still open."""
     require_permission(reporter)
-    author_id = await session.scalar(select(Comment.author_id).where(Comment.id == comment_id))
-    if author_id is None:
-        raise NotFoundError("There is no comment with that id (it may have been deleted).")
+    row = (
+        await session.execute(
+            select(Comment.author_id, Image.author_id)
+            .join(Image, Image.id == Comment.image_id)
+            .where(Comment.id == comment_id)
+        )
+    ).first()
+    if row is None:
+        raise NotFoundError(NO_COMMENT_MESSAGE)
+    author_id, post_author_id = row
+    # Neither the comment's author nor the post's may be behind a block.
+    for someone in (author_id, post_author_id):
+        await check_not_blocked(session, reporter, someone, NO_COMMENT_MESSAGE)
     return await _file(session, reporter, ReportTarget.COMMENT, comment_id, author_id, reason)
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import ColumnElement
@@ -32,7 +32,8 @@ from gallery.services.feeds import bump_feed_version
 from gallery.services.images import lock_image
 from gallery.services.paging import check_limit, decode_cursor, encode_cursor
 from gallery.services.permissions import require_permission
-from gallery.services.users import find_by_username
+from gallery.services.users import find_visible
+from gallery.services.visibility import NO_IMAGE_MESSAGE, check_not_blocked, not_blocked
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,7 @@ async def like_image(
     check_can_like(user)
     user_id = user.id
     author_id = (await lock_image(session, image_id)).author_id
+    await check_not_blocked(session, user, author_id, NO_IMAGE_MESSAGE)
     added = await insert_unless_present(
         session, Like.__table__, {"user_id": user_id, "image_id": image_id}
     )
@@ -129,6 +131,7 @@ async def unlike_image(
     check_can_like(user)
     user_id = user.id
     author_id = (await lock_image(session, image_id)).author_id
+    await check_not_blocked(session, user, author_id, NO_IMAGE_MESSAGE)
     removed = await session.execute(
         delete(Like).where(Like.user_id == user_id, Like.image_id == image_id)
     )
@@ -158,7 +161,7 @@ def check_can_follow(user: User) -> None:
 
 async def _followed_by_name(session: AsyncSession, follower: User, username: str) -> User:
     check_can_follow(follower)
-    followed = await find_by_username(session, username)
+    followed = await find_visible(session, username, follower)
     if followed.id == follower.id:
         raise InvalidInput("You cannot follow yourself.", field="username")
     return followed
@@ -244,21 +247,31 @@ async def is_following(session: AsyncSession, follower_id: int | None, followed_
 
 
 async def list_followers(
-    session: AsyncSession, user_id: int, *, limit: int | None, cursor: str | None
+    session: AsyncSession,
+    user_id: int,
+    *,
+    viewer_id: int | None = None,
+    limit: int | None,
+    cursor: str | None,
 ) -> UserPage:
-    """Who follows ``user_id``, most recent first (keyset on the follow)."""
-    return await people_page(
-        session, Follow.id, Follow.followed_id == user_id, Follow.follower_id, limit, cursor
-    )
+    """Who follows ``user_id``, most recent first (keyset on the follow), less anyone
+    behind a block with the viewer."""
+    condition = and_(Follow.followed_id == user_id, *not_blocked(viewer_id, Follow.follower_id))
+    return await people_page(session, Follow.id, condition, Follow.follower_id, limit, cursor)
 
 
 async def list_following(
-    session: AsyncSession, user_id: int, *, limit: int | None, cursor: str | None
+    session: AsyncSession,
+    user_id: int,
+    *,
+    viewer_id: int | None = None,
+    limit: int | None,
+    cursor: str | None,
 ) -> UserPage:
-    """Whom ``user_id`` follows, most recent first (keyset on the follow)."""
-    return await people_page(
-        session, Follow.id, Follow.follower_id == user_id, Follow.followed_id, limit, cursor
-    )
+    """Whom ``user_id`` follows, most recent first (keyset on the follow), less anyone
+    behind a block with the viewer."""
+    condition = and_(Follow.follower_id == user_id, *not_blocked(viewer_id, Follow.followed_id))
+    return await people_page(session, Follow.id, condition, Follow.followed_id, limit, cursor)
 
 
 async def people_page(

@@ -11,6 +11,7 @@ from gallery.infra.storage import Storage
 from gallery.models.image import Image
 from gallery.models.user import User
 from gallery.services.errors import NotFoundError
+from gallery.services.visibility import check_not_blocked, no_user_message
 
 DEFAULT_AVATAR_URL = "/static/img/avatar.svg"
 
@@ -43,13 +44,21 @@ async def find_by_username(session: AsyncSession, username: str) -> User:
         select(User).where(User.username_key == User.key_for(username), User.is_active)
     )
     if user is None:
-        raise NotFoundError(f"There is no user called {username!r}.")
+        raise NotFoundError(no_user_message(username))
     return user
 
 
-async def profile(session: AsyncSession, username: str) -> Profile:
-    """A user's public profile with its counts."""
+async def find_visible(session: AsyncSession, username: str, viewer: User | None) -> User:
+    """As ``find_by_username``, and ``NotFoundError`` too where a block stands
+    between ``viewer`` and that user (each is absent to the other)."""
     user = await find_by_username(session, username)
+    await check_not_blocked(session, viewer, user.id, no_user_message(username))
+    return user
+
+
+async def profile(session: AsyncSession, username: str, viewer: User | None) -> Profile:
+    """A user's public profile with its counts (``NotFoundError`` across a block)."""
+    user = await find_visible(session, username, viewer)
     image_count = await session.scalar(
         select(func.count()).select_from(Image).where(Image.author_id == user.id)
     )

@@ -1,36 +1,64 @@
 """Who sees whose posts: the one place that decides what a viewer is spared.
 
-Today that is the accounts a viewer muted: their posts leave the viewer's
-feeds (everyone's, following, tags, hot, today's top, the seed pages), their
-posts and their account leave the viewer's search results, and their notices
-leave the viewer's notifications. Nothing else changes for anyone: a muted
-account's own profile still shows its posts to the muter (they went there on
-purpose), and its comments stay where they are.
+Two relations between accounts decide it today:
 
-Two forms of the same rule, so each caller pays only for what it needs:
+* **Mute** (one way, private): the muted account's posts leave the muter's
+  feeds (everyone's, following, tags, hot, today's top, the seed pages) and
+  search results, and its notices the muter's notifications. Its profile
+  still shows its posts to the muter (they went there on purpose), and its
+  comments stay where they are.
+* **Block** (both ways): the two accounts no longer see each other anywhere:
+  not in feeds, search, notifications or comments, and each one's profile
+  and posts answer the other ``404``, as if absent (``check_not_blocked``).
+  The blocked one cannot follow, comment, like or report what it cannot see.
+  Comments the blocked account left on the blocker's posts are hidden from
+  everyone (``comments_shown``).
 
-* ``hidden_author_ids``: the set, for filtering items already built (the
-  shared feed pages of ``web/feed_pages.py``, live messages);
-* ``hidden_authors``: a subquery, for a query's ``NOT IN`` (the following
-  feed, search, notifications), so the database filters before paging.
+Each rule has two forms, so every caller pays only for what it needs:
 
-The set costs no query for a viewer who never muted anyone (``users.relations_version`` 0).
+* a set (``hidden_author_ids``, ``blocked_ids``), for filtering what is
+  already built (the shared feed pages of ``web/feed_pages.py``, live
+  messages); it costs no query for a viewer who was never in a relation
+  (``users.relations_version`` 0);
+* a subquery (``hidden_authors``, ``blocked_either_way``), for a query's
+  ``NOT IN`` (the following feed, search, notifications, comment lists), so
+  the database filters before paging.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Select, select
+from sqlalchemy import CompoundSelect, Select, exists, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import ColumnElement
 
-from gallery.models.social import Mute
+from gallery.models.social import Block, Mute
 from gallery.models.user import User
+from gallery.services.errors import NotFoundError
+
+# What a block answers, word for word what an absent post or account does.
+NO_IMAGE_MESSAGE = "There is no image with that id (it may have been deleted)."
 
 
-def hidden_authors(viewer_id: int) -> Select[int]:
+def no_user_message(username: str) -> str:
+    return f"There is no user called {username!r}."
+
+
+def blocked_either_way(viewer_id: int) -> CompoundSelect:
+    """The ids of the accounts ``viewer_id`` blocked or is blocked by."""
+    return union_all(
+        select(Block.blocked_id).where(Block.blocker_id == viewer_id),
+        select(Block.blocker_id).where(Block.blocked_id == viewer_id),
+    )
+
+
+def hidden_authors(viewer_id: int) -> CompoundSelect:
     """The ids of the accounts whose posts and notices ``viewer_id`` is spared."""
-    return select(Mute.muted_id).where(Mute.muter_id == viewer_id)
+    return union_all(
+        select(Mute.muted_id).where(Mute.muter_id == viewer_id),
+        select(Block.blocked_id).where(Block.blocker_id == viewer_id),
+        select(Block.blocker_id).where(Block.blocked_id == viewer_id),
+    )
 
 
 def not_hidden(
@@ -39,15 +67,74 @@ def not_hidden(
     """Conditions keeping the rows whose ``column`` (an author or actor id) the viewer sees.
 
     None for an anonymous viewer. For a signed-in one, an anti-join on the
-    mutes' unique key, which costs next to nothing when they muted nobody.
+    mutes' and blocks' keys, which costs next to nothing when there are none.
     """
     if viewer_id is None:
         return []
     return [column.not_in(hidden_authors(viewer_id))]
 
 
+def not_blocked(
+    viewer_id: int | None, column: InstrumentedAttribute[int]
+) -> list[ColumnElement[bool]]:
+    """As ``not_hidden``, for blocks alone (what muting leaves alone: comments, people)."""
+    if viewer_id is None:
+        return []
+    return [column.not_in(blocked_either_way(viewer_id))]
+
+
+def comments_shown(
+    post_author: InstrumentedAttribute[int] | int, comment_author: InstrumentedAttribute[int]
+) -> ColumnElement[bool]:
+    """The comments everyone may see: none by someone the post's author blocked."""
+    return ~exists(
+        select(Block.id).where(Block.blocker_id == post_author, Block.blocked_id == comment_author)
+    )
+
+
+async def _ids(session: AsyncSession, query: Select[int] | CompoundSelect) -> frozenset[int]:
+    return frozenset((await session.scalars(query)).all())
+
+
 async def hidden_author_ids(session: AsyncSession, viewer: User | None) -> frozenset[int]:
-    """``hidden_authors`` as a set: one query on the mutes' unique key, none if never muted."""
+    """``hidden_authors`` as a set: one query, none for a viewer never in a relation."""
     if viewer is None or not viewer.relations_version:
         return frozenset()
-    return frozenset((await session.scalars(hidden_authors(viewer.id))).all())
+    return await _ids(session, hidden_authors(viewer.id))
+
+
+async def blocked_ids(session: AsyncSession, viewer: User | None) -> frozenset[int]:
+    """``blocked_either_way`` as a set: one query, none for a viewer never in a relation."""
+    if viewer is None or not viewer.relations_version:
+        return frozenset()
+    return await _ids(session, blocked_either_way(viewer.id))
+
+
+async def is_blocked_either_way(
+    session: AsyncSession, viewer_id: int | None, other_id: int
+) -> bool:
+    if viewer_id is None or viewer_id == other_id:
+        return False
+    found = await session.scalar(
+        select(Block.id)
+        .where(
+            ((Block.blocker_id == viewer_id) & (Block.blocked_id == other_id))
+            | ((Block.blocker_id == other_id) & (Block.blocked_id == viewer_id))
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
+async def check_not_blocked(
+    session: AsyncSession, viewer: User | None, other_id: int, message: str
+) -> None:
+    """``NotFoundError(message)`` if a block stands between the viewer and ``other_id``:
+    to each of them the other's profile and posts are as if absent.
+
+    No query for a viewer never in a relation (a block moves both sides' version).
+    """
+    if viewer is None or not viewer.relations_version:
+        return
+    if await is_blocked_either_way(session, viewer.id, other_id):
+        raise NotFoundError(message)

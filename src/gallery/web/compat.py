@@ -7,7 +7,7 @@ from quart_schema import document_response, tag
 
 from gallery.services import paging
 from gallery.services.errors import InvalidInput, NotFoundError
-from gallery.web.feed_pages import feed_json, seed_page
+from gallery.web.feed_pages import check_author_visible, feed_json, seed_page
 from gallery.web.json_routes import Bounds, answers, path_bounds
 from gallery.web.shapes import SeedFeed
 
@@ -51,4 +51,5 @@ async def index_images(page: int, per_page: int) -> Response:
 @path_bounds(page=Bounds(1, MAX_PAGE), per_page=Bounds(minimum=1))
 async def profile_images(user_id: int, page: int, per_page: int) -> Response:
     """One user's images, newest first, by page number (``per_page`` at most 100)."""
+    await check_author_visible(user_id=user_id)
     return await seed_feed(page, per_page, user_id)

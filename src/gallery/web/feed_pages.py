@@ -38,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gallery.infra.page_cache import CachedPage, PageCache
 from gallery.infra.redis import is_unavailable
+from gallery.models.user import User
 from gallery.services import feeds, paging, ranking, tags, users, visibility
 from gallery.web.conditional import current_etag, not_modified, set_validators
 from gallery.web.current_user import signed_in_user
@@ -108,10 +109,8 @@ async def personal_items(
     if viewer is None or not items:
         return items
     session = resources().db
-    if spare_hidden and viewer.relations_version:
-        hidden = await visibility.hidden_author_ids(session, viewer)
-        if hidden:
-            items = [item for item in items if item["author"]["id"] not in hidden]
+    if viewer.relations_version:
+        items = await _without_hidden(session, viewer, items, spare_hidden=spare_hidden)
     ids = [item["id"] for item in items]
     if viewer.saves_version:
         liked, saved = await feeds.viewer_marks(session, viewer.id, ids)
@@ -122,6 +121,26 @@ async def personal_items(
     return [
         {**item, "liked": item["id"] in liked, "saved": item["id"] in saved}
         if item["id"] in liked or item["id"] in saved
+        else item
+        for item in items
+    ]
+
+
+async def _without_hidden(
+    session: AsyncSession, viewer: User, items: list[dict[str, Any]], *, spare_hidden: bool
+) -> list[dict[str, Any]]:
+    """``items`` less the posts of accounts the viewer is spared (with ``spare_hidden``),
+    and less the first comments of accounts behind a block with the viewer."""
+    if spare_hidden:
+        hidden = await visibility.hidden_author_ids(session, viewer)
+        if any(item["author"]["id"] in hidden for item in items):
+            items = [item for item in items if item["author"]["id"] not in hidden]
+    blocked = await visibility.blocked_ids(session, viewer)
+    if not blocked:
+        return items
+    return [
+        {**item, "comments": [c for c in item["comments"] if c["author"]["id"] not in blocked]}
+        if any(c["author"]["id"] in blocked for c in item.get("comments", ()))
         else item
         for item in items
     ]
@@ -194,6 +213,23 @@ async def feed_items(
     page = await shared_page(key, version, build)
     data, _ = await personal_page(page, "items", spare_hidden=spare_hidden)
     return data
+
+
+async def check_author_visible(*, username: str | None = None, user_id: int | None = None) -> None:
+    """``NotFoundError`` where a block stands between the viewer and this author:
+    their shared pages (built as an anonymous visitor sees them) must answer as
+    if the author did not exist. No query for a viewer never in a relation."""
+    viewer = signed_in_user()
+    if viewer is None or not viewer.relations_version:
+        return
+    session = resources().db
+    if username is not None:
+        await users.find_visible(session, username, viewer)
+    elif user_id is not None:
+        author = await users.find_by_id(session, user_id)
+        await visibility.check_not_blocked(
+            session, viewer, author.id, "There is no user with that id."
+        )
 
 
 # -- the public pages: a cache key and a builder for each ---------------------

@@ -117,10 +117,14 @@ async def detail(image_id: int) -> ResponseReturnValue:
     session = use.db
     storage = use.storage
     viewer = signed_in_user()
-    card = await feeds.image_card(session, image_id, viewer.id if viewer else None)
+    card = await feeds.image_card(session, image_id, viewer)
     await record_image_view(image_id)
     page = await comments.list_comments(
-        session, image_id, limit=COMMENTS_PER_PAGE, cursor=request.args.get("comments")
+        session,
+        image_id,
+        viewer=viewer,
+        limit=COMMENTS_PER_PAGE,
+        cursor=request.args.get("comments"),
     )
     more_comments_url = (
         url_for("images.detail", image_id=image_id, comments=page.next_cursor) + "#comments"

@@ -50,6 +50,7 @@ from gallery.infra import live as live_infra
 from gallery.infra.live import LiveHub, LiveUnavailable, Subscriber
 from gallery.infra.runtime import Runtime
 from gallery.infra.sessions import SignInStore
+from gallery.models.image import Image
 from gallery.models.social import Follow
 from gallery.models.user import User
 from gallery.services import live, notifications, visibility
@@ -84,6 +85,7 @@ FOLLOWING_CHANGED = '"type":"following.changed"'
 # Seen on the viewer's own stream: they muted or unmuted someone.
 RELATIONS_CHANGED = '"type":"relations.changed"'
 PHOTO_NEW = '"type":"photo.new"'
+COMMENT_NEW = '"type":"comment.new"'
 TAG_TOPIC = re.compile(r"^tag:[^\s:/#]{1,100}$")
 ID_TOPIC = re.compile(r"^(author|photo):([1-9][0-9]{0,17})$")
 
@@ -339,8 +341,11 @@ class LiveConnection:
         self.subscriber = subscriber
         self.address = address
         self.topics: dict[str, list[str]] = {}  # topic -> its streams
-        # Authors whose new photos this viewer is spared (services/visibility.py).
+        # Authors whose new photos this viewer is spared, and those behind a block
+        # with the viewer, whose comments and posts it must not hear of at all
+        # (services/visibility.py).
         self.hidden: frozenset[int] = frozenset()
+        self.blocked: frozenset[int] = frozenset()
         self.allowance = float(MESSAGE_BURST)
         self.last_message = time.monotonic()
 
@@ -370,7 +375,7 @@ class LiveConnection:
                 assert self.runtime.sign_ins is not None
                 self.sockets.watch(subscriber, self.viewer.token, self.runtime.sign_ins)
                 await hub.subscribe(subscriber, [("me", live.private_stream(self.viewer.user_id))])
-                self.hidden = await self._hidden()
+                self.hidden, self.blocked = await self._hidden()
                 hello["viewer"] = {"id": self.viewer.user_id, "username": self.viewer.username}
                 hello["unread"] = await self._unread()
             await _send_text(send, orjson.dumps(hello).decode())
@@ -426,13 +431,16 @@ class LiveConnection:
                 failure = self.subscriber.failure or "going away"
                 return FAILURES.get(failure, (Close.INTERNAL_ERROR, failure))
             if RELATIONS_CHANGED in text:
-                self.hidden = await self._hidden()
+                self.hidden, self.blocked = await self._hidden()
+                await self._drop_blocked_topics()
                 if "following" in self.topics:
                     await self._refollow()
             elif FOLLOWING_CHANGED in text and "following" in self.topics:
                 await self._refollow()
             elif self.hidden and PHOTO_NEW in text:
                 text = self._spared(text)
+            elif self.blocked and COMMENT_NEW in text:
+                text = self._without_blocked_comment(text)
             await _send_text(send, text)
 
     def _spared(self, text: str) -> str:
@@ -447,10 +455,50 @@ class LiveConnection:
             message["topic"], message["stream"], message["seq"], '{"type":"skip"}'
         )
 
-    async def _hidden(self) -> frozenset[int]:
+    def _without_blocked_comment(self, text: str) -> str:
+        """A comment by someone behind a block with the viewer becomes a bare ``skip``."""
+        message = orjson.loads(text)
+        if message.get("comment", {}).get("author", {}).get("id") not in self.blocked:
+            return text
+        return live_infra.render(
+            message["topic"], message["stream"], message["seq"], '{"type":"skip"}'
+        )
+
+    async def _hidden(self) -> tuple[frozenset[int], frozenset[int]]:
+        """Whom the viewer is spared (mutes and blocks), and who is behind a block."""
         assert self.viewer is not None
+        viewer_id = self.viewer.user_id
         async with self.runtime.db.sessionmaker() as session:
-            return frozenset(await session.scalars(visibility.hidden_authors(self.viewer.user_id)))
+            hidden = frozenset(await session.scalars(visibility.hidden_authors(viewer_id)))
+            blocked = frozenset(await session.scalars(visibility.blocked_either_way(viewer_id)))
+        return hidden, blocked
+
+    async def _behind_a_block(self, topics: list[str]) -> set[str]:
+        """Which of the ``author:``/``photo:`` topics belong to someone behind a block
+        with the viewer: to them that account and its posts do not exist."""
+        if not self.blocked:
+            return set()
+        refused: set[str] = set()
+        photos: dict[int, str] = {}
+        for topic in topics:
+            match = ID_TOPIC.match(topic)
+            if match is None:
+                continue
+            if match.group(1) == "author" and int(match.group(2)) in self.blocked:
+                refused.add(topic)
+            elif match.group(1) == "photo":
+                photos[int(match.group(2))] = topic
+        if photos:
+            async with self.runtime.db.sessionmaker() as session:
+                rows = await session.execute(
+                    select(Image.id, Image.author_id).where(Image.id.in_(list(photos)))
+                )
+                refused.update(photos[i] for i, author in rows if author in self.blocked)
+        return refused
+
+    async def _drop_blocked_topics(self) -> None:
+        """After a block: stop following what the viewer may no longer see."""
+        await self._unsubscribe(sorted(await self._behind_a_block(list(self.topics))))
 
     async def _refollow(self) -> None:
         """The viewer followed or unfollowed someone: move the following topic's streams."""
@@ -505,8 +553,10 @@ class LiveConnection:
         if len(self.topics) + len(new) > MAX_TOPICS:
             raise Refused(Close.POLICY_VIOLATION, f"At most {MAX_TOPICS} topics per socket.")
         routes: list[tuple[str, str]] = []
+        refused = await self._behind_a_block(new)
         for topic in new:
-            streams = await self._streams_of(topic)
+            # As for any id that does not exist: no streams, no sequence number.
+            streams = [] if topic in refused else await self._streams_of(topic)
             self.topics[topic] = streams
             routes.extend((topic, stream) for stream in streams)
         if routes:

@@ -36,7 +36,7 @@ async def render_edit(
 ) -> ResponseReturnValue:
     use = resources()
     viewer = require_user()
-    card = await feeds.image_card(use.db, image_id, viewer.id)
+    card = await feeds.image_card(use.db, image_id, viewer)
     if card.image.author_id != viewer.id:
         abort(404)  # only the author edits; to anyone else there is no such page
     item = asdict(image_out(card, use.storage))

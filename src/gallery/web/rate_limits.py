@@ -123,6 +123,8 @@ RATE_LIMITS: dict[str, RateLimit] = {
     "saves": RateLimit("saves", limit=300, window_seconds=TEN_MINUTES, key=Key.USER),
     # Mutes and unmutes change only what the muter sees: as generous as saves.
     "mutes": RateLimit("mutes", limit=300, window_seconds=TEN_MINUTES, key=Key.USER),
+    # Blocks end follows on both sides: as tight as follows.
+    "blocks": RateLimit("blocks", limit=100, window_seconds=TEN_MINUTES, key=Key.USER),
 }
 
 

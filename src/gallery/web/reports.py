@@ -15,11 +15,11 @@ from quart import Blueprint, flash, redirect, render_template, request, url_for
 from quart.typing import ResponseReturnValue
 
 from gallery.models.moderation import REPORT_REASON_MAX_LENGTH
-from gallery.services import comments, images
+from gallery.services import comments, images, reports, visibility
 from gallery.services.errors import Conflict, InvalidInput
 from gallery.services.reports import NOUNS, ReportTarget
 from gallery.web.actions import file_report
-from gallery.web.current_user import require_user
+from gallery.web.current_user import require_user, signed_in_user
 from gallery.web.permissions import permission_required
 from gallery.web.rate_limits import RateLimited, count_attempt, rate_limited
 from gallery.web.resources import resources
@@ -68,6 +68,9 @@ def compose_reason(preset: str | None, details: str | None) -> str:
 async def image_subject(image_id: int) -> ReportSubject:
     use = resources()
     image = await images.get_image(use.db, image_id)
+    await visibility.check_not_blocked(
+        use.db, signed_in_user(), image.author_id, visibility.NO_IMAGE_MESSAGE
+    )
     storage = use.storage
     return ReportSubject(
         kind=ReportTarget.IMAGE.value,
@@ -82,6 +85,11 @@ async def image_subject(image_id: int) -> ReportSubject:
 async def comment_subject(comment_id: int) -> ReportSubject:
     use = resources()
     comment = await comments.get_comment(use.db, comment_id)
+    post = await images.get_image(use.db, comment.image_id)
+    for someone in (comment.author_id, post.author_id):  # neither may be behind a block
+        await visibility.check_not_blocked(
+            use.db, signed_in_user(), someone, reports.NO_COMMENT_MESSAGE
+        )
     return ReportSubject(
         kind=ReportTarget.COMMENT.value,
         noun=NOUNS[ReportTarget.COMMENT],

@@ -179,6 +179,11 @@ class MuteOut:
 
 
 @dataclass
+class BlockOut:
+    blocked: bool
+
+
+@dataclass
 class FollowOut:
     following: bool
     follower_count: int

@@ -15,7 +15,7 @@ from quart import Blueprint, flash, redirect, render_template, request, url_for
 from quart.typing import ResponseReturnValue
 
 from gallery.models.user import Permission
-from gallery.services import feeds, mutes, notifications, saves, social, users
+from gallery.services import feeds, notifications, relations, saves, social, users
 from gallery.web.current_user import require_user, signed_in_user
 from gallery.web.permissions import permission_required
 from gallery.web.rate_limits import rate_limit_exempt, rate_limited
@@ -182,7 +182,7 @@ async def unfollow(username: str) -> ResponseReturnValue:
 async def mute(username: str) -> ResponseReturnValue:
     """The profile's "Mute" button (any signed-in account, locked or not)."""
     use = resources()
-    await mutes.mute_user(use.db, use.redis, muter=require_user(), username=username)
+    await relations.mute_user(use.db, use.redis, muter=require_user(), username=username)
     muted = await users.find_by_username(use.db, username)
     await flash(
         f"You muted {muted.username}: their posts and notices no longer reach you. "
@@ -196,7 +196,7 @@ async def mute(username: str) -> ResponseReturnValue:
 @rate_limited("mutes")
 async def unmute(username: str) -> ResponseReturnValue:
     use = resources()
-    await mutes.unmute_user(use.db, use.redis, muter=require_user(), username=username)
+    await relations.unmute_user(use.db, use.redis, muter=require_user(), username=username)
     unmuted = await users.find_by_username(use.db, username)
     await flash(f"You unmuted {unmuted.username}.", "success")
     return redirect(await return_path(url_for("users.profile", username=unmuted.username)), 303)
@@ -207,7 +207,7 @@ async def muted() -> ResponseReturnValue:
     """The accounts the viewer muted, most recent first, each with an Unmute button."""
     use = resources()
     viewer = require_user()
-    page = await mutes.muted_page(
+    page = await relations.muted_page(
         use.db, muter_id=viewer.id, limit=PEOPLE_PAGE_SIZE, cursor=request.args.get("cursor")
     )
     return await render_template(
@@ -217,18 +217,66 @@ async def muted() -> ResponseReturnValue:
     )
 
 
+# -- blocks ----------------------------------------------------------------------
+
+
+@bp.post("/u/<username>/block")
+@rate_limited("blocks")
+async def block(username: str) -> ResponseReturnValue:
+    """The profile's and a post's "Block" button; the profile is gone after it, so
+    the list of blocked accounts is where it goes back to."""
+    use = resources()
+    blocked = await users.find_by_username(use.db, username)
+    await relations.block_user(use.db, use.redis, blocker=require_user(), username=username)
+    await flash(
+        f"You blocked {blocked.username}: neither of you sees the other any more, and "
+        "the follows between you ended. They are not told.",
+        "info",
+    )
+    return redirect(url_for("social.blocked"), 303)
+
+
+@bp.post("/u/<username>/unblock")
+@rate_limited("blocks")
+async def unblock(username: str) -> ResponseReturnValue:
+    use = resources()
+    await relations.unblock_user(use.db, use.redis, blocker=require_user(), username=username)
+    unblocked = await users.find_by_username(use.db, username)
+    await flash(f"You unblocked {unblocked.username}.", "success")
+    return redirect(await return_path(url_for("social.blocked")), 303)
+
+
+@bp.get("/blocked")
+async def blocked() -> ResponseReturnValue:
+    """The accounts the viewer blocked, most recent first, each with an Unblock button."""
+    use = resources()
+    viewer = require_user()
+    page = await relations.blocked_page(
+        use.db, blocker_id=viewer.id, limit=PEOPLE_PAGE_SIZE, cursor=request.args.get("cursor")
+    )
+    return await render_template(
+        "social/blocked.html",
+        people=[asdict(author_out(person, use.storage)) for person in page.users],
+        more_url=url_for("social.blocked", cursor=page.next_cursor) if page.next_cursor else None,
+    )
+
+
 async def people_page(username: str, which: str) -> ResponseReturnValue:
     """``/u/<username>/followers`` or ``/following``: avatars and names, cursor paging."""
     use = resources()
     session = use.db
     storage = use.storage
-    user = await users.find_by_username(session, username)
+    viewer = signed_in_user()
+    user = await users.find_visible(session, username, viewer)
     list_people = social.list_followers if which == "followers" else social.list_following
     page = await list_people(
-        session, user.id, limit=PEOPLE_PAGE_SIZE, cursor=request.args.get("cursor")
+        session,
+        user.id,
+        viewer_id=viewer.id if viewer else None,
+        limit=PEOPLE_PAGE_SIZE,
+        cursor=request.args.get("cursor"),
     )
     counts = await social.follow_counts(session, user.id)
-    viewer = signed_in_user()
     endpoint = f"social.{which}"
     return await render_template(
         "social/people.html",

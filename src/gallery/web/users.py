@@ -6,7 +6,7 @@ from quart import Blueprint, render_template, request, url_for
 from quart.typing import ResponseReturnValue
 
 from gallery.models.user import Permission, User
-from gallery.services import mutes, social, users
+from gallery.services import relations, social, users
 from gallery.services.moderation import REASON_MAX_LENGTH
 from gallery.services.permissions import can, outranks
 from gallery.web.current_user import signed_in_user
@@ -44,7 +44,7 @@ async def profile(username: str) -> ResponseReturnValue:
     session = use.db
     storage = use.storage
     viewer = signed_in_user()
-    found = await users.profile(session, username)
+    found = await users.profile(session, username, viewer)
     user = found.user
     page = await feed_items(
         *author_page(user.id, PROFILE_PAGE_SIZE, request.args.get("cursor")), spare_hidden=False
@@ -62,7 +62,7 @@ async def profile(username: str) -> ResponseReturnValue:
             "following_count": counts.following,
         },
         following=await social.is_following(session, viewer.id if viewer else None, user.id),
-        muted=await mutes.is_muted(session, viewer, user.id),
+        muted=await relations.is_muted(session, viewer, user.id),
         items=page["items"],
         next_cursor=page["next_cursor"],
         feed_url=url_for("api.images.user_images", username=user.username),

@@ -33,8 +33,13 @@ from gallery.web.actions import (
 )
 from gallery.web.body_limits import accepts_uploads
 from gallery.web.conditional import conditional_json
-from gallery.web.current_user import require_user, viewer_id
-from gallery.web.feed_pages import author_page_by_name, feed_json, latest_page
+from gallery.web.current_user import require_user, signed_in_user, viewer_id
+from gallery.web.feed_pages import (
+    author_page_by_name,
+    check_author_visible,
+    feed_json,
+    latest_page,
+)
 from gallery.web.image_views import record_image_view
 from gallery.web.json_bodies import text_bounds, validate_json
 from gallery.web.json_routes import answers
@@ -176,7 +181,7 @@ async def user_profile(username: str) -> Response:
     async def build() -> UserOut:
         use = resources()
         session = use.db
-        found = await users.profile(session, username)
+        found = await users.profile(session, username, signed_in_user())
         counts = await social.follow_counts(session, found.user.id)
         return UserOut(
             id=found.user.id,
@@ -199,6 +204,7 @@ async def user_profile(username: str) -> Response:
 @answers(304, 404)
 async def user_images(username: str, query_args: PageQuery) -> Response:
     """One user's images, newest first (cursor paging as ``/feed``)."""
+    await check_author_visible(username=username)
     return await feed_json(
         *author_page_by_name(username, query_args.limit, query_args.cursor), spare_hidden=False
     )
@@ -214,7 +220,7 @@ async def image_counts(query_args: IdsQuery) -> Response:
     Live pages ask this after a reconnect to catch up; ids of images that no
     longer exist are left out.
     """
-    rows = await feeds.counts_of(resources().db, query_args.id_list)
+    rows = await feeds.counts_of(resources().db, query_args.id_list, viewer_id())
     return jsonify(
         asdict(
             ImageCountList(
@@ -233,7 +239,7 @@ async def image_detail(image_id: int) -> Response:
 
     async def build() -> ImageOut:
         use = resources()
-        card = await feeds.image_card(use.db, image_id, viewer_id())
+        card = await feeds.image_card(use.db, image_id, signed_in_user())
         return image_out(card, use.storage)
 
     await record_image_view(image_id)
@@ -306,7 +312,7 @@ async def update_image(image_id: int, data: ImageChanges) -> Response:
         await images.set_comments_enabled(
             session, use.redis, image_id=image_id, actor=user, enabled=data.comments_enabled
         )
-    card = await feeds.image_card(session, image_id, user.id)
+    card = await feeds.image_card(session, image_id, user)
     return jsonify(asdict(image_out(card, use.storage)))
 
 
@@ -346,7 +352,11 @@ async def list_comments(image_id: int, query_args: PageQuery) -> Response:
     async def build() -> CommentList:
         use = resources()
         page = await comments.list_comments(
-            use.db, image_id, limit=query_args.limit, cursor=query_args.cursor
+            use.db,
+            image_id,
+            viewer=signed_in_user(),
+            limit=query_args.limit,
+            cursor=query_args.cursor,
         )
         storage = use.storage
         return CommentList(

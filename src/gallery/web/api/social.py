@@ -6,15 +6,16 @@ from quart import Blueprint, Response
 from quart_schema import document_response, tag
 
 from gallery.models.user import Permission
-from gallery.services import feeds, mutes, notifications, saves, social, users
+from gallery.services import feeds, notifications, relations, saves, social, users
 from gallery.web.conditional import conditional_json
-from gallery.web.current_user import require_user
+from gallery.web.current_user import require_user, signed_in_user, viewer_id
 from gallery.web.json_routes import answers
 from gallery.web.permissions import permission_required
 from gallery.web.querystring import PageQuery, validate_query
 from gallery.web.rate_limits import rate_limit_exempt, rate_limited
 from gallery.web.resources import resources
 from gallery.web.shapes import (
+    BlockOut,
     Feed,
     FollowOut,
     LikeOut,
@@ -104,7 +105,7 @@ async def mute_user(username: str) -> MuteOut:
     """Mute a user (idempotent): their posts leave your feeds and search, their notices
     your notifications; their profile still shows them. Muting yourself is 400."""
     use = resources()
-    state = await mutes.mute_user(use.db, use.redis, muter=require_user(), username=username)
+    state = await relations.mute_user(use.db, use.redis, muter=require_user(), username=username)
     return MuteOut(muted=state.muted)
 
 
@@ -116,7 +117,7 @@ async def mute_user(username: str) -> MuteOut:
 async def unmute_user(username: str) -> MuteOut:
     """Unmute a user (idempotent)."""
     use = resources()
-    state = await mutes.unmute_user(use.db, use.redis, muter=require_user(), username=username)
+    state = await relations.unmute_user(use.db, use.redis, muter=require_user(), username=username)
     return MuteOut(muted=state.muted)
 
 
@@ -128,8 +129,53 @@ async def unmute_user(username: str) -> MuteOut:
 async def muted_users(query_args: PageQuery) -> UserList:
     """Whom you muted, most recent first (cursor paging)."""
     user = require_user()
-    page = await mutes.muted_page(
+    page = await relations.muted_page(
         resources().db, muter_id=user.id, limit=query_args.limit, cursor=query_args.cursor
+    )
+    return _user_list(page)
+
+
+# -- blocks (private: the blocked account is not told) -------------------------------
+
+
+@bp.put("/users/<username>/block")  # type: ignore[type-var]
+@tag(["blocks"])
+@document_response(BlockOut)
+@answers(400, 401, 404)
+@rate_limited("blocks")
+async def block_user(username: str) -> BlockOut:
+    """Block a user (idempotent): the follows between you end, and neither of you sees
+    the other anywhere any more (their profile and posts answer 404 to each other).
+    Blocking yourself is 400."""
+    use = resources()
+    state = await relations.block_user(use.db, use.redis, blocker=require_user(), username=username)
+    return BlockOut(blocked=state.blocked)
+
+
+@bp.delete("/users/<username>/block")  # type: ignore[type-var]
+@tag(["blocks"])
+@document_response(BlockOut)
+@answers(400, 401, 404)
+@rate_limited("blocks")
+async def unblock_user(username: str) -> BlockOut:
+    """Unblock a user (idempotent); ended follows stay ended."""
+    use = resources()
+    state = await relations.unblock_user(
+        use.db, use.redis, blocker=require_user(), username=username
+    )
+    return BlockOut(blocked=state.blocked)
+
+
+@bp.get("/blocks")  # type: ignore[type-var]
+@tag(["blocks"])
+@validate_query(PageQuery)
+@document_response(UserList)
+@answers(401)
+async def blocked_users(query_args: PageQuery) -> UserList:
+    """Whom you blocked, most recent first (cursor paging)."""
+    user = require_user()
+    page = await relations.blocked_page(
+        resources().db, blocker_id=user.id, limit=query_args.limit, cursor=query_args.cursor
     )
     return _user_list(page)
 
@@ -151,9 +197,13 @@ async def user_followers(username: str, query_args: PageQuery) -> Response:
 
     async def build() -> UserList:
         session = resources().db
-        user = await users.find_by_username(session, username)
+        user = await users.find_visible(session, username, signed_in_user())
         page = await social.list_followers(
-            session, user.id, limit=query_args.limit, cursor=query_args.cursor
+            session,
+            user.id,
+            viewer_id=viewer_id(),
+            limit=query_args.limit,
+            cursor=query_args.cursor,
         )
         return _user_list(page)
 
@@ -170,9 +220,13 @@ async def user_following(username: str, query_args: PageQuery) -> Response:
 
     async def build() -> UserList:
         session = resources().db
-        user = await users.find_by_username(session, username)
+        user = await users.find_visible(session, username, signed_in_user())
         page = await social.list_following(
-            session, user.id, limit=query_args.limit, cursor=query_args.cursor
+            session,
+            user.id,
+            viewer_id=viewer_id(),
+            limit=query_args.limit,
+            cursor=query_args.cursor,
         )
         return _user_list(page)
 
