@@ -165,6 +165,12 @@ async def test_the_blocked_accounts_comments_on_the_blockers_posts_are_hidden_fr
     assert await first_comments(bystander, others_post) == ["pest elsewhere"]
     assert "pest elsewhere" not in await page_html(wall, f"/images/{others_post}")
 
+    # Unblocked, they show again to everyone, on the shared pages too.
+    await block(wall, wall_token, "pest", on=False)
+    for client in (wall, bystander, app.test_client()):
+        assert await contents(client, walls_post) == ["pest was here", "lovely"]
+        assert await first_comments(client, walls_post) == ["pest was here", "lovely"]
+
 
 async def test_notices_between_them_stop_both_ways(app: Quart, runtime: Runtime) -> None:
     ids = await three_people(app, runtime)

@@ -150,7 +150,9 @@ async def block_user(
     await session.commit()
     if added:
         if redis is not None:
-            await bump_feed_version(redis)  # follower counts and following feeds changed
+            # Follower counts changed, and the blocked one's comments on the
+            # blocker's posts leave the shared pages, for everyone.
+            await bump_feed_version(redis)
         await _relations_changed(session, redis, blocker, other)
     return BlockState(blocked=True)
 
@@ -167,6 +169,8 @@ async def unblock_user(
         await _bump_relations_version(session, blocker, other)
     await session.commit()
     if removed.rowcount:  # type: ignore[attr-defined]
+        if redis is not None:
+            await bump_feed_version(redis)  # their comments on its posts show again, to all
         await _relations_changed(session, redis, blocker, other)
     return BlockState(blocked=False)
 
