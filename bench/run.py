@@ -186,7 +186,7 @@ ROUTES = (
     Route("feed (anonymous)", "feed-anonymous", FEED),
     Route("feed (signed in)", "feed-signed-in", FEED, signed_in=True),
     Route(
-        f"feed (signed in, {BENCH_HIDDEN} hidden)",
+        f"feed (signed in, {BENCH_HIDDEN} mutes, {BENCH_HIDDEN} blocks)",
         "feed-signed-in-hiding",
         FEED,
         signed_in=True,
@@ -830,8 +830,8 @@ def preamble(bench: Bench, hypercorn: dict[str, object], load: tuple[float, floa
         f"{site.likes:,} likes, {site.follows:,} follows, {site.tags} tags "
         f"(inserted in {site.seconds:.1f} s). Profile feed: {site.busiest_author} "
         f"({site.busiest_author_images} images); image page: image {site.newest_image_id}. "
-        f"{site.hider_username} follows and likes what bench does and mutes {site.mutes} "
-        "of the busiest authors.",
+        f"{site.hider_username} follows and likes what bench does, mutes {site.mutes} "
+        f"of the busiest authors and blocks {site.blocks} more.",
         "",
         f"Gallery: GALLERY_ENV=production, database `{database_name(bench.backends.database_url)}`"
         f", Redis {bench.backends.redis_url}; the caller's GALLERY_* settings: {settings}.",
