@@ -33,11 +33,10 @@ from gallery.services.errors import NotFoundError
 from gallery.services.paging import check_limit, decode_cursor, trim_page
 from gallery.services.visibility import (
     NO_IMAGE_MESSAGE,
-    blocked_ids,
-    check_not_blocked,
     comments_shown,
     not_blocked,
     not_hidden,
+    viewer_relations,
 )
 
 log = logging.getLogger(__name__)
@@ -164,13 +163,15 @@ async def image_card(session: AsyncSession, image_id: int, viewer: User | None) 
     image = await session.scalar(_images_with_authors().where(Image.id == image_id))
     if image is None:
         raise NotFoundError(NO_IMAGE_MESSAGE)
-    await check_not_blocked(session, viewer, image.author_id, NO_IMAGE_MESSAGE)
+    # One query for the block check and the first comments' filter below.
+    blocked = (await viewer_relations(session, viewer)).blocked
+    if image.author_id in blocked:
+        raise NotFoundError(NO_IMAGE_MESSAGE)
     viewer_id = viewer.id if viewer is not None else None
     card = (await cards_for(session, [image], viewer_id))[0]
-    if viewer is None or not viewer.relations_version:
+    if not blocked:
         return card
     # The first comments, less those by accounts behind a block with the viewer.
-    blocked = await blocked_ids(session, viewer)
     shown = [c for c in card.first_comments if c.author_id not in blocked]
     return card if len(shown) == len(card.first_comments) else replace(card, first_comments=shown)
 

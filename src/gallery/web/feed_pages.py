@@ -131,11 +131,10 @@ async def _without_hidden(
 ) -> list[dict[str, Any]]:
     """``items`` less the posts of accounts the viewer is spared (with ``spare_hidden``),
     and less the first comments of accounts behind a block with the viewer."""
-    if spare_hidden:
-        hidden = await visibility.hidden_author_ids(session, viewer)
-        if any(item["author"]["id"] in hidden for item in items):
-            items = [item for item in items if item["author"]["id"] not in hidden]
-    blocked = await visibility.blocked_ids(session, viewer)
+    relations = await visibility.viewer_relations(session, viewer)
+    hidden, blocked = relations.hidden, relations.blocked
+    if spare_hidden and any(item["author"]["id"] in hidden for item in items):
+        items = [item for item in items if item["author"]["id"] not in hidden]
     if not blocked:
         return items
     return [

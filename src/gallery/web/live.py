@@ -469,9 +469,8 @@ class LiveConnection:
         assert self.viewer is not None
         viewer_id = self.viewer.user_id
         async with self.runtime.db.sessionmaker() as session:
-            hidden = frozenset(await session.scalars(visibility.hidden_authors(viewer_id)))
-            blocked = frozenset(await session.scalars(visibility.blocked_either_way(viewer_id)))
-        return hidden, blocked
+            relations = await visibility.relations_of(session, viewer_id)
+        return relations.hidden, relations.blocked
 
     async def _behind_a_block(self, topics: list[str]) -> set[str]:
         """Which of the ``author:``/``photo:`` topics belong to someone behind a block

@@ -210,10 +210,16 @@ async def muted() -> ResponseReturnValue:
     page = await relations.muted_page(
         use.db, muter_id=viewer.id, limit=PEOPLE_PAGE_SIZE, cursor=request.args.get("cursor")
     )
+    return await relation_list_page("muted", page)
+
+
+async def relation_list_page(kind: str, page: social.UserPage) -> ResponseReturnValue:
+    """``/muted`` or ``/blocked`` (``kind``): one template, its words chosen by ``kind``."""
     return await render_template(
-        "social/muted.html",
-        people=[asdict(author_out(person, use.storage)) for person in page.users],
-        more_url=url_for("social.muted", cursor=page.next_cursor) if page.next_cursor else None,
+        "social/relations.html",
+        kind=kind,
+        people=[asdict(author_out(person, resources().storage)) for person in page.users],
+        more_url=url_for(f"social.{kind}", cursor=page.next_cursor) if page.next_cursor else None,
     )
 
 
@@ -254,11 +260,7 @@ async def blocked() -> ResponseReturnValue:
     page = await relations.blocked_page(
         use.db, blocker_id=viewer.id, limit=PEOPLE_PAGE_SIZE, cursor=request.args.get("cursor")
     )
-    return await render_template(
-        "social/blocked.html",
-        people=[asdict(author_out(person, use.storage)) for person in page.users],
-        more_url=url_for("social.blocked", cursor=page.next_cursor) if page.next_cursor else None,
-    )
+    return await relation_list_page("blocked", page)
 
 
 async def people_page(username: str, which: str) -> ResponseReturnValue:
