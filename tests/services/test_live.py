@@ -136,6 +136,7 @@ async def test_an_upload_tells_the_feed_its_authors_profile_and_each_of_its_tags
     photo_new = {
         "type": "photo.new",
         "photo": {"id": image_id, "author": {"id": alice, "username": "alice"}},
+        "public": True,
     }
     streams = [live.FEED, live.author_stream(alice), *(live.tag_stream(tag) for tag in tags)]
     assert streams_of(published) == set(streams)

@@ -8,13 +8,11 @@ them must not change. Every GET route is also walked in ``test_visibility_walk.p
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import orjson
 from quart import Quart
 from quart.typing import TestClientProtocol as Client
-from quart.typing import TestWebsocketConnectionProtocol as Socket
 
 from gallery.infra.runtime import Runtime
 from gallery.models.social import Block, Follow
@@ -34,8 +32,7 @@ from tests.helpers import (
     user_id_of,
 )
 from tests.images import add_described_images
-
-FRAME_TIMEOUT_SECONDS = 10.0  # a bound on waiting, never a measured time
+from tests.sockets import receive, subscribe
 
 
 async def client_of(app: Quart, username: str) -> tuple[Client, str]:
@@ -234,17 +231,6 @@ async def test_the_block_button_and_the_blocked_page(app: Quart, runtime: Runtim
     assert "You unblocked pest" in after
     assert "Nobody blocked" in after
     await page_html(wall, "/u/pest")
-
-
-async def receive(socket: Socket) -> dict[str, Any]:
-    return orjson.loads(await asyncio.wait_for(socket.receive(), FRAME_TIMEOUT_SECONDS))
-
-
-async def subscribe(socket: Socket, *topics: str) -> dict[str, int | None]:
-    await socket.send(orjson.dumps({"type": "subscribe", "topics": list(topics)}).decode())
-    reply = await receive(socket)
-    assert reply["type"] == "subscribed", reply
-    return reply["seqs"]
 
 
 async def test_the_live_socket_hears_nothing_from_across_a_block(

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import orjson
 import pytest
 from quart import Quart
 from quart.testing.connections import WebsocketDisconnectError, WebsocketResponseError
@@ -35,26 +34,9 @@ from tests.helpers import (
     user_id_of,
 )
 from tests.images import add_image_rows, store_image
+from tests.sockets import FRAME_TIMEOUT_SECONDS, receive, send, subscribe
 
 LIVE = "/api/v1/live"
-# Bounds on waiting for a frame or a close: generous, never a measured time.
-FRAME_TIMEOUT_SECONDS = 10.0
-Message = dict[str, Any]
-
-
-async def receive(socket: Socket) -> Message:
-    return orjson.loads(await asyncio.wait_for(socket.receive(), FRAME_TIMEOUT_SECONDS))
-
-
-async def send(socket: Socket, message: Message) -> None:
-    await socket.send(orjson.dumps(message).decode())
-
-
-async def subscribe(socket: Socket, *topics: str) -> dict[str, int | None]:
-    await send(socket, {"type": "subscribe", "topics": list(topics)})
-    reply = await receive(socket)
-    assert reply["type"] == "subscribed", reply
-    return reply["seqs"]
 
 
 async def close_code(socket: Socket) -> int:

@@ -7,13 +7,10 @@ whose view must not change. The JSON routes and the pages are both walked.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-import orjson
 from quart import Quart
 from quart.typing import TestClientProtocol as Client
-from quart.typing import TestWebsocketConnectionProtocol as Socket
 
 from gallery.infra.runtime import Runtime
 from gallery.models.social import Mute
@@ -34,8 +31,7 @@ from tests.helpers import (
     user_id_of,
 )
 from tests.images import add_described_images
-
-FRAME_TIMEOUT_SECONDS = 10.0  # a bound on waiting, never a measured time
+from tests.sockets import receive, subscribe
 
 
 async def get_json(client: Client, path: str) -> Any:
@@ -230,15 +226,6 @@ async def test_the_profile_button_and_the_muted_page(app: Quart, runtime: Runtim
     after = await follow_redirect(muter, unmuted)
     assert "You unmuted loud" in after
     assert "Nobody muted" in after
-
-
-async def receive(socket: Socket) -> dict[str, Any]:
-    return orjson.loads(await asyncio.wait_for(socket.receive(), FRAME_TIMEOUT_SECONDS))
-
-
-async def subscribe(socket: Socket, *topics: str) -> None:
-    await socket.send(orjson.dumps({"type": "subscribe", "topics": list(topics)}).decode())
-    assert (await receive(socket))["type"] == "subscribed"
 
 
 async def test_the_live_socket_spares_the_muter_new_photos_but_keeps_the_sequence(

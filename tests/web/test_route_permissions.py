@@ -235,6 +235,8 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("openapi", "GET"): Route(A.PUBLIC),
     ("static", "GET"): Route(A.PUBLIC, fixed(filename="css/app.css")),
     ("images.media", "GET"): Route(A.PUBLIC, media),
+    # A signed capability: without a good signature, 404 for everyone alike.
+    ("images.private_media", "GET"): Route(A.PUBLIC, fixed(photo_id=1, name="display.jpg")),
     ("images.detail", "GET"): Route(A.PUBLIC, same_image),
     ("users.profile", "GET"): Route(A.PUBLIC, owner),
     ("social.followers", "GET"): Route(A.PUBLIC, owner),
@@ -290,6 +292,11 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("social.blocked", "GET"): Route(A.SIGNED_IN),
     ("social.block", "POST"): Route(A.SIGNED_IN, owner, limits=("blocks",)),
     ("social.unblock", "POST"): Route(A.SIGNED_IN, owner, limits=("blocks",)),
+    # Answering requests to one's own account, and making it private: locked too.
+    ("social.follow_requests", "GET"): Route(A.SIGNED_IN),
+    ("social.accept_request", "POST"): Route(A.SIGNED_IN, owner, limits=("follows",)),
+    ("social.decline_request", "POST"): Route(A.SIGNED_IN, owner, limits=("follows",)),
+    ("auth.privacy_setting", "POST"): Route(A.SIGNED_IN, body={"private": "0"}, exempt=True),
     ("auth.sensitive_setting", "POST"): Route(
         A.SIGNED_IN, body={"show_sensitive": "1"}, exempt=True
     ),
@@ -377,6 +384,14 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("api.social.mute_user", "PUT"): Route(A.SIGNED_IN, owner, limits=("mutes",)),
     ("api.social.unmute_user", "DELETE"): Route(A.SIGNED_IN, owner, limits=("mutes",)),
     ("api.social.blocked_users", "GET"): Route(A.SIGNED_IN),
+    ("api.social.follow_requests", "GET"): Route(A.SIGNED_IN),
+    ("api.social.accept_follow_request", "PUT"): Route(A.SIGNED_IN, owner, limits=("follows",)),
+    ("api.social.decline_follow_request", "DELETE"): Route(
+        A.SIGNED_IN, owner, limits=("follows",)
+    ),
+    ("api.account.set_privacy", "PUT"): Route(
+        A.SIGNED_IN, body={"is_private": False}, exempt=True
+    ),
     ("api.social.block_user", "PUT"): Route(A.SIGNED_IN, owner, limits=("blocks",)),
     ("api.social.unblock_user", "DELETE"): Route(A.SIGNED_IN, owner, limits=("blocks",)),
     ("api.images.image_versions", "GET"): Route(A.SIGNED_IN, new_image),

@@ -13,6 +13,7 @@ from gallery.models.moderation import (
 from gallery.models.social import (
     Block,
     Follow,
+    FollowRequest,
     Like,
     Mute,
     Notification,
@@ -29,6 +30,7 @@ __all__ = [
     "Block",
     "Comment",
     "Follow",
+    "FollowRequest",
     "Image",
     "Like",
     "ModerationAction",

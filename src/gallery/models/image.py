@@ -8,6 +8,7 @@ author, a caption (``description``), counters, and 1–10 ``Photo`` rows in orde
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import cast
 
 from sqlalchemy import (
@@ -29,6 +30,13 @@ DESCRIPTION_MAX_LENGTH = 2000
 MAX_PHOTOS_PER_POST = 10
 ALT_TEXT_MAX_LENGTH = 1500
 CONTENT_WARNING_MAX_LENGTH = 100
+
+
+class PostVisibility(StrEnum):
+    """Who the author shows a post to (a private account's posts reach its followers only)."""
+
+    PUBLIC = "public"
+    FOLLOWERS = "followers"
 
 
 class Photo(Base):
@@ -131,6 +139,17 @@ class Image(Base):
     content_warning: Mapped[str | None] = mapped_column(
         String(CONTENT_WARNING_MAX_LENGTH), default=None
     )
+
+    # The author's choice for this post (``PostVisibility``), kept when the
+    # account turns private and back.
+    visibility: Mapped[str] = mapped_column(
+        String(16), default=PostVisibility.PUBLIC, server_default=PostVisibility.PUBLIC
+    )
+    # Whether anyone may see the post: its visibility is public and its
+    # author's account is not private. Derived from those two and kept in step
+    # by services/privacy.py, so the shared (anonymous) feed pages filter on
+    # one column of the row they read anyway.
+    is_public: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
 
     author: Mapped[User] = relationship(lazy="raise")
     # Loaded with every post (one more query per batch of posts, never one per

@@ -67,6 +67,25 @@ class Follow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class FollowRequest(Base):
+    """``requester`` asks to follow the private account ``target``; the target's yes
+    turns it into a ``Follow``, a no (or the requester's change of mind) removes it."""
+
+    __tablename__ = "follow_requests"
+    __table_args__ = (
+        UniqueConstraint(
+            "requester_id", "target_id", name="uq_follow_requests_requester_id_target_id"
+        ),
+        # The owner's list of requests, newest first by keyset on id.
+        Index("ix_follow_requests_target_id_id", "target_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    requester_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    target_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class Mute(Base):
     """``muter`` no longer sees ``muted`` in their feeds, search or notifications.
 
@@ -141,6 +160,8 @@ class NotificationKind(StrEnum):
     COMMENT = "comment"  # someone commented on your image
     LIKE = "like"  # someone liked your image
     FOLLOW = "follow"  # someone followed you
+    FOLLOW_REQUEST = "follow_request"  # someone asks to follow your private account
+    FOLLOW_ACCEPTED = "follow_accepted"  # a private account accepted your request
 
 
 class Notification(Base):

@@ -81,6 +81,9 @@ class User(Base):
     # sides'): part of the same overlay's key, and 0 for someone never in one
     # (no query for whom they are spared then).
     relations_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # A private account's posts are seen by its followers only, and following
+    # it takes the owner's yes (a follow request; services/privacy.py).
+    is_private: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
     @staticmethod
     def key_for(text: str) -> str:

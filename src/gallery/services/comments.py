@@ -22,7 +22,6 @@ from gallery.services.images import lock_image
 from gallery.services.paging import check_limit, decode_cursor, trim_page
 from gallery.services.permissions import can, require_permission
 from gallery.services.validation import bounded_text
-from gallery.services.visibility import NO_IMAGE_MESSAGE
 
 COMMENTS_OFF_MESSAGE = "Comments are turned off for this photo."
 
@@ -60,7 +59,7 @@ async def add_comment(
     text = check_content(content)
     # The image row first: see lock_image on why this order avoids deadlocks.
     image = await lock_image(session, image_id)
-    await visibility.check_not_blocked(session, author, image.author_id, NO_IMAGE_MESSAGE)
+    await visibility.check_post_visible(session, author, image.author_id, image.is_public)
     if image.comments_disabled:
         raise PermissionDenied(COMMENTS_OFF_MESSAGE)
     image_author_id = image.author_id
@@ -115,13 +114,10 @@ async def list_comments(
     cursor: str | None,
 ) -> CommentPage:
     """An image's comments as ``viewer`` may see them, oldest first, by keyset;
-    ``NotFoundError`` for no image (or one a block hides)."""
+    ``NotFoundError`` for no image (or one the viewer may not see)."""
     size = check_limit(limit)
     after_id = decode_cursor(cursor)
-    author_id = await session.scalar(select(Image.author_id).where(Image.id == image_id))
-    if author_id is None:
-        raise NotFoundError(NO_IMAGE_MESSAGE)
-    await visibility.check_not_blocked(session, viewer, author_id, NO_IMAGE_MESSAGE)
+    author_id = await visibility.visible_post_author(session, viewer, image_id)
     query = (
         select(Comment)
         .options(joinedload(Comment.author))

@@ -29,7 +29,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from gallery.infra.db import Database
 from gallery.infra.storage import Storage
 from gallery.models.base import utcnow
-from gallery.models.image import Image, Photo
+from gallery.models.image import Image, Photo, PostVisibility
 from gallery.models.user import User
 from gallery.services import images
 from gallery.services import storage as stored_files
@@ -113,6 +113,7 @@ async def post_drafts(
     author: User,
     choices: Sequence[DraftChoice],
     description: str | None = "",
+    visibility: PostVisibility = PostVisibility.PUBLIC,
 ) -> Image:
     """A post of ``author``'s drafts in the order of ``choices``, with their alt texts.
 
@@ -145,7 +146,7 @@ async def post_drafts(
     photos = [found[photo_id] for photo_id in wanted]
     for photo, alt_text in zip(photos, alt_texts, strict=True):
         photo.alt_text = alt_text
-    post = images.new_post(author, text, photos)
+    post = images.new_post(author, text, photos, visibility)
     session.add(post)
     await session.flush()
     await attach_tags(session, post.id, parse_hashtags(text))

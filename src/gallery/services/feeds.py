@@ -36,7 +36,9 @@ from gallery.services.visibility import (
     comments_shown,
     not_blocked,
     not_hidden,
+    sees_everything_of,
     viewer_relations,
+    visible_posts,
 )
 
 log = logging.getLogger(__name__)
@@ -78,8 +80,9 @@ def _images_with_authors() -> Select[Image]:
 async def latest(
     session: AsyncSession, *, viewer_id: int | None, limit: int | None, cursor: str | None
 ) -> FeedPage:
-    """Everyone's images, newest first."""
-    return await keyset_page(session, _images_with_authors(), viewer_id, limit, cursor)
+    """Everyone's images the viewer may see, newest first."""
+    query = _images_with_authors().where(*visible_posts(viewer_id))
+    return await keyset_page(session, query, viewer_id, limit, cursor)
 
 
 async def by_author(
@@ -89,9 +92,13 @@ async def by_author(
     viewer_id: int | None,
     limit: int | None,
     cursor: str | None,
+    everything: bool = False,
 ) -> FeedPage:
-    """One author's images, newest first."""
+    """One author's images, newest first: the public ones, or with ``everything``
+    (for those who may see it: ``visibility.sees_everything_of``) all of them."""
     query = _images_with_authors().where(Image.author_id == author_id)
+    if not everything:
+        query = query.where(*visible_posts(viewer_id))
     return await keyset_page(session, query, viewer_id, limit, cursor)
 
 
@@ -141,7 +148,7 @@ async def numbered_page(
     only those rows are read and joined to their authors. ``OFFSET`` over the
     full join would read and join every skipped row, so page 500 cost 3× page 1.
     """
-    ids_query = select(Image.id)
+    ids_query = select(Image.id).where(*visible_posts(viewer_id))
     if author_id is not None:
         ids_query = ids_query.where(Image.author_id == author_id)
     ids_query = (
@@ -158,14 +165,17 @@ async def numbered_page(
 
 
 async def image_card(session: AsyncSession, image_id: int, viewer: User | None) -> ImageCard:
-    """One image as the feeds show it; ``NotFoundError`` if there is none, or if a
-    block stands between the viewer and its author."""
+    """One image as the feeds show it; ``NotFoundError`` if there is none, if a
+    block stands between the viewer and its author, or if it is not public
+    and the viewer is none of its author, a follower or a moderator."""
     image = await session.scalar(_images_with_authors().where(Image.id == image_id))
     if image is None:
         raise NotFoundError(NO_IMAGE_MESSAGE)
     # One query for the block check and the first comments' filter below.
     blocked = (await viewer_relations(session, viewer)).blocked
     if image.author_id in blocked:
+        raise NotFoundError(NO_IMAGE_MESSAGE)
+    if not image.is_public and not await sees_everything_of(session, viewer, image.author_id):
         raise NotFoundError(NO_IMAGE_MESSAGE)
     viewer_id = viewer.id if viewer is not None else None
     card = (await cards_for(session, [image], viewer_id))[0]
@@ -267,7 +277,11 @@ async def counts_of(
         return []
     rows = await session.execute(
         select(Image.id, Image.like_count, Image.comment_count)
-        .where(Image.id.in_(image_ids), *not_blocked(viewer_id, Image.author_id))
+        .where(
+            Image.id.in_(image_ids),
+            *visible_posts(viewer_id),
+            *not_blocked(viewer_id, Image.author_id),
+        )
         .order_by(Image.id)
     )
     return [(row[0], row[1], row[2]) for row in rows]

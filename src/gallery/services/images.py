@@ -38,6 +38,7 @@ from gallery.models.image import (
     MAX_PHOTOS_PER_POST,
     Image,
     Photo,
+    PostVisibility,
 )
 from gallery.models.moderation import ModerationAction, Report
 from gallery.models.social import Like, Notification, image_tags
@@ -248,12 +249,20 @@ async def storing(
         raise
 
 
-def new_post(author: User, description: str, photos: list[Photo]) -> Image:
+def new_post(
+    author: User,
+    description: str,
+    photos: list[Photo],
+    visibility: PostVisibility = PostVisibility.PUBLIC,
+) -> Image:
     for position, photo in enumerate(photos):
         photo.position = position
     return Image(
         author_id=author.id,
         description=description,
+        visibility=visibility.value,
+        # As services/privacy.py keeps it: a public post of a public account.
+        is_public=visibility == PostVisibility.PUBLIC and not author.is_private,
         comment_count=0,
         like_count=0,
         view_count=0,
@@ -272,6 +281,7 @@ async def announce_post(redis: aioredis.Redis | None, post: Image, author: User)
         author_id=author.id,
         author_username=author.username,
         tags=parse_hashtags(post.description),
+        public=post.is_public,
     )
 
 
@@ -304,6 +314,7 @@ async def create_post(
     author: User,
     photos: Sequence[PhotoUpload],
     description: str | None = "",
+    visibility: PostVisibility = PostVisibility.PUBLIC,
 ) -> Image:
     """Store a post of ``photos`` (in that order) for ``author`` and return its committed row.
 
@@ -323,7 +334,7 @@ async def create_post(
         photo, photo_files = new_photo(author.id, image, alt_text)
         rows.append(photo)
         files.update(photo_files)
-    post = new_post(author, text, rows)
+    post = new_post(author, text, rows, visibility)
     async with storing(session, storage, files):
         session.add(post)
         # The id, so its hashtags are linked in the same transaction as the row.
@@ -344,13 +355,21 @@ async def get_image(session: AsyncSession, image_id: int) -> Image:
     return image
 
 
+async def find_posted_photo(session: AsyncSession, photo_id: int) -> Photo | None:
+    """The photo ``photo_id`` if it belongs to a post (drafts are their owner's alone)."""
+    return await session.scalar(
+        select(Photo).where(Photo.id == photo_id, Photo.image_id.is_not(None))
+    )
+
+
 class LockedImage(NamedTuple):
     author_id: int
     comments_disabled: bool
+    is_public: bool
 
 
 async def lock_image(session: AsyncSession, image_id: int) -> LockedImage:
-    """Lock the image row for this transaction; return its author and comment switch.
+    """Lock the image row for this transaction; return its author, comment switch and audience.
 
     ``NotFoundError`` if there is no such image. Likes and comments take this
     lock before touching rows that refer to the image: inserting those first
@@ -361,14 +380,14 @@ async def lock_image(session: AsyncSession, image_id: int) -> LockedImage:
     """
     row = (
         await session.execute(
-            select(Image.author_id, Image.comments_disabled)
+            select(Image.author_id, Image.comments_disabled, Image.is_public)
             .where(Image.id == image_id)
             .with_for_update()
         )
     ).first()
     if row is None:
         raise NotFoundError("There is no image with that id (it may have been deleted).")
-    return LockedImage(author_id=row[0], comments_disabled=bool(row[1]))
+    return LockedImage(author_id=row[0], comments_disabled=bool(row[1]), is_public=bool(row[2]))
 
 
 def may_change_image(actor: User | None, image: Image) -> bool:

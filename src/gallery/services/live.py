@@ -72,12 +72,21 @@ async def photo_posted(
     author_id: int,
     author_username: str,
     tags: Iterable[str] = (),
+    public: bool = True,
 ) -> None:
-    """A new photo: everyone's feed, its author's profile (and followers), its tags."""
-    streams = [FEED, author_stream(author_id), *(tag_stream(tag) for tag in sorted(set(tags)))]
+    """A new photo: everyone's feed, its author's profile (and followers), its tags.
+
+    One only followers see goes to its author's stream alone, marked
+    ``"public": false``: a socket passes it on only to those who may see it
+    (``web/live.py``).
+    """
+    streams = [author_stream(author_id)]
+    if public:
+        streams = [FEED, *streams, *(tag_stream(tag) for tag in sorted(set(tags)))]
     event = {
         "type": "photo.new",
         "photo": {"id": image_id, "author": {"id": author_id, "username": author_username}},
+        "public": public,
     }
     await _publish(redis, streams, event)
 

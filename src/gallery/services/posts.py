@@ -1,4 +1,5 @@
-"""Changing a post after it is posted: its words (with their history) and its content warning.
+"""Changing a post after it is posted: its words (with their history), its content
+warning, and who sees it (the author's choice: public or followers only).
 
 The author edits the caption and the alt texts. What they said before is kept
 (``PostVersion``, one row per edit, in the edit's transaction) for the author
@@ -26,7 +27,7 @@ from gallery.models.image import CONTENT_WARNING_MAX_LENGTH, Image, PostVersion
 from gallery.models.moderation import ModerationAction
 from gallery.models.social import image_tags
 from gallery.models.user import Permission, User
-from gallery.services import images, moderation
+from gallery.services import images, moderation, privacy
 from gallery.services.errors import InvalidInput, NotFoundError, PermissionDenied
 from gallery.services.feeds import bump_feed_version
 from gallery.services.permissions import can, require_permission
@@ -44,6 +45,8 @@ class PostChanges:
     sensitive: bool | None = None
     # With ``sensitive``; "" or None for a warning without words.
     content_warning: str | None = None
+    # "public" or "followers": the author's alone to choose.
+    visibility: str | None = None
 
     @property
     def changes_words(self) -> bool:
@@ -121,6 +124,11 @@ async def edit_post(
         require_permission(actor)
     if changes.changes_warning and not (own or can(actor, Permission.MODERATE)):
         raise PermissionDenied("Only the author or a moderator can change the content warning.")
+    visibility = post.visibility
+    if changes.visibility is not None:
+        if not own:
+            raise PermissionDenied("Only the author can choose who sees a post.")
+        visibility = privacy.check_visibility(changes.visibility).value
 
     description = (
         images.check_description(changes.description)
@@ -146,10 +154,11 @@ async def edit_post(
         new_alt_texts[photo.id] != photo.alt_text for photo in post.photos
     )
     warning_changed = sensitive != post.sensitive or warning != post.content_warning
+    visibility_changed = visibility != post.visibility
     if warning_changed and sensitive is False and post.sensitive and own:
         # Taking a warning away is an action like any other: not while locked.
         require_permission(actor)
-    if not (words_changed or warning_changed):
+    if not (words_changed or warning_changed or visibility_changed):
         # Ends the transaction (and its row lock); a rollback would also expire
         # every object the request loaded, the signed-in user among them.
         await session.commit()
@@ -196,6 +205,9 @@ async def edit_post(
             )
         post.sensitive = sensitive
         post.content_warning = warning
+    if visibility_changed:
+        post.visibility = visibility
+        post.is_public = privacy.is_public(visibility, actor)
     await session.commit()
     if redis is not None:
         # Every cached feed page, tag page and search result is keyed by this version.

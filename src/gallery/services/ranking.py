@@ -50,6 +50,7 @@ from gallery.models.image import Image
 from gallery.services.errors import InvalidInput
 from gallery.services.feeds import FeedPage, ImageCard, cards_for
 from gallery.services.paging import check_limit, invalid_cursor, pack_cursor, unpack_cursor
+from gallery.services.visibility import visible_posts
 
 LIKE_WEIGHT = 2.0
 COMMENT_WEIGHT = 3.0
@@ -147,7 +148,7 @@ async def refresh_ranking(
     rows = await session.execute(
         select(
             Image.id, Image.like_count, Image.comment_count, Image.view_count, Image.created_at
-        ).where(Image.created_at >= now - HOT_WINDOW)
+        ).where(Image.created_at >= now - HOT_WINDOW, *visible_posts(None))
     )
     candidates = [Candidate(*row) for row in rows.all()]
     today_cutoff = now - TODAY_WINDOW
@@ -245,10 +246,12 @@ async def _cards_in_order(
     if not ids:
         return []
     found = await session.scalars(
-        select(Image).options(joinedload(Image.author)).where(Image.id.in_(ids))
+        select(Image)
+        .options(joinedload(Image.author))
+        .where(Image.id.in_(ids), *visible_posts(viewer_id))
     )
     by_id = {image.id: image for image in found}
-    # Images deleted since the ranking was stored are left out.
+    # Images deleted (or no longer public) since the ranking was stored are left out.
     return await cards_for(session, [by_id[i] for i in ids if i in by_id], viewer_id)
 
 

@@ -24,10 +24,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gallery.infra.db import insert_unless_present
 from gallery.models.social import Block, Follow, Mute, NotificationKind
 from gallery.models.user import User
-from gallery.services import live, notifications
+from gallery.services import live, notifications, privacy
 from gallery.services.errors import InvalidInput
 from gallery.services.feeds import bump_feed_version
-from gallery.services.social import UserPage, people_page
+from gallery.services.people import UserPage, people_page
 from gallery.services.users import find_by_username
 
 
@@ -126,7 +126,8 @@ async def block_user(
 ) -> BlockState:
     """``blocker`` blocks ``username`` (again is fine; oneself is ``InvalidInput``).
 
-    The follows between them end, both ways, with their notices. Any signed-in
+    The follows between them end, both ways, with their notices, and so do
+    follow requests either way. Any signed-in
     account may block, locked or not: keeping someone away is never refused.
     """
     other = await _other(session, blocker, username, "block")
@@ -146,6 +147,8 @@ async def block_user(
                 actor_id=follower.id,
                 kind=NotificationKind.FOLLOW,
             )
+            # A request waiting for an answer goes too (with its notice).
+            await privacy.drop_request(session, follower.id, followed.id)
         await _bump_relations_version(session, blocker, other)
     await session.commit()
     if added:

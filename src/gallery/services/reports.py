@@ -33,7 +33,11 @@ from gallery.services import comments, images, moderation
 from gallery.services.errors import Conflict, InvalidInput, NotFoundError
 from gallery.services.permissions import require_permission
 from gallery.services.validation import bounded_text
-from gallery.services.visibility import NO_IMAGE_MESSAGE, check_not_blocked
+from gallery.services.visibility import (
+    check_not_blocked,
+    check_post_visible,
+    visible_post_author,
+)
 
 QUEUE_PAGE_SIZE = 20
 # How many queue groups a page may ask for (the pages use QUEUE_PAGE_SIZE).
@@ -104,10 +108,7 @@ async def report_image(
 ) -> Report:
     """``reporter`` reports an image; ``Conflict`` if their earlier report is still open."""
     require_permission(reporter)
-    author_id = await session.scalar(select(Image.author_id).where(Image.id == image_id))
-    if author_id is None:
-        raise NotFoundError(NO_IMAGE_MESSAGE)
-    await check_not_blocked(session, reporter, author_id, NO_IMAGE_MESSAGE)
+    author_id = await visible_post_author(session, reporter, image_id)
     return await _file(session, reporter, ReportTarget.IMAGE, image_id, author_id, reason)
 
 
@@ -118,17 +119,17 @@ async def report_comment(
     require_permission(reporter)
     row = (
         await session.execute(
-            select(Comment.author_id, Image.author_id)
+            select(Comment.author_id, Image.author_id, Image.is_public)
             .join(Image, Image.id == Comment.image_id)
             .where(Comment.id == comment_id)
         )
     ).first()
     if row is None:
         raise NotFoundError(NO_COMMENT_MESSAGE)
-    author_id, post_author_id = row
-    # Neither the comment's author nor the post's may be behind a block.
-    for someone in (author_id, post_author_id):
-        await check_not_blocked(session, reporter, someone, NO_COMMENT_MESSAGE)
+    author_id, post_author_id, post_is_public = row
+    # The reporter must see the post, and the comment's author must not be behind a block.
+    await check_post_visible(session, reporter, post_author_id, post_is_public, NO_COMMENT_MESSAGE)
+    await check_not_blocked(session, reporter, author_id, NO_COMMENT_MESSAGE)
     return await _file(session, reporter, ReportTarget.COMMENT, comment_id, author_id, reason)
 
 

@@ -19,10 +19,9 @@ from gallery.infra.db import insert_unless_present
 from gallery.models.image import Image
 from gallery.models.social import Save
 from gallery.models.user import User
-from gallery.services.errors import NotFoundError
 from gallery.services.feeds import FeedPage, cards_for
 from gallery.services.paging import check_limit, decode_cursor, encode_cursor
-from gallery.services.visibility import NO_IMAGE_MESSAGE, check_not_blocked, not_blocked
+from gallery.services.visibility import not_blocked, visible_post_author, visible_posts
 
 
 @dataclass(frozen=True)
@@ -39,10 +38,7 @@ async def _bump_saves_version(session: AsyncSession, user: User) -> None:
 async def save_post(session: AsyncSession, *, user: User, image_id: int) -> SaveState:
     """``user`` saves the post (again is fine). Any signed-in account may, locked or not:
     a bookmark changes nothing anyone else sees."""
-    author_id = await session.scalar(select(Image.author_id).where(Image.id == image_id))
-    if author_id is None:
-        raise NotFoundError(NO_IMAGE_MESSAGE)
-    await check_not_blocked(session, user, author_id, NO_IMAGE_MESSAGE)
+    await visible_post_author(session, user, image_id)
     added = await insert_unless_present(
         session, Save.__table__, {"user_id": user.id, "image_id": image_id}
     )
@@ -82,7 +78,12 @@ async def saved_page(
         select(Save.id, Image)
         .join(Image, Image.id == Save.image_id)
         .options(joinedload(Image.author))
-        .where(Save.user_id == user_id, *not_blocked(user_id, Image.author_id))
+        .where(
+            Save.user_id == user_id,
+            *not_blocked(user_id, Image.author_id),
+            # A post saved before it turned followers-only (or before an unfollow).
+            *visible_posts(user_id),
+        )
         .order_by(Save.id.desc())
         .limit(size + 1)
     )

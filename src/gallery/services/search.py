@@ -50,7 +50,7 @@ from gallery.services.errors import InvalidInput
 from gallery.services.feeds import FeedPage, keyset_page
 from gallery.services.paging import check_limit, invalid_cursor, pack_cursor, unpack_cursor
 from gallery.services.tags import HASH_CHARACTERS, fold_tag_name, image_counts, is_tag_character
-from gallery.services.visibility import not_hidden
+from gallery.services.visibility import not_hidden, visible_posts
 
 MAX_QUERY_LENGTH = 100
 MAX_QUERY_WORDS = 10
@@ -185,8 +185,11 @@ async def search_tags(
         return TagPage(tags=[], next_cursor=None)  # no tag is that long
     conditions = [
         *starts_with(Tag.name, prefix),
-        # Only tags some photo still carries (the (tag_id, image_id) index answers).
-        exists().where(image_tags.c.tag_id == Tag.id),
+        # Only tags some public photo still carries: a tag only followers-only
+        # posts carry would tell strangers it exists.
+        exists().where(
+            image_tags.c.tag_id == Tag.id, image_tags.c.image_id == Image.id, *visible_posts(None)
+        ),
     ]
     if after is not None:
         conditions.append(Tag.name > after)
@@ -271,6 +274,7 @@ async def search_images(
     if terms.indexed:
         conditions.append(_full_text_match(terms.indexed, dialect))
     conditions.extend(not_hidden(viewer_id, Image.author_id))
+    conditions.extend(visible_posts(viewer_id))
     statement = select(Image).options(joinedload(Image.author)).where(and_(*conditions))
     return await keyset_page(session, statement, viewer_id, limit, cursor)
 

@@ -19,21 +19,19 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute
-from sqlalchemy.sql.elements import ColumnElement
 
 from gallery.infra.db import insert_unless_present
 from gallery.models.image import Image
 from gallery.models.social import Follow, Like, NotificationKind
 from gallery.models.user import Permission, User
-from gallery.services import live, notifications
+from gallery.services import live, notifications, privacy
 from gallery.services.errors import InvalidInput
 from gallery.services.feeds import bump_feed_version
 from gallery.services.images import lock_image
-from gallery.services.paging import check_limit, decode_cursor, encode_cursor
+from gallery.services.people import UserPage, people_page
 from gallery.services.permissions import require_permission
 from gallery.services.users import find_visible
-from gallery.services.visibility import NO_IMAGE_MESSAGE, check_not_blocked, not_blocked
+from gallery.services.visibility import check_post_visible, not_blocked
 
 
 @dataclass(frozen=True)
@@ -46,18 +44,14 @@ class LikeState:
 class FollowState:
     following: bool
     follower_count: int
+    # Asked to follow a private account, waiting for its owner's answer.
+    requested: bool = False
 
 
 @dataclass(frozen=True)
 class FollowCounts:
     followers: int
     following: int
-
-
-@dataclass(frozen=True)
-class UserPage:
-    users: list[User]
-    next_cursor: str | None
 
 
 # -- likes -------------------------------------------------------------------
@@ -102,8 +96,9 @@ async def like_image(
     """``user`` likes the image (again is fine); its owner is notified of a new like."""
     check_can_like(user)
     user_id = user.id
-    author_id = (await lock_image(session, image_id)).author_id
-    await check_not_blocked(session, user, author_id, NO_IMAGE_MESSAGE)
+    locked = await lock_image(session, image_id)
+    author_id = locked.author_id
+    await check_post_visible(session, user, author_id, locked.is_public)
     added = await insert_unless_present(
         session, Like.__table__, {"user_id": user_id, "image_id": image_id}
     )
@@ -130,8 +125,9 @@ async def unlike_image(
     """Withdraw ``user``'s like (none is fine), and the notice it gave the owner."""
     check_can_like(user)
     user_id = user.id
-    author_id = (await lock_image(session, image_id)).author_id
-    await check_not_blocked(session, user, author_id, NO_IMAGE_MESSAGE)
+    locked = await lock_image(session, image_id)
+    author_id = locked.author_id
+    await check_post_visible(session, user, author_id, locked.is_public)
     removed = await session.execute(
         delete(Like).where(Like.user_id == user_id, Like.image_id == image_id)
     )
@@ -179,10 +175,21 @@ async def follower_count(session: AsyncSession, user_id: int) -> int:
 async def follow_user(
     session: AsyncSession, redis: aioredis.Redis | None, *, follower: User, username: str
 ) -> FollowState:
-    """``follower`` follows ``username`` (again is fine; oneself is ``InvalidInput``)."""
+    """``follower`` follows ``username`` (again is fine; oneself is ``InvalidInput``).
+
+    A private account is asked instead (``services/privacy.py``): the state says
+    ``requested`` until its owner answers.
+    """
     follower_id = follower.id
     followed = await _followed_by_name(session, follower, username)
     followed_id = followed.id
+    if followed.is_private and not await is_following(session, follower_id, followed_id):
+        await privacy.request_follow(session, redis, requester=follower, target=followed)
+        return FollowState(
+            following=False,
+            follower_count=await follower_count(session, followed_id),
+            requested=True,
+        )
     added = await insert_unless_present(
         session,
         Follow.__table__,
@@ -203,10 +210,12 @@ async def follow_user(
 async def unfollow_user(
     session: AsyncSession, redis: aioredis.Redis | None, *, follower: User, username: str
 ) -> FollowState:
-    """Stop following ``username`` (not following is fine), withdrawing the notice."""
+    """Stop following ``username`` (not following is fine), withdrawing the notice;
+    a request still waiting for an answer is withdrawn too."""
     follower_id = follower.id
     followed = await _followed_by_name(session, follower, username)
     followed_id = followed.id
+    await privacy.withdraw_request(session, redis, requester_id=follower_id, target_id=followed_id)
     removed = await session.execute(
         delete(Follow).where(Follow.follower_id == follower_id, Follow.followed_id == followed_id)
     )
@@ -272,33 +281,3 @@ async def list_following(
     behind a block with the viewer."""
     condition = and_(Follow.follower_id == user_id, *not_blocked(viewer_id, Follow.followed_id))
     return await people_page(session, Follow.id, condition, Follow.followed_id, limit, cursor)
-
-
-async def people_page(
-    session: AsyncSession,
-    edge_id: InstrumentedAttribute[int],
-    condition: ColumnElement[bool],
-    other_side: InstrumentedAttribute[int],
-    limit: int | None,
-    cursor: str | None,
-) -> UserPage:
-    """The active accounts at ``other_side`` of the edges (follows, mutes) matching
-    ``condition``, most recent edge first (keyset on ``edge_id``)."""
-    size = check_limit(limit)
-    before_id = decode_cursor(cursor)
-    query = (
-        select(edge_id, User)
-        .join(User, User.id == other_side)
-        .where(condition, User.is_active)
-        .order_by(edge_id.desc())
-        .limit(size + 1)
-    )
-    if before_id is not None:
-        query = query.where(edge_id < before_id)
-    rows = list((await session.execute(query)).all())
-    has_more = len(rows) > size
-    rows = rows[:size]
-    return UserPage(
-        users=[user for _, user in rows],
-        next_cursor=encode_cursor(rows[-1][0]) if has_more else None,
-    )

@@ -36,6 +36,7 @@ from gallery.models.image import Image
 from gallery.models.social import TAG_MAX_LENGTH, Tag, image_tags
 from gallery.services.errors import NotFoundError
 from gallery.services.feeds import FeedPage, keyset_page
+from gallery.services.visibility import visible_posts
 
 HASH_CHARACTERS = frozenset("#＃")
 # Before a "#", these glue it to the preceding text (besides the tag characters).
@@ -180,12 +181,14 @@ async def tag_summary(session: AsyncSession, name: str) -> TagSummary:
 
 
 async def image_counts(session: AsyncSession, tag_ids: Sequence[int]) -> list[int]:
-    """How many images carry each tag, in the order of ``tag_ids`` (one query, index only)."""
+    """How many public images carry each tag, in the order of ``tag_ids`` (one query):
+    a tag page is the same for everyone, so posts only followers see are not counted."""
     if not tag_ids:
         return []
     rows = await session.execute(
         select(image_tags.c.tag_id, func.count())
-        .where(image_tags.c.tag_id.in_(tag_ids))
+        .join(Image, Image.id == image_tags.c.image_id)
+        .where(image_tags.c.tag_id.in_(tag_ids), *visible_posts(None))
         .group_by(image_tags.c.tag_id)
     )
     counts: dict[int, int] = {tag_id: count for tag_id, count in rows}
@@ -209,6 +212,6 @@ async def tagged_images(
         select(Image)
         .options(joinedload(Image.author))
         .join(image_tags, image_tags.c.image_id == Image.id)
-        .where(image_tags.c.tag_id == found.id)
+        .where(image_tags.c.tag_id == found.id, *visible_posts(viewer_id))
     )
     return await keyset_page(session, query, viewer_id, limit, cursor)

@@ -1,6 +1,17 @@
 """Who sees whose posts: the one place that decides what a viewer is spared.
 
-Two relations between accounts decide it today:
+Who may see a post at all comes first:
+
+* **Audience**: a post is public (``images.is_public``) unless its author
+  made it followers-only or the author's account is private. A post that is
+  not public is seen by its author, the author's followers and moderators,
+  and answers everyone else ``404``, as if absent (``check_post_visible``).
+  The shared feed pages are built as an anonymous visitor sees them, so they
+  hold public posts only (``visible_posts(None)``); the places where a
+  follower sees more (the author's profile, the following feed, search, the
+  post itself) ask with the viewer.
+
+Then two relations between accounts:
 
 * **Mute** (one way, private): the muted account's posts leave the muter's
   feeds (everyone's, following, tags, hot, today's top, the seed pages) and
@@ -29,13 +40,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import CompoundSelect, exists, literal, select, union_all
+from sqlalchemy import CompoundSelect, exists, literal, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import ColumnElement
 
-from gallery.models.social import Block, Mute
-from gallery.models.user import User
+from gallery.models.image import Image
+from gallery.models.social import Block, Follow, Mute
+from gallery.models.user import Permission, User
 from gallery.services.errors import NotFoundError
 
 # What a block answers, word for word what an absent post or account does.
@@ -154,3 +166,70 @@ async def check_not_blocked(
         return
     if await is_blocked_either_way(session, viewer.id, other_id):
         raise NotFoundError(message)
+
+
+# -- audience: public posts, and the rest for followers ---------------------
+
+
+def visible_posts(viewer_id: int | None) -> list[ColumnElement[bool]]:
+    """Conditions keeping the posts (``Image`` rows) the viewer may see.
+
+    Anonymous (and every shared page): the public ones. Signed in: those, the
+    viewer's own, and all of the accounts the viewer follows.
+    """
+    if viewer_id is None:
+        return [Image.is_public]
+    followed = select(Follow.followed_id).where(Follow.follower_id == viewer_id)
+    return [or_(Image.is_public, Image.author_id == viewer_id, Image.author_id.in_(followed))]
+
+
+async def sees_everything_of(session: AsyncSession, viewer: User | None, author_id: int) -> bool:
+    """Whether the viewer may see all of the author's posts, public or not:
+    the author, a follower, or a moderator (who must see what is reported)."""
+    if viewer is None:
+        return False
+    if viewer.id == author_id or viewer.can(Permission.MODERATE):
+        return True
+    found = await session.scalar(
+        select(Follow.id).where(Follow.follower_id == viewer.id, Follow.followed_id == author_id)
+    )
+    return found is not None
+
+
+async def can_see_post(
+    session: AsyncSession, viewer: User | None, author_id: int, is_public: bool
+) -> bool:
+    """Whether the viewer may see a post by ``author_id`` (``is_public`` as stored):
+    no block between them, and a public post or someone who sees everything of
+    its author. No query for a public post and a viewer never in a relation."""
+    if (
+        viewer is not None
+        and viewer.relations_version
+        and await is_blocked_either_way(session, viewer.id, author_id)
+    ):
+        return False
+    return is_public or await sees_everything_of(session, viewer, author_id)
+
+
+async def check_post_visible(
+    session: AsyncSession,
+    viewer: User | None,
+    author_id: int,
+    is_public: bool,
+    message: str = NO_IMAGE_MESSAGE,
+) -> None:
+    """``NotFoundError(message)`` unless the viewer may see the post (``can_see_post``)."""
+    if not await can_see_post(session, viewer, author_id, is_public):
+        raise NotFoundError(message)
+
+
+async def visible_post_author(session: AsyncSession, viewer: User | None, image_id: int) -> int:
+    """The author of the post ``image_id`` if the viewer may see it; else ``NotFoundError``,
+    the same for a post that is absent and one the viewer may not see."""
+    row = (
+        await session.execute(select(Image.author_id, Image.is_public).where(Image.id == image_id))
+    ).first()
+    if row is None:
+        raise NotFoundError(NO_IMAGE_MESSAGE)
+    await check_post_visible(session, viewer, row[0], bool(row[1]))
+    return int(row[0])

@@ -16,7 +16,7 @@ from quart import Response, jsonify, request, url_for
 from gallery.models.comment import Comment
 from gallery.models.image import Image
 from gallery.models.moderation import Report
-from gallery.services import comments, feeds, images, reports, search
+from gallery.services import comments, feeds, images, privacy, reports, search
 from gallery.services.errors import InvalidInput
 from gallery.services.reports import ReportTarget
 from gallery.web.current_user import require_user, viewer_id
@@ -63,7 +63,9 @@ async def chosen_photos() -> ChosenPhotos:
     )
 
 
-async def create_post(chosen: ChosenPhotos, description: str | None) -> Image:
+async def create_post(
+    chosen: ChosenPhotos, description: str | None, visibility: str | None = None
+) -> Image:
     """Shared by the upload page and ``POST /api/v1/images`` (their routes count ``uploads``).
 
     One upload counts per photo: a post of ten spends ten of the budget.
@@ -72,6 +74,7 @@ async def create_post(chosen: ChosenPhotos, description: str | None) -> Image:
     user = require_user()
     images.check_can_upload(user)
     images.check_photo_count(len(chosen.uploads))
+    audience = privacy.check_visibility(visibility)
     for _ in chosen.uploads:
         await count_attempt("uploads")
     return await images.create_post(
@@ -81,6 +84,7 @@ async def create_post(chosen: ChosenPhotos, description: str | None) -> Image:
         author=user,
         photos=chosen.uploads,
         description=description,
+        visibility=audience,
     )
 
 

@@ -29,7 +29,7 @@ from gallery.web.permissions import permission_required
 from gallery.web.rate_limits import rate_limit_exempt
 from gallery.web.resources import resources
 from gallery.web.security import return_path
-from gallery.web.shapes import iso_utc
+from gallery.web.shapes import cover_thumb_url, iso_utc
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -262,7 +262,7 @@ async def report_queue() -> ResponseReturnValue:
     page = await reports.queue(use.db, page=number)
     storage = use.storage
     thumbs = {
-        group.image.id: storage.url(group.image.cover.thumb_key)
+        group.image.id: cover_thumb_url(storage, group.image)
         for group in page.groups
         if group.image is not None
     }

@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gallery.models.user import User
-from gallery.services import accounts, users
+from gallery.services import accounts, privacy, users
 from gallery.services.mail import Mailer
 from gallery.web.current_user import require_user, session_user, signed_in_user
 from gallery.web.forms import (
@@ -274,7 +274,12 @@ async def account() -> ResponseReturnValue:
     current_id = auth.sign_in.public_id if auth.sign_in else None
     status = 400 if (form.errors or form.form_errors) else 200
     return await render_template(
-        "auth/account.html", form=form, sign_ins=sign_ins, current_id=current_id
+        "auth/account.html",
+        form=form,
+        sign_ins=sign_ins,
+        current_id=current_id,
+        # Turning public accepts them all: the privacy switch says how many first.
+        pending_requests=await privacy.pending_count(use.db, user.id) if user.is_private else 0,
     ), status
 
 
@@ -290,6 +295,30 @@ async def sensitive_setting() -> ResponseReturnValue:
         "success",
     )
     return redirect(url_for("auth.account"))
+
+
+@bp.post("/account/privacy")
+@rate_limit_exempt("a switch on the caller's own account; setting it again changes nothing")
+async def privacy_setting() -> ResponseReturnValue:
+    """The account page's private-account switch (locked accounts too: it only hides)."""
+    use = resources()
+    private = (await request.form).get("private") == "1"
+    accepted = await privacy.set_private(use.db, use.redis, user=require_user(), private=private)
+    if private:
+        message = (
+            "Your account is private: new followers must ask, and only your followers "
+            "see your photos."
+        )
+    else:
+        accepted_words = (
+            f" The {accepted} pending follow request{'s' if accepted != 1 else ''} "
+            f"{'were' if accepted != 1 else 'was'} accepted."
+            if accepted
+            else ""
+        )
+        message = f"Your account is public: anyone sees your public photos.{accepted_words}"
+    await flash(message, "success")
+    return redirect(url_for("auth.account") + "#privacy-heading")
 
 
 @bp.post("/account/sessions/<public_id>/revoke")

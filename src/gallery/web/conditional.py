@@ -18,6 +18,7 @@ from redis.exceptions import RedisError
 from gallery.infra.redis import is_unavailable
 from gallery.services.feeds import feed_version
 from gallery.web.current_user import signed_in_user
+from gallery.web.private_media import current_window
 from gallery.web.resources import resources
 
 
@@ -32,12 +33,15 @@ def current_etag(version: str) -> str:
 
     A viewer's saves show on every post (``saved``), and their mutes take posts
     out, without moving the feed version, so their own versions are part of the
-    tag too.
+    tag too; so is the hour of the signed media URLs (``web/private_media.py``)
+    for a signed-in viewer.
     """
     viewer = signed_in_user()
     if viewer is None:
         return etag_for(version, request.full_path, None)
-    personal = f"s{viewer.saves_version}:r{viewer.relations_version}"
+    # The signed URLs of followers-only photos (never shown to anonymous
+    # visitors) change every hour: so does a signed-in viewer's tag.
+    personal = f"s{viewer.saves_version}:r{viewer.relations_version}:m{current_window()}"
     return etag_for(f"{version}:{personal}", request.full_path, viewer.id)
 
 

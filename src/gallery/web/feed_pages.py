@@ -42,6 +42,7 @@ from gallery.models.user import User
 from gallery.services import feeds, paging, ranking, tags, users, visibility
 from gallery.web.conditional import current_etag, not_modified, set_validators
 from gallery.web.current_user import signed_in_user
+from gallery.web.private_media import current_window
 from gallery.web.resources import resources
 from gallery.web.shapes import image_out, seed_image
 
@@ -214,6 +215,22 @@ async def feed_items(
     return data
 
 
+async def author_shown_in_full(username: str) -> int | None:
+    """The author's id if the viewer sees all of their posts (their own, a
+    follower's, a moderator's): their pages then come from
+    ``author_page_in_full``, shared by everyone who may see it. ``None`` for
+    everyone else (the public page), at no cost for an anonymous visitor.
+    ``NotFoundError`` where a block stands between the viewer and the author."""
+    viewer = signed_in_user()
+    if viewer is None:
+        return None
+    session = resources().db
+    author = await users.find_visible(session, username, viewer)
+    if await visibility.sees_everything_of(session, viewer, author.id):
+        return author.id
+    return None
+
+
 async def check_author_visible(*, username: str | None = None, user_id: int | None = None) -> None:
     """``NotFoundError`` where a block stands between the viewer and this author:
     their shared pages (built as an anonymous visitor sees them) must answer as
@@ -286,6 +303,22 @@ def author_page(author_id: int, limit: int | None, cursor: str | None) -> tuple[
         cursor,
         lambda session, size, after: feeds.by_author(
             session, author_id, viewer_id=None, limit=size, cursor=after
+        ),
+    )
+
+
+def author_page_in_full(
+    author_id: int, limit: int | None, cursor: str | None
+) -> tuple[str, PageBuilder]:
+    """All of one author's posts, followers-only ones too, for those who may see them
+    (``author_shown_in_full``). Their photos' URLs are signed for the current
+    window (``web/private_media.py``), which is therefore part of the key."""
+    return keyset_feed(
+        f"author-all:{author_id}:m{current_window()}",
+        limit,
+        cursor,
+        lambda session, size, after: feeds.by_author(
+            session, author_id, viewer_id=None, limit=size, cursor=after, everything=True
         ),
     )
 

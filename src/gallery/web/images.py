@@ -19,6 +19,7 @@ from gallery.models.image import ALT_TEXT_MAX_LENGTH, DESCRIPTION_MAX_LENGTH, MA
 from gallery.models.user import Permission
 from gallery.services import comments, feeds, images, social
 from gallery.services.errors import InvalidInput, PermissionDenied, ServiceError
+from gallery.web import private_media as signed_media
 from gallery.web.actions import chosen_photos, create_comment, create_post
 from gallery.web.body_limits import accepts_uploads
 from gallery.web.current_user import require_user, signed_in_user
@@ -26,7 +27,7 @@ from gallery.web.image_views import record_image_view
 from gallery.web.permissions import permission_required
 from gallery.web.rate_limits import RateLimited, rate_limit_exempt, rate_limited
 from gallery.web.resources import resources
-from gallery.web.shapes import comment_out, image_out
+from gallery.web.shapes import comment_out, image_out, media_url
 
 bp = Blueprint("images", __name__)
 
@@ -90,7 +91,7 @@ async def upload_files() -> ResponseReturnValue:
             description=description, errors={field: error.message}, status=400
         )
     try:
-        post = await create_post(chosen, description)
+        post = await create_post(chosen, description, form.get("visibility"))
     except images.PhotosRejected as error:
         results = [
             UploadResult(name, ok=False, message=error.failures[position].message)
@@ -134,7 +135,12 @@ async def detail(image_id: int) -> ResponseReturnValue:
     return await render_template(
         "images/detail.html",
         item=asdict(image_out(card, storage)),
-        original_url=storage.url(card.image.cover.original_key),
+        original_url=media_url(
+            storage,
+            card.image.cover,
+            card.image.cover.original_key,
+            is_public=card.image.is_public,
+        ),
         comments=[asdict(comment_out(c, storage)) for c in page.comments],
         comments_next_cursor=page.next_cursor,
         more_comments_url=more_comments_url,
@@ -248,4 +254,31 @@ async def media(key: str) -> ResponseReturnValue:
         response = Response(data, mimetype=content_type)
     response.set_etag(etag)
     response.headers["Cache-Control"] = IMMUTABLE_CACHE_CONTROL
+    return response
+
+
+@bp.get("/media/private/<int:photo_id>/<name>")
+async def private_media(photo_id: int, name: str) -> ResponseReturnValue:
+    """A file of a post that is not public, by its signed URL (``web/private_media.py``).
+
+    A wrong signature and an expired URL answer ``404`` before the database
+    is asked; the file is kept by the browser until the URL expires, never by
+    a shared cache.
+    """
+    left = signed_media.seconds_left(
+        photo_id, name, request.args.get("expires"), request.args.get("signature")
+    )
+    if not left:
+        abort(404)
+    photo = await images.find_posted_photo(resources().db, photo_id)
+    key = signed_media.key_named(photo, name) if photo is not None else None
+    content_type = CONTENT_TYPES.get(name.rsplit(".", 1)[-1])
+    if key is None or content_type is None:
+        abort(404)
+    try:
+        data = await resources().storage.open(key)  # blocking-ok: a coroutine; reads in a thread
+    except StoredFileMissing:
+        abort(404)
+    response = Response(data, mimetype=content_type)
+    response.headers["Cache-Control"] = f"private, max-age={left}"
     return response

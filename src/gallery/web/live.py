@@ -52,7 +52,7 @@ from gallery.infra.runtime import Runtime
 from gallery.infra.sessions import SignInStore
 from gallery.models.image import Image
 from gallery.models.social import Follow
-from gallery.models.user import User
+from gallery.models.user import Permission, User
 from gallery.services import live, notifications, visibility
 from gallery.settings import Settings
 from gallery.web.errors import OUTAGE_RETRY_AFTER_SECONDS
@@ -84,6 +84,8 @@ WORKER_NAME = f"{os.getpid():x}-{secrets.token_hex(3)}"
 FOLLOWING_CHANGED = '"type":"following.changed"'
 # Seen on the viewer's own stream: they muted or unmuted someone.
 RELATIONS_CHANGED = '"type":"relations.changed"'
+# Marks a new photo only its author's followers see (services/live.photo_posted).
+NOT_PUBLIC = '"public":false'
 PHOTO_NEW = '"type":"photo.new"'
 COMMENT_NEW = '"type":"comment.new"'
 TAG_TOPIC = re.compile(r"^tag:[^\s:/#]{1,100}$")
@@ -197,6 +199,8 @@ class Viewer:
     user_id: int
     username: str
     token: str
+    # A moderator sees every post, followers-only ones too (services/visibility.py).
+    moderator: bool = False
 
 
 async def viewer_of_handshake() -> Viewer | None:
@@ -211,12 +215,19 @@ async def viewer_of_handshake() -> Viewer | None:
     async with use.runtime.db.sessionmaker() as session:
         row = (
             await session.execute(
-                select(User.username, User.is_active).where(User.id == sign_in.user_id)
+                select(User.username, User.is_active, User.permissions, User.locked_at).where(
+                    User.id == sign_in.user_id
+                )
             )
         ).first()
     if row is None or not row.is_active:
         return None
-    return Viewer(user_id=sign_in.user_id, username=row.username, token=auth.auth_id)
+    return Viewer(
+        user_id=sign_in.user_id,
+        username=row.username,
+        token=auth.auth_id,
+        moderator=row.locked_at is None and bool(row.permissions & Permission.MODERATE),
+    )
 
 
 def refusal(status: int, code: str, message: str) -> Response:
@@ -346,6 +357,9 @@ class LiveConnection:
         # (services/visibility.py).
         self.hidden: frozenset[int] = frozenset()
         self.blocked: frozenset[int] = frozenset()
+        # Authors whose posts for followers only this viewer sees: itself and
+        # whom it follows (a moderator sees all of them).
+        self.insiders: frozenset[int] = frozenset()
         self.allowance = float(MESSAGE_BURST)
         self.last_message = time.monotonic()
 
@@ -376,6 +390,7 @@ class LiveConnection:
                 self.sockets.watch(subscriber, self.viewer.token, self.runtime.sign_ins)
                 await hub.subscribe(subscriber, [("me", live.private_stream(self.viewer.user_id))])
                 self.hidden, self.blocked = await self._hidden()
+                self.insiders = await self._insiders()
                 hello["viewer"] = {"id": self.viewer.user_id, "username": self.viewer.username}
                 hello["unread"] = await self._unread()
             await _send_text(send, orjson.dumps(hello).decode())
@@ -430,13 +445,15 @@ class LiveConnection:
             if text is None:
                 failure = self.subscriber.failure or "going away"
                 return FAILURES.get(failure, (Close.INTERNAL_ERROR, failure))
-            if RELATIONS_CHANGED in text:
-                self.hidden, self.blocked = await self._hidden()
-                await self._drop_blocked_topics()
+            if RELATIONS_CHANGED in text or FOLLOWING_CHANGED in text:
+                if RELATIONS_CHANGED in text:
+                    self.hidden, self.blocked = await self._hidden()
+                self.insiders = await self._insiders()
+                await self._drop_unseen_topics()
                 if "following" in self.topics:
                     await self._refollow()
-            elif FOLLOWING_CHANGED in text and "following" in self.topics:
-                await self._refollow()
+            elif PHOTO_NEW in text and NOT_PUBLIC in text:
+                text = self._for_followers(text)
             elif self.hidden and PHOTO_NEW in text:
                 text = self._spared(text)
             elif self.blocked and COMMENT_NEW in text:
@@ -455,6 +472,21 @@ class LiveConnection:
             message["topic"], message["stream"], message["seq"], '{"type":"skip"}'
         )
 
+    def _for_followers(self, text: str) -> str:
+        """A new photo only its author's followers see becomes a bare ``skip`` for
+        anyone else (and for a muter, as any of that author's photos)."""
+        message = orjson.loads(text)
+        author_id = message.get("photo", {}).get("author", {}).get("id")
+        if self._sees_all_of(author_id):
+            return self._spared(text) if self.hidden else text
+        return live_infra.render(
+            message["topic"], message["stream"], message["seq"], '{"type":"skip"}'
+        )
+
+    def _sees_all_of(self, author_id: int | None) -> bool:
+        moderator = self.viewer is not None and self.viewer.moderator
+        return author_id not in self.blocked and (moderator or author_id in self.insiders)
+
     def _without_blocked_comment(self, text: str) -> str:
         """A comment by someone behind a block with the viewer becomes a bare ``skip``."""
         message = orjson.loads(text)
@@ -472,11 +504,21 @@ class LiveConnection:
             relations = await visibility.relations_of(session, viewer_id)
         return relations.hidden, relations.blocked
 
-    async def _behind_a_block(self, topics: list[str]) -> set[str]:
-        """Which of the ``author:``/``photo:`` topics belong to someone behind a block
-        with the viewer: to them that account and its posts do not exist."""
-        if not self.blocked:
-            return set()
+    async def _insiders(self) -> frozenset[int]:
+        """The viewer and whom it follows: whose followers-only posts it sees."""
+        assert self.viewer is not None
+        viewer_id = self.viewer.user_id
+        async with self.runtime.db.sessionmaker() as session:
+            followed = await session.scalars(
+                select(Follow.followed_id).where(Follow.follower_id == viewer_id)
+            )
+            return frozenset([viewer_id, *followed])
+
+    async def _unseen(self, topics: list[str]) -> set[str]:
+        """Which of the ``author:``/``photo:`` topics the viewer may not follow: an
+        account behind a block with it, and a post it may not see (behind a block,
+        or for followers only and the viewer none of them): to the viewer they do
+        not exist."""
         refused: set[str] = set()
         photos: dict[int, str] = {}
         for topic in topics:
@@ -490,14 +532,20 @@ class LiveConnection:
         if photos:
             async with self.runtime.db.sessionmaker() as session:
                 rows = await session.execute(
-                    select(Image.id, Image.author_id).where(Image.id.in_(list(photos)))
+                    select(Image.id, Image.author_id, Image.is_public).where(
+                        Image.id.in_(list(photos))
+                    )
                 )
-                refused.update(photos[i] for i, author in rows if author in self.blocked)
+                refused.update(
+                    photos[i]
+                    for i, author, is_public in rows
+                    if author in self.blocked or not (is_public or self._sees_all_of(author))
+                )
         return refused
 
-    async def _drop_blocked_topics(self) -> None:
-        """After a block: stop following what the viewer may no longer see."""
-        await self._unsubscribe(sorted(await self._behind_a_block(list(self.topics))))
+    async def _drop_unseen_topics(self) -> None:
+        """After a block or an unfollow: stop following what the viewer may no longer see."""
+        await self._unsubscribe(sorted(await self._unseen(list(self.topics))))
 
     async def _refollow(self) -> None:
         """The viewer followed or unfollowed someone: move the following topic's streams."""
@@ -552,7 +600,7 @@ class LiveConnection:
         if len(self.topics) + len(new) > MAX_TOPICS:
             raise Refused(Close.POLICY_VIOLATION, f"At most {MAX_TOPICS} topics per socket.")
         routes: list[tuple[str, str]] = []
-        refused = await self._behind_a_block(new)
+        refused = await self._unseen(new)
         for topic in new:
             # As for any id that does not exist: no streams, no sequence number.
             streams = [] if topic in refused else await self._streams_of(topic)

@@ -74,6 +74,7 @@ async def save_edit(image_id: int) -> ResponseReturnValue:
         alt_texts=alt_texts,
         sensitive=form.get("sensitive") == "1",
         content_warning=form.get("content_warning", ""),
+        visibility=form.get("visibility"),
     )
     try:
         await posts.edit_post(use.db, use.redis, image_id=image_id, actor=user, changes=changes)

@@ -23,7 +23,7 @@ from gallery.web.current_user import require_user, signed_in_user
 from gallery.web.permissions import permission_required
 from gallery.web.rate_limits import RateLimited, count_attempt, rate_limited
 from gallery.web.resources import resources
-from gallery.web.shapes import Author, author_out
+from gallery.web.shapes import Author, author_out, cover_thumb_url
 
 bp = Blueprint("reports", __name__)
 
@@ -68,9 +68,7 @@ def compose_reason(preset: str | None, details: str | None) -> str:
 async def image_subject(image_id: int) -> ReportSubject:
     use = resources()
     image = await images.get_image(use.db, image_id)
-    await visibility.check_not_blocked(
-        use.db, signed_in_user(), image.author_id, visibility.NO_IMAGE_MESSAGE
-    )
+    await visibility.check_post_visible(use.db, signed_in_user(), image.author_id, image.is_public)
     storage = use.storage
     return ReportSubject(
         kind=ReportTarget.IMAGE.value,
@@ -78,7 +76,7 @@ async def image_subject(image_id: int) -> ReportSubject:
         target_id=image.id,
         author=author_out(image.author, storage),
         back_url=url_for("images.detail", image_id=image.id),
-        thumb_url=storage.url(image.cover.thumb_key),
+        thumb_url=cover_thumb_url(storage, image),
     )
 
 
@@ -86,10 +84,14 @@ async def comment_subject(comment_id: int) -> ReportSubject:
     use = resources()
     comment = await comments.get_comment(use.db, comment_id)
     post = await images.get_image(use.db, comment.image_id)
-    for someone in (comment.author_id, post.author_id):  # neither may be behind a block
-        await visibility.check_not_blocked(
-            use.db, signed_in_user(), someone, reports.NO_COMMENT_MESSAGE
-        )
+    viewer = signed_in_user()
+    # The post must be visible to the reporter, and its commenter not behind a block.
+    await visibility.check_post_visible(
+        use.db, viewer, post.author_id, post.is_public, reports.NO_COMMENT_MESSAGE
+    )
+    await visibility.check_not_blocked(
+        use.db, viewer, comment.author_id, reports.NO_COMMENT_MESSAGE
+    )
     return ReportSubject(
         kind=ReportTarget.COMMENT.value,
         noun=NOUNS[ReportTarget.COMMENT],

@@ -15,13 +15,14 @@ from quart import url_for
 
 from gallery.infra.storage import CONTENT_TYPES, Storage
 from gallery.models.comment import Comment
-from gallery.models.image import Photo
+from gallery.models.image import Image, Photo
 from gallery.models.moderation import Report
 from gallery.models.social import NotificationKind
 from gallery.models.user import User
 from gallery.services import users
 from gallery.services.feeds import FeedPage, ImageCard
 from gallery.services.notifications import NotificationEntry
+from gallery.web.private_media import private_url
 
 
 def iso_utc(moment: datetime) -> str:
@@ -98,6 +99,9 @@ class ImageOut(SeedImageOut):
     content_warning: str | None
     # Whether the signed-in viewer saved it for later (else false).
     saved: bool
+    # Who the author shows it to: "public" or "followers" (a private account's
+    # posts reach its followers only, whatever this says).
+    visibility: str = "public"
 
 
 SEED_IMAGE_FIELDS = tuple(field.name for field in fields(SeedImageOut))
@@ -154,6 +158,9 @@ class UserOut:
     follower_count: int
     following_count: int
     following: bool  # whether the signed-in viewer follows this user
+    # A private account's posts are seen by its followers only; following it is asked.
+    is_private: bool = False
+    requested: bool = False  # whether the viewer asked to follow and waits for an answer
 
 
 @dataclass
@@ -187,6 +194,21 @@ class BlockOut:
 class FollowOut:
     following: bool
     follower_count: int
+    # True when the account is private: the owner was asked, and decides.
+    requested: bool = False
+
+
+@dataclass
+class FollowRequestAnswer:
+    username: str
+    accepted: bool  # true: the request became a follow; false: declined
+
+
+@dataclass
+class PrivacyOut:
+    is_private: bool
+    # How many pending requests turning public accepted (0 otherwise).
+    accepted_requests: int = 0
 
 
 @dataclass
@@ -278,31 +300,45 @@ def comment_out(comment: Comment, storage: Storage) -> CommentOut:
     )
 
 
-def srcset_of(photo: Photo, storage: Storage, extension: str) -> str:
+def media_url(storage: Storage, photo: Photo, key: str, *, is_public: bool) -> str:
+    """Where browsers fetch one of ``photo``'s files: the store's URL for a public
+    post, an expiring signed one otherwise (``web/private_media.py``)."""
+    return storage.url(key) if is_public else private_url(photo, key)
+
+
+def cover_thumb_url(storage: Storage, image: Image) -> str:
+    return media_url(storage, image.cover, image.cover.thumb_key, is_public=image.is_public)
+
+
+def srcset_of(photo: Photo, storage: Storage, extension: str, *, is_public: bool) -> str:
     return ", ".join(
-        f"{storage.url(photo.variant_key(width, extension))} {width}w" for width in photo.widths
+        f"{media_url(storage, photo, photo.variant_key(width, extension), is_public=is_public)}"
+        f" {width}w"
+        for width in photo.widths
     )
 
 
-def photo_out(photo: Photo, storage: Storage) -> PhotoOut:
+def photo_out(photo: Photo, storage: Storage, *, is_public: bool = True) -> PhotoOut:
     modern = photo.variant_format
     return PhotoOut(
         id=photo.id,
-        url=storage.url(photo.display_key),
-        thumb_url=storage.url(photo.thumb_key),
+        url=media_url(storage, photo, photo.display_key, is_public=is_public),
+        thumb_url=media_url(storage, photo, photo.thumb_key, is_public=is_public),
         width=photo.width,
         height=photo.height,
         alt_text=photo.alt_text,
-        srcset=srcset_of(photo, storage, modern) if modern else "",
+        srcset=srcset_of(photo, storage, modern, is_public=is_public) if modern else "",
         srcset_type=CONTENT_TYPES.get(modern, "") if modern else "",
-        fallback_srcset=srcset_of(photo, storage, "jpg") if photo.variant_has_jpeg else "",
+        fallback_srcset=srcset_of(photo, storage, "jpg", is_public=is_public)
+        if photo.variant_has_jpeg
+        else "",
         blurhash=photo.blurhash,
     )
 
 
 def image_out(card: ImageCard, storage: Storage) -> ImageOut:
     image = card.image
-    photos = [photo_out(photo, storage) for photo in image.photos]
+    photos = [photo_out(photo, storage, is_public=image.is_public) for photo in image.photos]
     cover = photos[0]
     return ImageOut(
         id=image.id,
@@ -323,6 +359,7 @@ def image_out(card: ImageCard, storage: Storage) -> ImageOut:
         sensitive=image.sensitive,
         content_warning=image.content_warning,
         saved=card.saved,
+        visibility=image.visibility,
     )
 
 
@@ -352,6 +389,8 @@ NOTIFICATION_TEXTS = {
     NotificationKind.COMMENT: "commented on your photo",
     NotificationKind.LIKE: "liked your photo",
     NotificationKind.FOLLOW: "started following you",
+    NotificationKind.FOLLOW_REQUEST: "asked to follow you",
+    NotificationKind.FOLLOW_ACCEPTED: "accepted your follow request",
 }
 
 
@@ -363,6 +402,8 @@ def notification_out(entry: NotificationEntry, storage: Storage) -> Notification
         url = url_for("images.detail", image_id=entry.image.id)
         if entry.comment is not None:
             url += f"#comment-{entry.comment.id}"
+    elif kind is NotificationKind.FOLLOW_REQUEST:
+        url = url_for("social.follow_requests")
     else:
         url = url_for("users.profile", username=actor.username)
     return NotificationOut(
@@ -373,9 +414,7 @@ def notification_out(entry: NotificationEntry, storage: Storage) -> Notification
         text=f"{actor.username} {NOTIFICATION_TEXTS[kind]}",
         url=url,
         actor=author_out(actor, storage),
-        image=NotificationImage(
-            id=entry.image.id, thumb_url=storage.url(entry.image.cover.thumb_key)
-        )
+        image=NotificationImage(id=entry.image.id, thumb_url=cover_thumb_url(storage, entry.image))
         if entry.image is not None
         else None,
         comment=NotificationComment(id=entry.comment.id, content=entry.comment.content)

@@ -15,7 +15,7 @@ from quart import Blueprint, flash, redirect, render_template, request, url_for
 from quart.typing import ResponseReturnValue
 
 from gallery.models.user import Permission
-from gallery.services import feeds, notifications, relations, saves, social, users
+from gallery.services import feeds, notifications, people, privacy, relations, saves, social, users
 from gallery.web.current_user import require_user, signed_in_user
 from gallery.web.permissions import permission_required
 from gallery.web.rate_limits import rate_limit_exempt, rate_limited
@@ -155,9 +155,15 @@ async def follow(username: str) -> ResponseReturnValue:
     use = resources()
     user = require_user()
     session = use.db
-    await social.follow_user(session, use.redis, follower=user, username=username)
+    state = await social.follow_user(session, use.redis, follower=user, username=username)
     followed = await users.find_by_username(session, username)
-    await flash(f"You now follow {followed.username}.", "success")
+    if state.requested:
+        await flash(
+            f"{followed.username}'s account is private: you asked to follow, and they decide.",
+            "info",
+        )
+    else:
+        await flash(f"You now follow {followed.username}.", "success")
     return redirect(await return_path(url_for("users.profile", username=followed.username)), 303)
 
 
@@ -170,7 +176,7 @@ async def unfollow(username: str) -> ResponseReturnValue:
     session = use.db
     await social.unfollow_user(session, use.redis, follower=user, username=username)
     followed = await users.find_by_username(session, username)
-    await flash(f"You no longer follow {followed.username}.", "info")
+    await flash(f"You no longer follow {followed.username} (or ask to).", "info")
     return redirect(await return_path(url_for("users.profile", username=followed.username)), 303)
 
 
@@ -213,7 +219,7 @@ async def muted() -> ResponseReturnValue:
     return await relation_list_page("muted", page)
 
 
-async def relation_list_page(kind: str, page: social.UserPage) -> ResponseReturnValue:
+async def relation_list_page(kind: str, page: people.UserPage) -> ResponseReturnValue:
     """``/muted`` or ``/blocked`` (``kind``): one template, its words chosen by ``kind``."""
     return await render_template(
         "social/relations.html",
@@ -221,6 +227,48 @@ async def relation_list_page(kind: str, page: social.UserPage) -> ResponseReturn
         people=[asdict(author_out(person, resources().storage)) for person in page.users],
         more_url=url_for(f"social.{kind}", cursor=page.next_cursor) if page.next_cursor else None,
     )
+
+
+# -- follow requests -------------------------------------------------------------
+
+
+@bp.get("/follow-requests")
+async def follow_requests() -> ResponseReturnValue:
+    """Who asked to follow the viewer's private account, each with Accept and Decline."""
+    use = resources()
+    viewer = require_user()
+    page = await privacy.requests_page(
+        use.db, owner_id=viewer.id, limit=PEOPLE_PAGE_SIZE, cursor=request.args.get("cursor")
+    )
+    return await render_template(
+        "social/requests.html",
+        people=[asdict(author_out(person, use.storage)) for person in page.users],
+        more_url=url_for("social.follow_requests", cursor=page.next_cursor)
+        if page.next_cursor
+        else None,
+    )
+
+
+@bp.post("/follow-requests/<username>/accept")
+@rate_limited("follows")
+async def accept_request(username: str) -> ResponseReturnValue:
+    use = resources()
+    requester = await privacy.accept_request(
+        use.db, use.redis, owner=require_user(), username=username
+    )
+    await flash(f"{requester.username} follows you now.", "success")
+    return redirect(url_for("social.follow_requests"), 303)
+
+
+@bp.post("/follow-requests/<username>/decline")
+@rate_limited("follows")
+async def decline_request(username: str) -> ResponseReturnValue:
+    use = resources()
+    requester = await privacy.decline_request(
+        use.db, use.redis, owner=require_user(), username=username
+    )
+    await flash(f"You declined {requester.username}'s request. They are not told.", "info")
+    return redirect(url_for("social.follow_requests"), 303)
 
 
 # -- blocks ----------------------------------------------------------------------

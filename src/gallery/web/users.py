@@ -6,11 +6,11 @@ from quart import Blueprint, render_template, request, url_for
 from quart.typing import ResponseReturnValue
 
 from gallery.models.user import Permission, User
-from gallery.services import relations, social, users
+from gallery.services import privacy, relations, social, users, visibility
 from gallery.services.moderation import REASON_MAX_LENGTH
 from gallery.services.permissions import can, outranks
 from gallery.web.current_user import signed_in_user
-from gallery.web.feed_pages import author_page, feed_items
+from gallery.web.feed_pages import author_page, author_page_in_full, feed_items
 from gallery.web.resources import resources
 from gallery.web.shapes import avatar_url, iso_utc
 
@@ -46,8 +46,11 @@ async def profile(username: str) -> ResponseReturnValue:
     viewer = signed_in_user()
     found = await users.profile(session, username, viewer)
     user = found.user
+    cursor = request.args.get("cursor")
+    in_full = await visibility.sees_everything_of(session, viewer, user.id)
     page = await feed_items(
-        *author_page(user.id, PROFILE_PAGE_SIZE, request.args.get("cursor")), spare_hidden=False
+        *(author_page_in_full if in_full else author_page)(user.id, PROFILE_PAGE_SIZE, cursor),
+        spare_hidden=False,
     )
     counts = await social.follow_counts(session, user.id)
     return await render_template(
@@ -60,8 +63,12 @@ async def profile(username: str) -> ResponseReturnValue:
             "image_count": found.image_count,
             "follower_count": counts.followers,
             "following_count": counts.following,
+            "is_private": user.is_private,
         },
         following=await social.is_following(session, viewer.id if viewer else None, user.id),
+        requested=await privacy.has_requested(session, viewer.id if viewer else None, user.id),
+        # A private account's posts are for its followers: the others see a notice.
+        shut_out=user.is_private and not in_full,
         muted=await relations.is_muted(session, viewer, user.id),
         items=page["items"],
         next_cursor=page["next_cursor"],

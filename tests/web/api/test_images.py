@@ -522,6 +522,8 @@ async def test_user_endpoints(app: Quart, runtime: Runtime) -> None:
         "follower_count",
         "following_count",
         "following",
+        "is_private",
+        "requested",
     }
     assert (user["follower_count"], user["following_count"], user["following"]) == (0, 0, False)
     assert (await client.get("/api/v1/users/nobody")).status_code == 404

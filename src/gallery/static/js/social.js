@@ -223,18 +223,21 @@
     });
   }
 
-  function showFollow(username, following, count) {
+  // ``requested``: asked to follow a private account, waiting for its owner.
+  // Pressed either way: pressing again unfollows, or withdraws the request.
+  function showFollow(username, following, count, requested) {
+    var pressed = following || Boolean(requested);
     followFormsOf(username).forEach(function (form) {
       var button = form.querySelector("[data-follow-button]");
       var label = form.querySelector("[data-follow-label]");
       if (button) {
-        button.setAttribute("aria-pressed", following ? "true" : "false");
-        button.classList.toggle("is-following", following);
+        button.setAttribute("aria-pressed", pressed ? "true" : "false");
+        button.classList.toggle("is-following", pressed);
       }
       if (label) {
-        label.textContent = following ? "Following" : "Follow";
+        label.textContent = following ? "Following" : requested ? "Requested" : "Follow";
       }
-      var action = form.getAttribute(following ? "data-unfollow-url" : "data-follow-url");
+      var action = form.getAttribute(pressed ? "data-unfollow-url" : "data-follow-url");
       if (action) {
         form.setAttribute("action", action);  // what a plain submit would do next
       }
@@ -260,20 +263,29 @@
       return;
     }
     var wasFollowing = button.getAttribute("aria-pressed") === "true";
+    var wasRequested = form.getAttribute("data-requested") === "true";
+    // A private account is asked, not followed: its count stays until it says yes.
+    var asks = form.getAttribute("data-private") === "true";
     var counts = followerCountsOf(username);
     var before = counts.length ? parseInt(counts[0].textContent, 10) || 0 : null;
-    var guess = before === null ? null : Math.max(0, before + (wasFollowing ? -1 : 1));
+    var step = asks || wasRequested ? 0 : wasFollowing ? -1 : 1;
+    var guess = before === null ? null : Math.max(0, before + step);
 
-    showFollow(username, !wasFollowing, guess);
+    showFollow(username, !wasFollowing && !asks, guess, !wasFollowing && asks);
     followFormsOf(username).forEach(function (other) {
       other.setAttribute("aria-busy", "true");
     });
     apiRequest(apiUrl, { method: wasFollowing ? "DELETE" : "PUT" },
       wasFollowing ? "Could not unfollow " + username : "Could not follow " + username
     ).then(function (data) {
-      showFollow(username, Boolean(data.following), Number(data.follower_count) || 0);
+      followFormsOf(username).forEach(function (other) {
+        other.setAttribute("data-requested", data.requested ? "true" : "false");
+      });
+      showFollow(
+        username, Boolean(data.following), Number(data.follower_count) || 0, Boolean(data.requested)
+      );
     }).catch(function (error) {
-      showFollow(username, wasFollowing, before);
+      showFollow(username, wasFollowing && !wasRequested, before, wasRequested);
       toast(error.message);
     }).then(function () {
       followFormsOf(username).forEach(function (other) {

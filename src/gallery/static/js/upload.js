@@ -49,6 +49,11 @@
     var warning = form.querySelector("[data-upload-warning]");
     var submit = form.querySelector("[data-upload-submit]");
     var caption = form.querySelector('[name="description"]');
+    // "public" or "followers": the checked radio of the visibility choice.
+    function chosenVisibility() {
+      var checked = form.querySelector('[name="visibility"]:checked');
+      return checked ? checked.value : "public";
+    }
     var maxMb = parseFloat(form.getAttribute("data-max-upload-mb") || "0");
     var maxFiles = parseInt(form.getAttribute("data-max-files") || "0", 10);
     var altMax = parseInt((input && input.getAttribute("data-alt-text-max-length")) || "1500", 10);
@@ -345,6 +350,7 @@
         headers: { "Content-Type": "application/json" },
         body: JSON.stringify({
           description: caption ? caption.value : "",
+          visibility: chosenVisibility(),
           photos: chosen.map(function (entry) { return { id: entry.id, alt_text: entry.alt }; }),
         }),
       }, "The post could not be made").then(function (post) {

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
+from pydantic import Field
 from quart import Blueprint, Response, abort
 from quart_schema import document_response, tag
 
+from gallery.services import privacy
 from gallery.web.current_user import require_user, session_user
+from gallery.web.json_bodies import validate_json
 from gallery.web.json_routes import answers
 from gallery.web.rate_limits import rate_limit_exempt
 from gallery.web.resources import resources
 from gallery.web.security import csrf_token
-from gallery.web.shapes import avatar_url, iso_utc
+from gallery.web.shapes import PrivacyOut, avatar_url, iso_utc
 
 bp = Blueprint("account", __name__)
 
@@ -29,6 +33,8 @@ class Me:
     locked: bool
     created_at: str
     csrf_token: str
+    # Following a private account is asked; its posts reach followers only.
+    is_private: bool = False
 
 
 @dataclass
@@ -64,7 +70,29 @@ async def me() -> Me:
         locked=user.is_locked,
         created_at=iso_utc(user.created_at),
         csrf_token=csrf_token(),
+        is_private=user.is_private,
     )
+
+
+@dataclass
+class PrivacyIn:
+    is_private: Annotated[bool, Field(strict=True)]
+
+
+@bp.put("/me/privacy")  # type: ignore[type-var]
+@tag(["account"])
+@validate_json(PrivacyIn)
+@document_response(PrivacyOut)
+@answers(400, 401)
+@rate_limit_exempt("a switch on the caller's own account; setting it again changes nothing")
+async def set_privacy(data: PrivacyIn) -> PrivacyOut:
+    """Make your account private (following it is then asked, and its posts reach
+    followers only) or public again, which accepts every pending follow request."""
+    use = resources()
+    accepted = await privacy.set_private(
+        use.db, use.redis, user=require_user(), private=data.is_private
+    )
+    return PrivacyOut(is_private=data.is_private, accepted_requests=accepted)
 
 
 @bp.get("/sessions")  # type: ignore[type-var]

@@ -21,9 +21,10 @@ from gallery.models.image import (
     CONTENT_WARNING_MAX_LENGTH,
     DESCRIPTION_MAX_LENGTH,
     MAX_PHOTOS_PER_POST,
+    PostVisibility,
 )
 from gallery.models.user import Permission
-from gallery.services import comments, feeds, images, posts, social, users
+from gallery.services import comments, feeds, images, posts, privacy, social, users, visibility
 from gallery.services.errors import InvalidInput
 from gallery.web.actions import (
     chosen_photos,
@@ -36,7 +37,8 @@ from gallery.web.conditional import conditional_json
 from gallery.web.current_user import require_user, signed_in_user, viewer_id
 from gallery.web.feed_pages import (
     author_page_by_name,
-    check_author_visible,
+    author_page_in_full,
+    author_shown_in_full,
     feed_json,
     latest_page,
 )
@@ -102,6 +104,10 @@ class NewImage:
             description=f"At most {DESCRIPTION_MAX_LENGTH} characters; #hashtags become tags.",
         ),
     ] = ""
+    visibility: Annotated[
+        PostVisibility,
+        Field(description='Who sees the post: "public" (the default) or "followers".'),
+    ] = PostVisibility.PUBLIC
 
 
 @dataclass
@@ -138,6 +144,10 @@ class ImageChanges:
     content_warning: Annotated[
         str | None,
         Field(max_length=CONTENT_WARNING_MAX_LENGTH, description="The warning's words."),
+    ] = None
+    visibility: Annotated[
+        PostVisibility | None,
+        Field(description='Who sees it: "public" or "followers" (the author only).'),
     ] = None
 
 
@@ -192,6 +202,8 @@ async def user_profile(username: str) -> Response:
             follower_count=counts.followers,
             following_count=counts.following,
             following=await social.is_following(session, viewer_id(), found.user.id),
+            is_private=found.user.is_private,
+            requested=await privacy.has_requested(session, viewer_id(), found.user.id),
         )
 
     return await conditional_json(build)
@@ -203,11 +215,15 @@ async def user_profile(username: str) -> Response:
 @document_response(Feed)
 @answers(304, 404)
 async def user_images(username: str, query_args: PageQuery) -> Response:
-    """One user's images, newest first (cursor paging as ``/feed``)."""
-    await check_author_visible(username=username)
-    return await feed_json(
-        *author_page_by_name(username, query_args.limit, query_args.cursor), spare_hidden=False
+    """One user's images, newest first (cursor paging as ``/feed``): the public ones,
+    and all of them for the user, their followers and moderators."""
+    in_full = await author_shown_in_full(username)
+    page = (
+        author_page_in_full(in_full, query_args.limit, query_args.cursor)
+        if in_full is not None
+        else author_page_by_name(username, query_args.limit, query_args.cursor)
     )
+    return await feed_json(*page, spare_hidden=False)
 
 
 @bp.get("/images/counts")
@@ -262,8 +278,10 @@ async def upload_image() -> tuple[Response, int, dict[str, str]]:
     too many pixels (the message names each such photo; nothing is posted);
     413 if the body is over the upload limit.
     """
-    description = (await request.form).get("description", "")
-    return await created_post_response(await create_post(await chosen_photos(), description))
+    form = await request.form
+    chosen = await chosen_photos()
+    post = await create_post(chosen, form.get("description", ""), form.get("visibility"))
+    return await created_post_response(post)
 
 
 @bp.delete("/images/<int:image_id>")
@@ -289,13 +307,15 @@ async def update_image(image_id: int, data: ImageChanges) -> Response:
 
     ``comments_enabled`` (owner or moderator; comments already there stay),
     ``description`` and ``alt_texts`` (the author; earlier words are kept, see
-    ``/versions``), ``sensitive`` and ``content_warning`` (author or moderator).
+    ``/versions``), ``sensitive`` and ``content_warning`` (author or moderator),
+    ``visibility`` (the author). 404 for a post you may not see.
     """
     use = resources()
     # Not permission_required: a locked owner may still close their post to
     # comments or put it behind a warning; the services decide who may.
     user = require_user()
     session = use.db
+    await visibility.visible_post_author(session, user, image_id)
     changes = posts.PostChanges(
         description=data.description,
         alt_texts={change.id: change.alt_text for change in data.alt_texts}
@@ -303,10 +323,12 @@ async def update_image(image_id: int, data: ImageChanges) -> Response:
         else None,
         sensitive=data.sensitive,
         content_warning=data.content_warning,
+        visibility=data.visibility,
     )
-    if data.comments_enabled is None and not (changes.changes_words or changes.changes_warning):
+    edits = changes.changes_words or changes.changes_warning or data.visibility is not None
+    if data.comments_enabled is None and not edits:
         raise InvalidInput("Send at least one change.")
-    if changes.changes_words or changes.changes_warning:
+    if edits:
         await posts.edit_post(session, use.redis, image_id=image_id, actor=user, changes=changes)
     if data.comments_enabled is not None:
         await images.set_comments_enabled(

@@ -16,7 +16,12 @@ from quart import Blueprint, Response, jsonify, request
 from quart_schema import DataSource, document_request, document_response, tag
 from quart_schema.pydantic import File
 
-from gallery.models.image import ALT_TEXT_MAX_LENGTH, DESCRIPTION_MAX_LENGTH, MAX_PHOTOS_PER_POST
+from gallery.models.image import (
+    ALT_TEXT_MAX_LENGTH,
+    DESCRIPTION_MAX_LENGTH,
+    MAX_PHOTOS_PER_POST,
+    PostVisibility,
+)
 from gallery.models.user import Permission
 from gallery.services import drafts
 from gallery.services.errors import InvalidInput
@@ -75,6 +80,10 @@ class NewPost:
             description=f"At most {DESCRIPTION_MAX_LENGTH} characters; #hashtags become tags.",
         ),
     ] = ""
+    visibility: Annotated[
+        PostVisibility,
+        Field(description='Who sees the post: "public" (the default) or "followers".'),
+    ] = PostVisibility.PUBLIC
 
 
 @bp.post("/photos")
@@ -139,5 +148,6 @@ async def create_post(data: NewPost) -> tuple[Response, int, dict[str, str]]:
         author=user,
         choices=[drafts.DraftChoice(choice.id, choice.alt_text) for choice in data.photos],
         description=data.description,
+        visibility=data.visibility,
     )
     return await created_post_response(post)

@@ -6,7 +6,7 @@ from quart import Blueprint, Response
 from quart_schema import document_response, tag
 
 from gallery.models.user import Permission
-from gallery.services import feeds, notifications, relations, saves, social, users
+from gallery.services import feeds, notifications, people, privacy, relations, saves, social, users
 from gallery.web.conditional import conditional_json
 from gallery.web.current_user import require_user, signed_in_user, viewer_id
 from gallery.web.json_routes import answers
@@ -18,6 +18,7 @@ from gallery.web.shapes import (
     BlockOut,
     Feed,
     FollowOut,
+    FollowRequestAnswer,
     LikeOut,
     MuteOut,
     NotificationList,
@@ -72,11 +73,17 @@ async def unlike_image(image_id: int) -> LikeOut:
 @answers(400, 404)
 @rate_limited("follows")
 async def follow_user(username: str) -> FollowOut:
-    """Follow a user (idempotent). Following yourself is 400."""
+    """Follow a user (idempotent). Following yourself is 400.
+
+    A private account is asked instead: ``requested`` is true (and ``following``
+    false) until its owner accepts.
+    """
     use = resources()
     user = require_user()
     state = await social.follow_user(use.db, use.redis, follower=user, username=username)
-    return FollowOut(following=state.following, follower_count=state.follower_count)
+    return FollowOut(
+        following=state.following, follower_count=state.follower_count, requested=state.requested
+    )
 
 
 @bp.delete("/users/<username>/follow")  # type: ignore[type-var]
@@ -86,11 +93,57 @@ async def follow_user(username: str) -> FollowOut:
 @answers(400, 404)
 @rate_limited("follows")
 async def unfollow_user(username: str) -> FollowOut:
-    """Stop following a user (idempotent). Unfollowing yourself is 400, as following is."""
+    """Stop following a user, or withdraw a request to follow a private one (idempotent).
+    Unfollowing yourself is 400, as following is."""
     use = resources()
     user = require_user()
     state = await social.unfollow_user(use.db, use.redis, follower=user, username=username)
     return FollowOut(following=state.following, follower_count=state.follower_count)
+
+
+# -- follow requests (to private accounts) --------------------------------------------
+
+
+@bp.get("/follow-requests")  # type: ignore[type-var]
+@tag(["follows"])
+@validate_query(PageQuery)
+@document_response(UserList)
+@answers(401)
+async def follow_requests(query_args: PageQuery) -> UserList:
+    """Who asked to follow your private account, most recent first (cursor paging)."""
+    user = require_user()
+    page = await privacy.requests_page(
+        resources().db, owner_id=user.id, limit=query_args.limit, cursor=query_args.cursor
+    )
+    return _user_list(page)
+
+
+@bp.put("/follow-requests/<username>")  # type: ignore[type-var]
+@tag(["follows"])
+@document_response(FollowRequestAnswer)
+@answers(401, 404)
+@rate_limited("follows")
+async def accept_follow_request(username: str) -> FollowRequestAnswer:
+    """Accept ``username``'s request: they follow you now. 404 without a pending request."""
+    use = resources()
+    requester = await privacy.accept_request(
+        use.db, use.redis, owner=require_user(), username=username
+    )
+    return FollowRequestAnswer(username=requester.username, accepted=True)
+
+
+@bp.delete("/follow-requests/<username>")  # type: ignore[type-var]
+@tag(["follows"])
+@document_response(FollowRequestAnswer)
+@answers(401, 404)
+@rate_limited("follows")
+async def decline_follow_request(username: str) -> FollowRequestAnswer:
+    """Decline ``username``'s request (they are not told). 404 without a pending request."""
+    use = resources()
+    requester = await privacy.decline_request(
+        use.db, use.redis, owner=require_user(), username=username
+    )
+    return FollowRequestAnswer(username=requester.username, accepted=False)
 
 
 # -- mutes (private: the muted account is not told) --------------------------------
@@ -180,7 +233,7 @@ async def blocked_users(query_args: PageQuery) -> UserList:
     return _user_list(page)
 
 
-def _user_list(page: social.UserPage) -> UserList:
+def _user_list(page: people.UserPage) -> UserList:
     storage = resources().storage
     return UserList(
         items=[author_out(u, storage) for u in page.users], next_cursor=page.next_cursor
