@@ -50,6 +50,7 @@ from gallery.services.feeds import bump_feed_version
 from gallery.services.permissions import can, require_permission
 from gallery.services.tags import attach_tags, parse_hashtags
 from gallery.services.validation import bounded_text
+from gallery.services.visibility import check_post_visible
 
 log = logging.getLogger(__name__)
 
@@ -419,6 +420,8 @@ async def delete_image(
     if image is None:
         raise NotFoundError("There is no image with that id (it may have been deleted).")
     if not may_change_image(actor, image):
+        # Someone who may not even see the post is told nothing more about it.
+        await check_post_visible(session, actor, image.author_id, image.is_public)
         raise PermissionDenied("Only the owner or a moderator can delete this image.")
     why = moderation.check_reason(reason)
     keys = image.storage_keys

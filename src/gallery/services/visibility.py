@@ -178,7 +178,7 @@ def visible_posts(viewer_id: int | None) -> list[ColumnElement[bool]]:
     viewer's own, and all of the accounts the viewer follows.
     """
     if viewer_id is None:
-        return [Image.is_public]
+        return [Image.is_public.is_(True)]
     followed = select(Follow.followed_id).where(Follow.follower_id == viewer_id)
     return [or_(Image.is_public, Image.author_id == viewer_id, Image.author_id.in_(followed))]
 
