@@ -318,7 +318,7 @@ async def privacy_setting() -> ResponseReturnValue:
         )
         message = f"Your account is public: anyone sees your public photos.{accepted_words}"
     await flash(message, "success")
-    return redirect(url_for("auth.account") + "#privacy-heading")
+    return redirect(url_for("auth.account"))
 
 
 @bp.post("/account/sessions/<public_id>/revoke")
