@@ -70,7 +70,14 @@ SEED_IMAGE_KEYS = {
     "comments_enabled",
 }
 # A post everywhere else: the seed shape (its first photo's files) and every photo.
-IMAGE_KEYS = SEED_IMAGE_KEYS | {"photos", "edited_at", "sensitive", "content_warning", "saved", "visibility"}
+IMAGE_KEYS = SEED_IMAGE_KEYS | {
+    "photos",
+    "edited_at",
+    "sensitive",
+    "content_warning",
+    "saved",
+    "visibility",
+}
 PHOTO_KEYS = {
     "id",
     "url",

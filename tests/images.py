@@ -81,12 +81,13 @@ async def api_upload(
     *,
     filename: str = "photo.jpg",
     description: str = "",
+    extra: dict[str, str] | None = None,
 ) -> Any:
-    """POST /api/v1/images as a script would."""
+    """POST /api/v1/images as a script would (``extra``: more form fields)."""
     return await client.post(
         "/api/v1/images",
         files={"file": upload_file(data if data is not None else jpeg_bytes(), filename)},
-        form={"description": description},
+        form={"description": description, **(extra or {})},
         headers={"X-CSRF-Token": token},
     )
 

@@ -386,12 +386,8 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("api.social.blocked_users", "GET"): Route(A.SIGNED_IN),
     ("api.social.follow_requests", "GET"): Route(A.SIGNED_IN),
     ("api.social.accept_follow_request", "PUT"): Route(A.SIGNED_IN, owner, limits=("follows",)),
-    ("api.social.decline_follow_request", "DELETE"): Route(
-        A.SIGNED_IN, owner, limits=("follows",)
-    ),
-    ("api.account.set_privacy", "PUT"): Route(
-        A.SIGNED_IN, body={"is_private": False}, exempt=True
-    ),
+    ("api.social.decline_follow_request", "DELETE"): Route(A.SIGNED_IN, owner, limits=("follows",)),
+    ("api.account.set_privacy", "PUT"): Route(A.SIGNED_IN, body={"is_private": False}, exempt=True),
     ("api.social.block_user", "PUT"): Route(A.SIGNED_IN, owner, limits=("blocks",)),
     ("api.social.unblock_user", "DELETE"): Route(A.SIGNED_IN, owner, limits=("blocks",)),
     ("api.images.image_versions", "GET"): Route(A.SIGNED_IN, new_image),

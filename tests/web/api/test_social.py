@@ -90,7 +90,11 @@ async def test_follow_and_unfollow(app: Quart, runtime: Runtime) -> None:
     for _ in range(2):
         response = await client.put("/api/v1/users/STAR/follow", headers=csrf_header(token))
         assert response.status_code == 200
-        assert await response.get_json() == {"following": True, "follower_count": 1, "requested": False}
+        assert await response.get_json() == {
+            "following": True,
+            "follower_count": 1,
+            "requested": False,
+        }
     profile = await (await client.get("/api/v1/users/star")).get_json()
     assert (profile["follower_count"], profile["following"]) == (1, True)
     own = await (await client.get("/api/v1/users/fan")).get_json()
@@ -103,9 +107,17 @@ async def test_follow_and_unfollow(app: Quart, runtime: Runtime) -> None:
     assert [u["username"] for u in following["items"]] == ["star"]
 
     response = await client.delete("/api/v1/users/star/follow", headers=csrf_header(token))
-    assert await response.get_json() == {"following": False, "follower_count": 0, "requested": False}
+    assert await response.get_json() == {
+        "following": False,
+        "follower_count": 0,
+        "requested": False,
+    }
     response = await client.delete("/api/v1/users/star/follow", headers=csrf_header(token))
-    assert await response.get_json() == {"following": False, "follower_count": 0, "requested": False}
+    assert await response.get_json() == {
+        "following": False,
+        "follower_count": 0,
+        "requested": False,
+    }
 
 
 async def test_follow_refusals(app: Quart, runtime: Runtime) -> None:
