@@ -275,6 +275,8 @@ async def test_a_followers_only_post_reaches_followers_and_nobody_else(
     for method, path, body in (
         *actions,
         ("PATCH", f"/api/v1/images/{secret}", {"visibility": "public"}),
+        ("PATCH", f"/api/v1/images/{secret}", {"comments_enabled": False}),
+        ("PATCH", f"/api/v1/images/{secret}", {"sensitive": True}),
         ("DELETE", f"/api/v1/images/{secret}", None),
     ):
         response = await stranger.open(

@@ -392,7 +392,11 @@ async def lock_image(session: AsyncSession, image_id: int) -> LockedImage:
 
 
 def may_change_image(actor: User | None, image: Image) -> bool:
-    """Its owner (even a locked one may take their own photo down) or a moderator."""
+    """Its owner (even a locked one may take their own photo down) or a moderator.
+
+    Where this says no, the callers first ask ``check_post_visible``: someone
+    who may not even see the post gets 404, as for an absent one, not 403.
+    """
     return actor is not None and (actor.id == image.author_id or can(actor, Permission.MODERATE))
 
 
@@ -420,7 +424,6 @@ async def delete_image(
     if image is None:
         raise NotFoundError("There is no image with that id (it may have been deleted).")
     if not may_change_image(actor, image):
-        # Someone who may not even see the post is told nothing more about it.
         await check_post_visible(session, actor, image.author_id, image.is_public)
         raise PermissionDenied("Only the owner or a moderator can delete this image.")
     why = moderation.check_reason(reason)
@@ -473,6 +476,7 @@ async def set_comments_enabled(
     if image is None:
         raise NotFoundError("There is no image with that id (it may have been deleted).")
     if not may_change_image(actor, image):
+        await check_post_visible(session, actor, image.author_id, image.is_public)
         raise PermissionDenied("Only the owner or a moderator can turn comments on or off.")
     if enabled:
         # A locked owner may still close their photo, not open it to comments again.

@@ -27,7 +27,7 @@ from gallery.models.image import CONTENT_WARNING_MAX_LENGTH, Image, PostVersion
 from gallery.models.moderation import ModerationAction
 from gallery.models.social import image_tags
 from gallery.models.user import Permission, User
-from gallery.services import images, moderation, privacy
+from gallery.services import images, moderation, privacy, visibility
 from gallery.services.errors import InvalidInput, NotFoundError, PermissionDenied
 from gallery.services.feeds import bump_feed_version
 from gallery.services.permissions import can, require_permission
@@ -118,17 +118,19 @@ async def edit_post(
     """
     post = await _locked_post(session, image_id)
     own = actor.id == post.author_id
+    if not own:  # 404 for someone who may not even see it, as for an absent post
+        await visibility.check_post_visible(session, actor, post.author_id, post.is_public)
     if changes.changes_words:
         if not own:
             raise PermissionDenied("Only the author can edit the caption and the alt texts.")
         require_permission(actor)
     if changes.changes_warning and not (own or can(actor, Permission.MODERATE)):
         raise PermissionDenied("Only the author or a moderator can change the content warning.")
-    visibility = post.visibility
+    audience = post.visibility
     if changes.visibility is not None:
         if not own:
             raise PermissionDenied("Only the author can choose who sees a post.")
-        visibility = privacy.check_visibility(changes.visibility).value
+        audience = privacy.check_visibility(changes.visibility).value
 
     description = (
         images.check_description(changes.description)
@@ -154,11 +156,11 @@ async def edit_post(
         new_alt_texts[photo.id] != photo.alt_text for photo in post.photos
     )
     warning_changed = sensitive != post.sensitive or warning != post.content_warning
-    visibility_changed = visibility != post.visibility
+    audience_changed = audience != post.visibility
     if warning_changed and sensitive is False and post.sensitive and own:
         # Taking a warning away is an action like any other: not while locked.
         require_permission(actor)
-    if not (words_changed or warning_changed or visibility_changed):
+    if not (words_changed or warning_changed or audience_changed):
         # Ends the transaction (and its row lock); a rollback would also expire
         # every object the request loaded, the signed-in user among them.
         await session.commit()
@@ -205,9 +207,9 @@ async def edit_post(
             )
         post.sensitive = sensitive
         post.content_warning = warning
-    if visibility_changed:
-        post.visibility = visibility
-        post.is_public = privacy.is_public(visibility, actor)
+    if audience_changed:
+        post.visibility = audience
+        post.is_public = privacy.is_public(audience, actor)
     await session.commit()
     if redis is not None:
         # Every cached feed page, tag page and search result is keyed by this version.
