@@ -44,6 +44,7 @@ from multiprocessing import get_context
 from multiprocessing.context import SpawnContext, SpawnProcess
 from multiprocessing.synchronize import Event as ProcessEvent
 from pathlib import Path
+from typing import Any
 
 from hypercorn.config import Config, Sockets
 from hypercorn.typing import WorkerFunc
@@ -58,6 +59,9 @@ log = logging.getLogger("gallery.serving")
 SHUTDOWN_MARGIN_SECONDS = 10.0
 # How long a worker ended with SIGTERM gets before SIGKILL.
 TERMINATE_SECONDS = 5.0
+# Between a draining worker no longer accepting and Hypercorn closing its idle
+# connections: what a connection accepted just before has to send its request.
+FIRST_REQUEST_GRACE_SECONDS = 0.5
 
 
 def describe_exit(exitcode: int | None) -> str:
@@ -138,23 +142,57 @@ def run_worker(
     Hypercorn's master arranges by ignoring it while it spawns them.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    worker_func(config, sockets, DrainNotice(shutdown_event))  # type: ignore[arg-type]
+    servers = record_listening_servers()
+    worker_func(config, sockets, DrainNotice(shutdown_event, servers))  # type: ignore[arg-type]
+
+
+def record_listening_servers() -> list[asyncio.AbstractServer]:
+    """The listening servers Hypercorn's worker opens in this (worker) process.
+
+    Hypercorn keeps them to itself, and closes them only after it has told
+    every connection to end; a connection it accepted a moment before, whose
+    request has not been read yet, counts as idle then and is closed without
+    an answer (seen in the SIGHUP drill). ``DrainNotice`` stops accepting
+    first. Hypercorn's worker calls ``asyncio.start_server`` for each
+    listening socket; this process is the worker and runs nothing else.
+    """
+    servers: list[asyncio.AbstractServer] = []
+    start_server = asyncio.start_server
+
+    async def start_and_record(*args: Any, **kwargs: Any) -> asyncio.AbstractServer:
+        server = await start_server(*args, **kwargs)
+        servers.append(server)
+        return server
+
+    asyncio.start_server = start_and_record  # type: ignore[assignment]
+    return servers
 
 
 class DrainNotice:
-    """The worker's shutdown event, as Hypercorn polls it from the worker's event loop,
-    telling the app (``gallery.draining``) the moment draining begins: open
-    WebSockets never finish by themselves, so the app closes them ("going
-    away") instead of holding the worker for the whole graceful timeout."""
+    """The worker's shutdown event, as Hypercorn polls it from the worker's event loop.
 
-    def __init__(self, event: ProcessEvent) -> None:
+    When the event is set, draining begins in three steps: this worker stops
+    accepting (the other workers keep accepting on the shared socket), the app
+    hears of it (``gallery.draining``: open WebSockets never finish by
+    themselves, so the app closes them, "going away"), and only
+    ``FIRST_REQUEST_GRACE_SECONDS`` later does Hypercorn hear it, closing the
+    connections that are idle by then and finishing the rest.
+    """
+
+    def __init__(self, event: ProcessEvent, servers: list[asyncio.AbstractServer]) -> None:
         self.event = event
+        self.servers = servers
+        self.began: float | None = None
 
     def is_set(self) -> bool:
-        if self.event.is_set():
+        if not self.event.is_set():
+            return False
+        if self.began is None:
+            self.began = time.monotonic()
+            for server in self.servers:
+                server.close()  # this process's copy of the socket: no more accepts here
             draining.begin()
-            return True
-        return False
+        return time.monotonic() - self.began >= FIRST_REQUEST_GRACE_SECONDS
 
     def set(self) -> None:
         self.event.set()
