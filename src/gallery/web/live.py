@@ -358,8 +358,9 @@ class LiveConnection:
         self.hidden: frozenset[int] = frozenset()
         self.blocked: frozenset[int] = frozenset()
         # Authors whose posts for followers only this viewer sees: itself and
-        # whom it follows (a moderator sees all of them).
-        self.insiders: frozenset[int] = frozenset()
+        # whom it follows (a moderator sees all of them). Read when first needed
+        # (most sockets never meet such a post), forgotten when follows change.
+        self.insiders: frozenset[int] | None = None
         self.allowance = float(MESSAGE_BURST)
         self.last_message = time.monotonic()
 
@@ -390,7 +391,6 @@ class LiveConnection:
                 self.sockets.watch(subscriber, self.viewer.token, self.runtime.sign_ins)
                 await hub.subscribe(subscriber, [("me", live.private_stream(self.viewer.user_id))])
                 self.hidden, self.blocked = await self._hidden()
-                self.insiders = await self._insiders()
                 hello["viewer"] = {"id": self.viewer.user_id, "username": self.viewer.username}
                 hello["unread"] = await self._unread()
             await _send_text(send, orjson.dumps(hello).decode())
@@ -448,12 +448,12 @@ class LiveConnection:
             if RELATIONS_CHANGED in text or FOLLOWING_CHANGED in text:
                 if RELATIONS_CHANGED in text:
                     self.hidden, self.blocked = await self._hidden()
-                self.insiders = await self._insiders()
+                self.insiders = None
                 await self._drop_unseen_topics()
                 if "following" in self.topics:
                     await self._refollow()
             elif PHOTO_NEW in text and NOT_PUBLIC in text:
-                text = self._for_followers(text)
+                text = await self._for_followers(text)
             elif self.hidden and PHOTO_NEW in text:
                 text = self._spared(text)
             elif self.blocked and COMMENT_NEW in text:
@@ -472,20 +472,25 @@ class LiveConnection:
             message["topic"], message["stream"], message["seq"], '{"type":"skip"}'
         )
 
-    def _for_followers(self, text: str) -> str:
+    async def _for_followers(self, text: str) -> str:
         """A new photo only its author's followers see becomes a bare ``skip`` for
         anyone else (and for a muter, as any of that author's photos)."""
         message = orjson.loads(text)
         author_id = message.get("photo", {}).get("author", {}).get("id")
-        if self._sees_all_of(author_id):
+        if await self._sees_all_of(author_id):
             return self._spared(text) if self.hidden else text
         return live_infra.render(
             message["topic"], message["stream"], message["seq"], '{"type":"skip"}'
         )
 
-    def _sees_all_of(self, author_id: int | None) -> bool:
-        moderator = self.viewer is not None and self.viewer.moderator
-        return author_id not in self.blocked and (moderator or author_id in self.insiders)
+    async def _sees_all_of(self, author_id: int | None) -> bool:
+        if self.viewer is None or author_id in self.blocked:
+            return False
+        if self.viewer.moderator:
+            return True
+        if self.insiders is None:
+            self.insiders = await self._insiders()
+        return author_id in self.insiders
 
     def _without_blocked_comment(self, text: str) -> str:
         """A comment by someone behind a block with the viewer becomes a bare ``skip``."""
@@ -529,18 +534,19 @@ class LiveConnection:
                 refused.add(topic)
             elif match.group(1) == "photo":
                 photos[int(match.group(2))] = topic
-        if photos:
-            async with self.runtime.db.sessionmaker() as session:
-                rows = await session.execute(
+        if not photos:
+            return refused
+        async with self.runtime.db.sessionmaker() as session:
+            rows = (
+                await session.execute(
                     select(Image.id, Image.author_id, Image.is_public).where(
                         Image.id.in_(list(photos))
                     )
                 )
-                refused.update(
-                    photos[i]
-                    for i, author, is_public in rows
-                    if author in self.blocked or not (is_public or self._sees_all_of(author))
-                )
+            ).all()
+        for image_id, author, is_public in rows:
+            if author in self.blocked or not (is_public or await self._sees_all_of(author)):
+                refused.add(photos[image_id])
         return refused
 
     async def _drop_unseen_topics(self) -> None:

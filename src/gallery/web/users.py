@@ -66,7 +66,8 @@ async def profile(username: str) -> ResponseReturnValue:
             "is_private": user.is_private,
         },
         following=await social.is_following(session, viewer.id if viewer else None, user.id),
-        requested=await privacy.has_requested(session, viewer.id if viewer else None, user.id),
+        requested=user.is_private
+        and await privacy.has_requested(session, viewer.id if viewer else None, user.id),
         # A private account's posts are for its followers: the others see a notice.
         shut_out=user.is_private and not in_full,
         muted=await relations.is_muted(session, viewer, user.id),

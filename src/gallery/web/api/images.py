@@ -203,7 +203,8 @@ async def user_profile(username: str) -> Response:
             following_count=counts.following,
             following=await social.is_following(session, viewer_id(), found.user.id),
             is_private=found.user.is_private,
-            requested=await privacy.has_requested(session, viewer_id(), found.user.id),
+            requested=found.user.is_private
+            and await privacy.has_requested(session, viewer_id(), found.user.id),
         )
 
     return await conditional_json(build)
