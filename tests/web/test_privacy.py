@@ -8,6 +8,7 @@ Every GET route is also walked for these in ``test_visibility_walk.py``.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -56,6 +57,28 @@ async def follow(client: Client, token: str, username: str, *, on: bool = True) 
     response = await method(f"/api/v1/users/{username}/follow", headers=csrf_header(token))
     assert response.status_code == 200, await response.get_data()
     return await response.get_json()
+
+
+@dataclass(frozen=True)
+class Circle:
+    """``owner``, ``friend`` who follows them, and ``stranger`` who does not, signed in."""
+
+    ids: dict[str, int]
+    owner: Client
+    owner_token: str
+    friend: Client
+    friend_token: str
+    stranger: Client
+    stranger_token: str
+
+
+async def owner_with_a_follower(app: Quart, runtime: Runtime) -> Circle:
+    ids = await people(runtime, "owner", "friend", "stranger")
+    owner, owner_token = await client_of(app, "owner")
+    friend, friend_token = await client_of(app, "friend")
+    stranger, stranger_token = await client_of(app, "stranger")
+    await follow(friend, friend_token, "owner")
+    return Circle(ids, owner, owner_token, friend, friend_token, stranger, stranger_token)
 
 
 async def answer(client: Client, token: str, username: str, *, accept: bool) -> Any:
@@ -231,11 +254,10 @@ async def test_the_follow_requests_page_accepts_and_declines(app: Quart, runtime
 async def test_a_followers_only_post_reaches_followers_and_nobody_else(
     app: Quart, runtime: Runtime
 ) -> None:
-    ids = await people(runtime, "owner", "friend", "stranger")
-    owner, owner_token = await client_of(app, "owner")
-    friend, friend_token = await client_of(app, "friend")
-    stranger, stranger_token = await client_of(app, "stranger")
-    await follow(friend, friend_token, "owner")
+    circle = await owner_with_a_follower(app, runtime)
+    ids, owner, owner_token = circle.ids, circle.owner, circle.owner_token
+    friend, friend_token = circle.friend, circle.friend_token
+    stranger, stranger_token = circle.stranger, circle.stranger_token
     (public_post,) = await add_described_images(runtime, ids["owner"], "everyone #sea")
     secret = await followers_only_post(owner, owner_token, "fopost for friends #sea")
     async with runtime.db.session() as session:
@@ -292,11 +314,10 @@ async def test_a_followers_only_post_reaches_followers_and_nobody_else(
 
 
 async def test_the_author_changes_who_sees_a_post(app: Quart, runtime: Runtime) -> None:
-    ids = await people(runtime, "owner", "friend", "stranger")
-    (post,) = await add_described_images(runtime, ids["owner"], "changing post")
-    owner, owner_token = await client_of(app, "owner")
-    friend, friend_token = await client_of(app, "friend")
-    await follow(friend, friend_token, "owner")
+    circle = await owner_with_a_follower(app, runtime)
+    (post,) = await add_described_images(runtime, circle.ids["owner"], "changing post")
+    owner, owner_token = circle.owner, circle.owner_token
+    friend, friend_token = circle.friend, circle.friend_token
     anonymous = app.test_client()
     patched = await owner.patch(
         f"/api/v1/images/{post}", json={"visibility": "followers"}, headers=csrf_header(owner_token)
@@ -349,10 +370,8 @@ def media_urls(body: str) -> list[str]:
 async def test_followers_only_photos_have_signed_expiring_urls(
     app: Quart, runtime: Runtime
 ) -> None:
-    await people(runtime, "owner", "friend")
-    owner, owner_token = await client_of(app, "owner")
-    friend, friend_token = await client_of(app, "friend")
-    await follow(friend, friend_token, "owner")
+    circle = await owner_with_a_follower(app, runtime)
+    owner, owner_token, friend = circle.owner, circle.owner_token, circle.friend
     secret = await followers_only_post(owner, owner_token, "fopost")
     item = await (await friend.get(f"/api/v1/images/{secret}")).get_json()
     photo = item["photos"][0]
@@ -402,12 +421,10 @@ async def test_followers_only_photos_have_signed_expiring_urls(
 async def test_the_live_socket_tells_only_followers_of_followers_only_posts(
     app: Quart, runtime: Runtime
 ) -> None:
-    ids = await people(runtime, "owner", "friend", "stranger")
-    owner, owner_token = await client_of(app, "owner")
-    friend, friend_token = await client_of(app, "friend")
-    stranger, _ = await client_of(app, "stranger")
-    await follow(friend, friend_token, "owner")
-    author_topic = f"author:{ids['owner']}"
+    circle = await owner_with_a_follower(app, runtime)
+    owner, owner_token = circle.owner, circle.owner_token
+    friend, stranger = circle.friend, circle.stranger
+    author_topic = f"author:{circle.ids['owner']}"
 
     async with (
         friend.websocket("/api/v1/live") as friends,
