@@ -91,7 +91,7 @@ PHOTO_KEYS = {
     "blurhash",
 }
 COMMENT_KEYS = {"id", "content", "created_at", "author"}
-AUTHOR_KEYS = {"id", "username", "avatar_url"}
+AUTHOR_KEYS = {"id", "username", "display_name", "avatar_url"}
 
 # Inputs people (and scripts) type into search; none may turn into an SQL error.
 HOSTILE_QUERIES = [

@@ -136,6 +136,9 @@ def register_blueprints(app: Quart, settings: Settings) -> None:
         social,
         users,
     )
+    from gallery.web import (
+        settings as settings_pages,
+    )
     from gallery.web.body_limits import install_body_limits
     from gallery.web.current_user import load_signed_in_user
     from gallery.web.errors import register_error_handlers
@@ -166,6 +169,7 @@ def register_blueprints(app: Quart, settings: Settings) -> None:
     app.register_blueprint(discover.bp)
     app.register_blueprint(reports.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(settings_pages.bp)
     live.init_live(app, settings)
     register_error_handlers(app)
     drop_flask_context_processors(app)

@@ -69,8 +69,8 @@ DECODED_AS = {
 }
 ACCEPTED_NAMES = "JPEG, PNG, GIF, WebP, HEIC or AVIF"
 
-JPEG_QUALITY = {"original": 92, "display": 85, "thumb": 80, "responsive": 82}
-WEBP_QUALITY = {"original": 92, "display": 85, "thumb": 80, "responsive": 80}
+JPEG_QUALITY = {"original": 92, "display": 85, "thumb": 80, "responsive": 82, "avatar": 85}
+WEBP_QUALITY = {"original": 92, "display": 85, "thumb": 80, "responsive": 80, "avatar": 85}
 
 # The widths srcset offers: a phone's column (320, 640 at 2×), a desktop
 # column (1080) and a large or 4K screen (2048). A photo narrower than one of
@@ -102,6 +102,21 @@ class DamagedImage(ImageRejected):
 
 class TooManyPixels(ImageRejected):
     status = 422
+
+
+class CropOutside(ImageRejected):
+    """The square chosen for an avatar does not lie inside the photo."""
+
+    status = 400
+
+
+@dataclass(frozen=True)
+class SquareCrop:
+    """A square of the upright photo, in its pixels: where an avatar is cut from."""
+
+    left: int
+    top: int
+    side: int
 
 
 @dataclass(frozen=True)
@@ -161,6 +176,42 @@ def process(data: bytes) -> ProcessedImage:
         responsive=tuple(_responsive(clean, keeps_alpha)),
         blurhash=blurhash_of(thumb),
     )
+
+
+def process_avatar(
+    data: bytes, crop: SquareCrop | None, sizes: tuple[int, ...]
+) -> dict[int, EncodedImage]:
+    """Decode ``data`` as ``process`` does, cut the square ``crop`` (the centre
+    when None) and make one file per size in ``sizes``.
+
+    The square is in the pixels of the upright photo, as a browser shows it
+    (EXIF orientation applied), which is what the crop the person chose
+    measured. Raises ``ImageRejected`` (``CropOutside`` for a bad square).
+    """
+    image, _ = _open(data)
+    with image:
+        clean = _clean_pixels(_upright(image))
+    width, height = clean.size
+    if crop is None:
+        side = min(width, height)
+        crop = SquareCrop(left=(width - side) // 2, top=(height - side) // 2, side=side)
+    elif (
+        crop.side < 1
+        or crop.left < 0
+        or crop.top < 0
+        or crop.left + crop.side > width
+        or crop.top + crop.side > height
+    ):
+        raise CropOutside(
+            f"The chosen square must lie inside the photo ({width} × {height} pixels)."
+        )
+    square = clean.crop((crop.left, crop.top, crop.left + crop.side, crop.top + crop.side))
+    keeps_alpha = square.mode == "RGBA"
+    files: dict[int, EncodedImage] = {}
+    for size in sizes:
+        resized = square.resize((size, size), Image.Resampling.LANCZOS)
+        files[size] = _encode(resized, "avatar", keeps_alpha)
+    return files
 
 
 LOW_PRIORITY_NICENESS = 10

@@ -24,7 +24,7 @@ from gallery.infra import live as live_infra
 from gallery.infra.redis import connect
 from gallery.infra.runtime import Runtime
 from gallery.models import Role, User
-from gallery.services import comments, live, moderation, users
+from gallery.services import comments, live, moderation
 from tests.helpers import (
     add_like,
     add_user_row,
@@ -206,7 +206,7 @@ async def test_a_comment_publishes_itself_in_the_apis_shape_and_the_owners_bell(
 
     listed = await (await client.get(f"/api/v1/images/{image_id}/comments")).get_json()
     (as_listed,) = listed["items"]
-    assert as_listed["author"]["avatar_url"] != users.DEFAULT_AVATAR_URL
+    assert as_listed["author"]["avatar_url"].endswith("/00/00/face_avatar64.jpg")
     photo = live.photo_stream(image_id)
     assert streams_of(published) == {photo, live.private_stream(owner)}
     assert events_on(published, photo) == [

@@ -16,7 +16,8 @@ from sqlalchemy.exc import IntegrityError
 from gallery.infra.runtime import Runtime
 from gallery.infra.storage import Storage, new_stem
 from gallery.models import Image, PendingStorage, StorageIntent, User
-from gallery.services import images
+from gallery.models.user import AVATAR_SIZES, avatar_file_key
+from gallery.services import images, profiles
 from gallery.services import storage as stored_files_service
 from tests.helpers import count_rows, delete_image, make_active_user
 from tests.images import DEFAULT_PHOTO_FILES, jpeg_bytes, store_image, stored_files
@@ -111,6 +112,29 @@ async def test_the_sweep_never_removes_a_file_a_row_uses(runtime: Runtime) -> No
     assert len(report.kept) == DEFAULT_PHOTO_FILES  # the srcset widths too
     assert len(await stored_files(runtime)) == DEFAULT_PHOTO_FILES
     assert await ledger(runtime) == []
+
+
+async def test_the_sweep_keeps_an_avatar_in_use_and_removes_a_forgotten_one(
+    runtime: Runtime,
+) -> None:
+    user_id = await make_active_user(runtime)
+    async with runtime.db.session() as session:
+        user = await session.get_one(User, user_id)
+        await profiles.set_avatar(session, runtime.storage, None, user, jpeg_bytes(), None)
+        in_use = user.avatar_keys
+        # Records that outlived their commit, and a crash that never pointed a row at its files.
+        await stored_files_service.record_writes(session, in_use)
+    forgotten = [avatar_file_key(f"{new_stem()}_avatar.jpg", size) for size in AVATAR_SIZES]
+    async with runtime.db.session() as session:
+        await stored_files_service.record_writes(session, forgotten)
+    for key in forgotten:
+        await runtime.storage.put(key, jpeg_bytes(8, 8))
+
+    report = await stored_files_service.sweep(runtime.db, runtime.storage, write_grace=NO_GRACE)
+    assert sorted(report.removed) == sorted(forgotten)
+    assert sorted(report.kept) == sorted(in_use)
+    assert await stored_files(runtime) == sorted(in_use)
+    assert sorted(await stored_files_service.stored_keys(runtime.db)) == sorted(in_use)
 
 
 async def test_files_the_store_would_not_delete_are_retried_by_the_sweep(

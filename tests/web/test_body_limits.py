@@ -122,11 +122,13 @@ async def small_upload_app(
 # -- which routes take uploads ---------------------------------------------------
 
 
-async def test_the_upload_routes_are_the_page_and_the_api_upload(app: Quart) -> None:
+async def test_the_upload_routes_are_the_photo_and_avatar_uploads(app: Quart) -> None:
     assert upload_endpoints(app) == {
         "images.upload_files",
         "api.images.upload_image",
         "api.posts.upload_photo",
+        "settings.upload_avatar",
+        "api.account.set_avatar",
     }
 
 

@@ -235,6 +235,7 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("openapi", "GET"): Route(A.PUBLIC),
     ("static", "GET"): Route(A.PUBLIC, fixed(filename="css/app.css")),
     ("images.media", "GET"): Route(A.PUBLIC, media),
+    ("users.generated_avatar", "GET"): Route(A.PUBLIC, fixed(hue=0, letters="AB")),
     # A signed capability: without a good signature, 404 for everyone alike.
     ("images.private_media", "GET"): Route(A.PUBLIC, fixed(photo_id=1, name="display.jpg")),
     ("images.detail", "GET"): Route(A.PUBLIC, same_image),
@@ -275,6 +276,14 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("auth.revoke_session", "POST"): Route(
         A.SIGNED_IN, fixed(public_id="no-such-session"), exempt=True
     ),
+    ("settings.index", "GET"): Route(A.SIGNED_IN),
+    ("settings.profile", "GET"): Route(A.SIGNED_IN),
+    ("settings.appearance", "GET"): Route(A.SIGNED_IN),
+    ("settings.save_appearance", "POST"): Route(A.SIGNED_IN, body={"theme": "dark"}, exempt=True),
+    ("settings.remove_avatar", "POST"): Route(A.SIGNED_IN, exempt=True),
+    # A locked account's profile words and avatar stay as the moderators found them.
+    ("settings.save_profile", "POST"): Route(A.ACTING, body={"bio": "hi"}, exempt=True),
+    ("settings.upload_avatar", "POST"): Route(A.ACTING, body={}, limits=("uploads",)),
     # Signed out already, it just goes home.
     ("auth.logout", "POST"): Route(A.PUBLIC, signs_out=True, exempt=True),
     ("social.following_feed", "GET"): Route(A.SIGNED_IN),
@@ -388,6 +397,10 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("api.social.accept_follow_request", "PUT"): Route(A.SIGNED_IN, owner, limits=("follows",)),
     ("api.social.decline_follow_request", "DELETE"): Route(A.SIGNED_IN, owner, limits=("follows",)),
     ("api.account.set_privacy", "PUT"): Route(A.SIGNED_IN, body={"is_private": False}, exempt=True),
+    ("api.account.set_appearance", "PUT"): Route(A.SIGNED_IN, body={"theme": "auto"}, exempt=True),
+    ("api.account.remove_avatar", "DELETE"): Route(A.SIGNED_IN, exempt=True),
+    ("api.account.update_profile", "PATCH"): Route(A.ACTING, body={"bio": "hi"}, exempt=True),
+    ("api.account.set_avatar", "PUT"): Route(A.ACTING, body={}, limits=("uploads",)),
     ("api.social.block_user", "PUT"): Route(A.SIGNED_IN, owner, limits=("blocks",)),
     ("api.social.unblock_user", "DELETE"): Route(A.SIGNED_IN, owner, limits=("blocks",)),
     ("api.images.image_versions", "GET"): Route(A.SIGNED_IN, new_image),

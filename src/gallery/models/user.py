@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import IntFlag
+from enum import IntFlag, StrEnum
 
 from sqlalchemy import Boolean, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
@@ -51,6 +51,24 @@ class Role:
         return bits
 
 
+class Theme(StrEnum):
+    """The colour mode a person chose for the site (Bootstrap's colour modes)."""
+
+    AUTO = "auto"  # follow the system's light or dark setting
+    LIGHT = "light"
+    DARK = "dark"
+
+
+# The avatar's stored sizes in pixels: 32, 64 and 160 as shown, and each at 2×.
+AVATAR_SIZES = (32, 64, 128, 160, 320)
+
+
+def avatar_file_key(avatar_key: str, size: int) -> str:
+    """The key of one size of an avatar: "<stem>_avatar.jpg" → "<stem>_avatar64.jpg"."""
+    root, dot, extension = avatar_key.rpartition(".")
+    return f"{root}{size}{dot}{extension}"
+
+
 class User(Base):
     __tablename__ = "users"
 
@@ -64,6 +82,8 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     is_active: Mapped[bool] = mapped_column(Boolean, default=False)
     permissions: Mapped[int] = mapped_column(Integer, default=int(Role.USER))
+    # The stored avatar's key pattern ("<stem>_avatar{size}.<ext>", one file per
+    # size in services/profiles.AVATAR_SIZES); None shows a generated one.
     avatar_key: Mapped[str | None] = mapped_column(String(255), default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
@@ -84,6 +104,11 @@ class User(Base):
     # A private account's posts are seen by its followers only, and following
     # it takes the owner's yes (a follow request; services/privacy.py).
     is_private: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # What the person says of themselves (services/profiles.py checks each).
+    display_name: Mapped[str | None] = mapped_column(String(50), default=None)
+    bio: Mapped[str | None] = mapped_column(String(300), default=None)
+    website: Mapped[str | None] = mapped_column(String(200), default=None)
+    theme: Mapped[str] = mapped_column(String(8), default=Theme.AUTO, server_default=Theme.AUTO)
 
     @staticmethod
     def key_for(text: str) -> str:
@@ -101,6 +126,18 @@ class User(Base):
     def can(self, permission: Permission) -> bool:
         """Whether the account may act with ``permission`` now: active, unlocked, and the bits."""
         return self.is_active and not self.is_locked and self.has_bits(permission)
+
+    @property
+    def avatar_keys(self) -> list[str]:
+        """Every stored file of the avatar (none while the generated one is shown)."""
+        if not self.avatar_key:
+            return []
+        return [avatar_file_key(self.avatar_key, size) for size in AVATAR_SIZES]
+
+    @property
+    def shown_name(self) -> str:
+        """The name to show: the display name when there is one, else the username."""
+        return self.display_name or self.username
 
     @property
     def role_name(self) -> str:

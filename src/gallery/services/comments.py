@@ -15,7 +15,7 @@ from gallery.models.image import Image
 from gallery.models.moderation import ModerationAction, Report
 from gallery.models.social import Notification, NotificationKind
 from gallery.models.user import Permission, User
-from gallery.services import live, moderation, notifications, users, visibility
+from gallery.services import avatars, live, moderation, notifications, visibility
 from gallery.services.errors import NotFoundError, PermissionDenied
 from gallery.services.feeds import bump_feed_version
 from gallery.services.images import lock_image
@@ -94,7 +94,8 @@ async def add_comment(
             created_at=comment.created_at,
             author_id=author.id,
             author_username=author.username,
-            author_avatar_url=users.avatar_url(author, storage),
+            author_display_name=author.display_name,
+            author_avatar_url=avatars.avatar_url(author, storage),
         )
         if image_author_id != author.id:
             await notifications.changed(session, redis, image_author_id)

@@ -17,12 +17,12 @@ import asyncio
 import logging
 import multiprocessing
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 import redis.asyncio as aioredis
 from sqlalchemy import delete, or_, select
@@ -51,6 +51,8 @@ from gallery.services.permissions import can, require_permission
 from gallery.services.tags import attach_tags, parse_hashtags
 from gallery.services.validation import bounded_text
 from gallery.services.visibility import check_post_visible
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -149,16 +151,22 @@ class PhotosRejected(Rejected):
 
 
 async def process_upload(data: bytes) -> imaging.ProcessedImage:
-    """Validate and re-encode an upload in the imaging process; ``Rejected`` says why not.
+    """Validate and re-encode an upload in the imaging process; ``Rejected`` says why not."""
+    return await in_imaging_process(imaging.process, data)
+
+
+async def in_imaging_process(work: Callable[..., T], *args: object) -> T:
+    """``work`` (a function of ``imaging``) run in the imaging process; its
+    ``ImageRejected`` becomes ``Rejected`` on the ``file`` field.
 
     Should that process die (killed, out of memory), the next call starts a
-    new one: this photo is tried once more there, then refused with 422.
+    new one: the photo is tried once more there, then refused with 422.
     """
     loop = asyncio.get_running_loop()
     for attempt in range(2):
         pool = imaging_pool()
         try:
-            return await loop.run_in_executor(pool, imaging.process, data)
+            return await loop.run_in_executor(pool, work, *args)
         except imaging.ImageRejected as error:
             raise Rejected(error.message, status=error.status, field="file") from error
         except BrokenProcessPool:

@@ -120,6 +120,7 @@ async def comment_added(
     created_at: datetime,
     author_id: int,
     author_username: str,
+    author_display_name: str | None,
     author_avatar_url: str,
 ) -> None:
     """A new comment, in the API's Comment shape, with the photo's new count."""
@@ -137,6 +138,7 @@ async def comment_added(
                 "author": {
                     "id": author_id,
                     "username": author_username,
+                    "display_name": author_display_name,
                     "avatar_url": author_avatar_url,
                 },
             },

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -34,7 +35,10 @@ from gallery.infra.storage import Storage, StoredFileMissing
 from gallery.models.base import utcnow
 from gallery.models.image import Photo
 from gallery.models.storage import PendingStorage, StorageIntent
-from gallery.models.user import User
+from gallery.models.user import AVATAR_SIZES, User, avatar_file_key
+
+# One size of an avatar (models/user.py avatar_file_key): "<root>64.jpg" of "<root>.jpg".
+AVATAR_SIZE_KEY = re.compile(r"(?P<root>.+_avatar)\d+(?P<extension>\.\w+)")
 
 log = logging.getLogger(__name__)
 
@@ -201,6 +205,18 @@ async def _keys_in_use(session: AsyncSession, keys: list[str]) -> set[str]:
         photos = await session.scalars(select(Photo).where(Photo.variant_stem.in_(by_stem)))
         for photo in photos:
             used.update(set(by_stem[photo.variant_stem]) & set(photo.variant_keys))
+    # Nor is an avatar's size: "<stem>_avatar64.jpg" is in use while an account's
+    # avatar_key is "<stem>_avatar.jpg".
+    by_avatar: dict[str, list[str]] = {}
+    for key in keys:
+        sized = AVATAR_SIZE_KEY.fullmatch(key)
+        if sized:
+            by_avatar.setdefault(sized["root"] + sized["extension"], []).append(key)
+    if by_avatar:
+        for avatar_key in await session.scalars(
+            select(User.avatar_key).where(User.avatar_key.in_(by_avatar))
+        ):
+            used.update(by_avatar[avatar_key or ""])
     return used
 
 
@@ -247,9 +263,9 @@ async def stored_keys(db: Database) -> list[str]:
         keys: list[str] = []
         for photo in await session.scalars(select(Photo).order_by(Photo.id)):
             keys.extend(photo.storage_keys)
-        keys.extend(
-            key for key in await session.scalars(select(User.avatar_key).order_by(User.id)) if key
-        )
+        for avatar_key in await session.scalars(select(User.avatar_key).order_by(User.id)):
+            if avatar_key:
+                keys.extend(avatar_file_key(avatar_key, size) for size in AVATAR_SIZES)
     return keys
 
 

@@ -7,20 +7,10 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gallery.infra.storage import Storage
 from gallery.models.image import Image
 from gallery.models.user import User
 from gallery.services.errors import NotFoundError
 from gallery.services.visibility import check_not_blocked, no_user_message
-
-DEFAULT_AVATAR_URL = "/static/img/avatar.svg"
-
-
-def avatar_url(user: User, storage: Storage | None) -> str:
-    """Where ``user``'s avatar is fetched from (the shared default until they set one)."""
-    if user.avatar_key and storage is not None:
-        return storage.url(user.avatar_key)
-    return DEFAULT_AVATAR_URL
 
 
 @dataclass(frozen=True)

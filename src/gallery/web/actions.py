@@ -9,14 +9,16 @@ page and its twin spend one budget.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 from quart import Response, jsonify, request, url_for
 
+from gallery import imaging
 from gallery.models.comment import Comment
 from gallery.models.image import Image
 from gallery.models.moderation import Report
-from gallery.services import comments, feeds, images, privacy, reports, search
+from gallery.services import comments, feeds, images, privacy, profiles, reports, search
 from gallery.services.errors import InvalidInput
 from gallery.services.reports import ReportTarget
 from gallery.web.current_user import require_user, viewer_id
@@ -95,6 +97,32 @@ async def created_post_response(post: Image) -> tuple[Response, int, dict[str, s
     card = (await feeds.cards_for(use.db, [post], require_user().id))[0]
     location = url_for("api.images.image_detail", image_id=post.id)
     return jsonify(asdict(image_out(card, use.storage))), 201, {"Location": location}
+
+
+def chosen_crop(form: Mapping[str, str]) -> imaging.SquareCrop | None:
+    """The square the person chose for their avatar (``crop_left``, ``crop_top``,
+    ``crop_side`` in the photo's upright pixels); None, the centre, when none was sent."""
+    values = [(form.get(f"crop_{name}") or "").strip() for name in ("left", "top", "side")]
+    if not any(values):
+        return None
+    if not all(value.isdigit() and len(value) <= 6 for value in values):
+        raise InvalidInput(
+            "The chosen square needs a left, top and side of whole pixels.", field="crop"
+        )
+    left, top, side = (int(value) for value in values)
+    return imaging.SquareCrop(left=left, top=top, side=side)
+
+
+async def change_avatar() -> None:
+    """Shared by the settings page and ``PUT /api/v1/me/avatar`` (both count ``uploads``)."""
+    use = resources()
+    user = require_user()
+    files = [part for part in (await request.files).getlist("file") if part.filename]
+    if len(files) != 1:
+        raise InvalidInput("Choose one photo for your avatar.", field="file")
+    crop = chosen_crop(await request.form)
+    await count_attempt("uploads")
+    await profiles.set_avatar(use.db, use.storage, use.redis, user, files[0].read(), crop)
 
 
 async def file_report(kind: ReportTarget, target_id: int, reason: str | None) -> Report:

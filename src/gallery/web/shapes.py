@@ -7,7 +7,7 @@ feeds' JSON, so a photo looks the same however it reached the screen.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,8 +18,8 @@ from gallery.models.comment import Comment
 from gallery.models.image import Image, Photo
 from gallery.models.moderation import Report
 from gallery.models.social import NotificationKind
-from gallery.models.user import User
-from gallery.services import users
+from gallery.models.user import AVATAR_SIZES, User
+from gallery.services import avatars
 from gallery.services.feeds import FeedPage, ImageCard
 from gallery.services.notifications import NotificationEntry
 from gallery.web.private_media import private_url
@@ -35,6 +35,7 @@ class Author:
     id: int
     username: str
     avatar_url: str
+    display_name: str | None = None  # what to show instead of the username, when set
 
 
 @dataclass
@@ -161,6 +162,12 @@ class UserOut:
     # A private account's posts are seen by its followers only; following it is asked.
     is_private: bool = False
     requested: bool = False  # whether the viewer asked to follow and waits for an answer
+    display_name: str | None = None
+    bio: str | None = None
+    website: str | None = None
+    # The uploaded avatar at each stored size in pixels ("32" … "320"); a
+    # generated avatar is one scalable file, the same at every size.
+    avatar_urls: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -202,6 +209,31 @@ class FollowOut:
 class FollowRequestAnswer:
     username: str
     accepted: bool  # true: the request became a follow; false: declined
+
+
+@dataclass
+class ProfileOut:
+    """What a person says of themselves, and their avatar at every size."""
+
+    display_name: str | None
+    bio: str | None
+    website: str | None
+    avatar_url: str
+    avatar_urls: dict[str, str]
+
+
+def avatar_urls(user: User, storage: Storage) -> dict[str, str]:
+    return {str(size): avatar_url(user, storage, size) for size in AVATAR_SIZES}
+
+
+def profile_out(user: User, storage: Storage) -> ProfileOut:
+    return ProfileOut(
+        display_name=user.display_name,
+        bio=user.bio,
+        website=user.website,
+        avatar_url=avatar_url(user, storage),
+        avatar_urls=avatar_urls(user, storage),
+    )
 
 
 @dataclass
@@ -283,12 +315,17 @@ class ErrorOut:
     error: ErrorDetail
 
 
-def avatar_url(user: User, storage: Storage) -> str:
-    return users.avatar_url(user, storage)
+def avatar_url(user: User, storage: Storage, size: int = avatars.SMALL_SIZE) -> str:
+    return avatars.avatar_url(user, storage, size)
 
 
 def author_out(user: User, storage: Storage) -> Author:
-    return Author(id=user.id, username=user.username, avatar_url=avatar_url(user, storage))
+    return Author(
+        id=user.id,
+        username=user.username,
+        display_name=user.display_name,
+        avatar_url=avatar_url(user, storage),
+    )
 
 
 def comment_out(comment: Comment, storage: Storage) -> CommentOut:

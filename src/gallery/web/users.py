@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from quart import Blueprint, render_template, request, url_for
+from quart import Blueprint, Response, abort, render_template, request, url_for
 from quart.typing import ResponseReturnValue
 
+from gallery.infra.storage import IMMUTABLE_CACHE_CONTROL
 from gallery.models.user import Permission, User
-from gallery.services import privacy, relations, social, users, visibility
+from gallery.services import avatars, privacy, relations, social, users, visibility
 from gallery.services.moderation import REASON_MAX_LENGTH
 from gallery.services.permissions import can, outranks
 from gallery.web.current_user import signed_in_user
@@ -38,6 +39,16 @@ def moderation_panel(viewer: User | None, user: User) -> dict[str, object] | Non
     }
 
 
+@bp.get("/avatars/<int:hue>/<letters>.svg")
+async def generated_avatar(hue: int, letters: str) -> ResponseReturnValue:
+    """A generated avatar, drawn from its address alone (no query): cached forever."""
+    if not avatars.valid_generated(letters, hue):
+        abort(404)
+    response = Response(avatars.generated_avatar_svg(letters, hue), content_type="image/svg+xml")
+    response.headers["Cache-Control"] = IMMUTABLE_CACHE_CONTROL
+    return response
+
+
 @bp.get("/u/<username>")
 async def profile(username: str) -> ResponseReturnValue:
     use = resources()
@@ -58,7 +69,11 @@ async def profile(username: str) -> ResponseReturnValue:
         profile={
             "id": user.id,
             "username": user.username,
-            "avatar_url": avatar_url(user, storage),
+            "avatar_url": avatar_url(user, storage, 160),
+            "avatar_url_2x": avatar_url(user, storage, 320),
+            "display_name": user.display_name,
+            "bio": user.bio,
+            "website": user.website,
             "created_at": iso_utc(user.created_at),
             "image_count": found.image_count,
             "follower_count": counts.followers,

@@ -524,7 +524,14 @@ async def test_user_endpoints(app: Quart, runtime: Runtime) -> None:
         "following",
         "is_private",
         "requested",
+        "display_name",
+        "bio",
+        "website",
+        "avatar_urls",
     }
     assert (user["follower_count"], user["following_count"], user["following"]) == (0, 0, False)
+    # No profile words yet, and the generated avatar (one scalable file) at every size.
+    assert (user["display_name"], user["bio"], user["website"]) == (None, None, None)
+    assert set(user["avatar_urls"].values()) == {user["avatar_url"]}
     assert (await client.get("/api/v1/users/nobody")).status_code == 404
     assert (await client.get("/api/v1/users/nobody/images")).status_code == 404

@@ -94,7 +94,10 @@
 
       var main = el("div", "comment-main");
       var meta = el("div", "comment-meta");
-      var author = el("a", "comment-author", comment.author.username);
+      var author = el("a", "comment-author", comment.author.display_name || comment.author.username);
+      if (comment.author.display_name) {
+        author.setAttribute("title", "@" + comment.author.username);
+      }
       author.setAttribute("href", authorUrl);
       meta.appendChild(author);
       var time = el("time", "comment-time", humanDate(comment.created_at));

@@ -184,7 +184,11 @@
     var head = el("div", "photo-card-head");
     var author = link("photo-card-author", urls.profile(item.author.username));
     author.appendChild(avatar(item.author.avatar_url));
-    author.appendChild(el("span", "photo-card-username", item.author.username));
+    var name = el("span", "photo-card-username", item.author.display_name || item.author.username);
+    if (item.author.display_name) {
+      name.setAttribute("title", "@" + item.author.username);
+    }
+    author.appendChild(name);
     head.appendChild(author);
     head.appendChild(timeTag(item.created_at, "photo-card-date"));
     card.appendChild(head);
@@ -226,7 +230,7 @@
       comments.forEach(function (comment) {
         var li = el("li");
         li.appendChild(link("photo-card-comment-author", urls.profile(comment.author.username),
-          comment.author.username));
+          comment.author.display_name || comment.author.username));
         li.appendChild(document.createTextNode(" "));
         li.appendChild(el("span", "photo-card-comment-text", comment.content));
         list.appendChild(li);

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from pydantic import Field
 from quart import Blueprint, Response, abort
-from quart_schema import document_response, tag
+from quart_schema import DataSource, document_request, document_response, tag
+from quart_schema.pydantic import File
 
-from gallery.services import privacy
+from gallery.models.user import Theme
+from gallery.services import privacy, profiles
+from gallery.web.actions import change_avatar
+from gallery.web.body_limits import accepts_uploads
 from gallery.web.current_user import require_user, session_user
 from gallery.web.json_bodies import validate_json
 from gallery.web.json_routes import answers
-from gallery.web.rate_limits import rate_limit_exempt
+from gallery.web.permissions import permission_required
+from gallery.web.rate_limits import rate_limit_exempt, rate_limited
 from gallery.web.resources import resources
 from gallery.web.security import csrf_token
-from gallery.web.shapes import PrivacyOut, avatar_url, iso_utc
+from gallery.web.shapes import PrivacyOut, ProfileOut, avatar_url, avatar_urls, iso_utc, profile_out
 
 bp = Blueprint("account", __name__)
 
@@ -35,6 +40,20 @@ class Me:
     csrf_token: str
     # Following a private account is asked; its posts reach followers only.
     is_private: bool = False
+    display_name: str | None = None
+    bio: str | None = None
+    website: str | None = None
+    avatar_urls: dict[str, str] = field(default_factory=dict)
+    theme: str = Theme.AUTO  # "auto" (as the system is set), "light" or "dark"
+
+
+@dataclass
+class AvatarIn:
+    # For the document only: the view reads the multipart form itself.
+    file: Annotated[File, Field(description="A JPEG, PNG, GIF, WebP, HEIC or AVIF photo.")]
+    crop_left: int | None = None
+    crop_top: int | None = None
+    crop_side: int | None = None
 
 
 @dataclass
@@ -71,7 +90,87 @@ async def me() -> Me:
         created_at=iso_utc(user.created_at),
         csrf_token=csrf_token(),
         is_private=user.is_private,
+        display_name=user.display_name,
+        bio=user.bio,
+        website=user.website,
+        avatar_urls=avatar_urls(user, resources().storage),
+        theme=user.theme,
     )
+
+
+@dataclass
+class ProfileIn:
+    """The fields to change; a field left out keeps its value, an empty one clears it."""
+
+    display_name: str | None = None
+    bio: str | None = None
+    website: str | None = None
+
+
+@bp.patch("/me/profile")  # type: ignore[type-var]
+@permission_required()  # a locked account's words stay as they were
+@tag(["account"])
+@validate_json(ProfileIn)
+@document_response(ProfileOut)
+@answers(400, 401)
+@rate_limit_exempt("the caller's own profile words; saving them again changes nothing")
+async def update_profile(data: ProfileIn) -> ProfileOut:
+    """Change your display name (up to 50 characters), bio (up to 300; its web
+    addresses and hashtags become links) or website (one http or https address)."""
+    use = resources()
+    user = require_user()
+    text = profiles.check_profile(
+        user.display_name if data.display_name is None else data.display_name,
+        user.bio if data.bio is None else data.bio,
+        user.website if data.website is None else data.website,
+    )
+    await profiles.update_profile(use.db, use.redis, user, text)
+    return profile_out(user, use.storage)
+
+
+@bp.put("/me/avatar")  # type: ignore[type-var]
+@accepts_uploads
+@permission_required()
+@tag(["account"])
+@document_request(AvatarIn, source=DataSource.FORM_MULTIPART)
+@document_response(ProfileOut)
+@answers(400, 401, 413, 415, 422)
+@rate_limited("uploads", counted_in_view=True)
+async def set_avatar() -> ProfileOut:
+    """A new avatar: multipart ``file`` and, optionally, the square to keep
+    (``crop_left``, ``crop_top``, ``crop_side`` in the upright photo's pixels;
+    the centre without them). 400 if the square is not inside the photo."""
+    await change_avatar()
+    return profile_out(require_user(), resources().storage)
+
+
+@bp.delete("/me/avatar")
+@tag(["account"])
+@answers(204, 401)
+@rate_limit_exempt("removes the caller's own avatar; removing it again changes nothing")
+async def remove_avatar() -> Response:
+    """Back to the generated avatar (your initials); the stored files are removed."""
+    use = resources()
+    await profiles.remove_avatar(use.db, use.storage, use.redis, require_user())
+    return Response(b"", status=204)
+
+
+@dataclass
+class AppearanceIn:
+    theme: str  # "auto", "light" or "dark"
+
+
+@bp.put("/me/appearance")  # type: ignore[type-var]
+@tag(["account"])
+@validate_json(AppearanceIn)
+@document_response(AppearanceIn)
+@answers(400, 401)
+@rate_limit_exempt("a setting of the caller's own; setting it again changes nothing")
+async def set_appearance(data: AppearanceIn) -> AppearanceIn:
+    """The colour mode of your pages: ``auto`` (as your system is set), ``light`` or ``dark``."""
+    theme = profiles.set_theme_choice(data.theme)
+    await profiles.set_theme(resources().db, require_user(), theme)
+    return AppearanceIn(theme=theme.value)
 
 
 @dataclass

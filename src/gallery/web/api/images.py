@@ -59,6 +59,7 @@ from gallery.web.shapes import (
     ImageOut,
     UserOut,
     avatar_url,
+    avatar_urls,
     comment_out,
     image_out,
     iso_utc,
@@ -205,6 +206,10 @@ async def user_profile(username: str) -> Response:
             is_private=found.user.is_private,
             requested=found.user.is_private
             and await privacy.has_requested(session, viewer_id(), found.user.id),
+            display_name=found.user.display_name,
+            bio=found.user.bio,
+            website=found.user.website,
+            avatar_urls=avatar_urls(found.user, use.storage),
         )
 
     return await conditional_json(build)
