@@ -255,6 +255,11 @@ ROUTES: dict[tuple[str, str], Route] = {
         body={"login": "nobody", "password": "wrong"},
         limits=("sign-ins-by-address", "sign-ins-by-account"),
     ),
+    # The code step of a two-factor sign-in (without a password first, back to /login).
+    ("auth.second_factor", "GET"): Route(A.PUBLIC),
+    ("auth.second_factor", "POST"): Route(
+        A.PUBLIC, body={"code": "123456"}, limits=("sign-ins-by-address", "sign-ins-by-account")
+    ),
     ("auth.activate", "GET"): Route(A.PUBLIC, fixed(token="not-a-token")),
     ("auth.resend_activation", "GET"): Route(A.PUBLIC),
     ("auth.resend_activation", "POST"): Route(
@@ -281,6 +286,18 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("settings.appearance", "GET"): Route(A.SIGNED_IN),
     ("settings.save_appearance", "POST"): Route(A.SIGNED_IN, body={"theme": "dark"}, exempt=True),
     ("settings.remove_avatar", "POST"): Route(A.SIGNED_IN, exempt=True),
+    # Securing one's own account: locked accounts too. Codes count as sign-in guesses.
+    ("settings.security", "GET"): Route(A.SIGNED_IN),
+    ("settings.two_factor_setup", "POST"): Route(A.SIGNED_IN, exempt=True),
+    ("settings.two_factor_confirm", "POST"): Route(
+        A.SIGNED_IN, body={"code": "1"}, limits=("sign-ins-by-account",)
+    ),
+    ("settings.new_recovery_codes", "POST"): Route(
+        A.SIGNED_IN, body={"password": "x", "code": "1"}, limits=("sign-ins-by-account",)
+    ),
+    ("settings.two_factor_disable", "POST"): Route(
+        A.SIGNED_IN, body={"password": "x", "code": "1"}, limits=("sign-ins-by-account",)
+    ),
     # A locked account's profile words and avatar stay as the moderators found them.
     ("settings.save_profile", "POST"): Route(A.ACTING, body={"bio": "hi"}, exempt=True),
     ("settings.upload_avatar", "POST"): Route(A.ACTING, body={}, limits=("uploads",)),

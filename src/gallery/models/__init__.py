@@ -23,7 +23,7 @@ from gallery.models.social import (
     image_tags,
 )
 from gallery.models.storage import PendingStorage, StorageIntent
-from gallery.models.user import Permission, Role, User
+from gallery.models.user import Permission, RecoveryCode, Role, User
 
 __all__ = [
     "Base",
@@ -44,6 +44,7 @@ __all__ = [
     "Permission",
     "Photo",
     "PostVersion",
+    "RecoveryCode",
     "Report",
     "ReportResolution",
     "Role",

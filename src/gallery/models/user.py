@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import IntFlag, StrEnum
 
-from sqlalchemy import Boolean, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gallery.models.base import Base, UTCDateTime, exact_string, utcnow
@@ -109,6 +109,12 @@ class User(Base):
     bio: Mapped[str | None] = mapped_column(String(300), default=None)
     website: Mapped[str | None] = mapped_column(String(200), default=None)
     theme: Mapped[str] = mapped_column(String(8), default=Theme.AUTO, server_default=Theme.AUTO)
+    # Two-factor sign-in with an authenticator app (services/two_factor.py): its
+    # shared secret (base32), since when, and the last 30-second step a code was
+    # accepted for, so that no code works twice.
+    totp_secret: Mapped[str | None] = mapped_column(String(64), default=None)
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    totp_last_step: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     @staticmethod
     def key_for(text: str) -> str:
@@ -128,6 +134,10 @@ class User(Base):
         return self.is_active and not self.is_locked and self.has_bits(permission)
 
     @property
+    def has_two_factor(self) -> bool:
+        return self.totp_enabled_at is not None
+
+    @property
     def avatar_keys(self) -> list[str]:
         """Every stored file of the avatar (none while the generated one is shown)."""
         if not self.avatar_key:
@@ -145,3 +155,19 @@ class User(Base):
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.username!r}>"
+
+
+class RecoveryCode(Base):
+    """One of the ten single-use codes that stand in for the authenticator app.
+
+    Only a SHA-256 of the code is kept: the codes are random (50 bits), so a
+    fast hash is enough, and the codes are shown once, when made.
+    """
+
+    __tablename__ = "recovery_codes"
+    __table_args__ = (Index("ix_recovery_codes_user_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    code_hash: Mapped[str] = mapped_column(exact_string(64))
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from quart import Blueprint, flash, redirect, render_template, request, session, url_for
 from quart.typing import ResponseReturnValue
@@ -11,7 +13,8 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gallery.models.user import User
-from gallery.services import accounts, privacy, users
+from gallery.services import accounts, privacy, two_factor, users
+from gallery.services.errors import InvalidInput
 from gallery.services.mail import Mailer
 from gallery.web.current_user import require_user, session_user, signed_in_user
 from gallery.web.forms import (
@@ -29,6 +32,11 @@ from gallery.web.security import client_address, safe_next
 from gallery.web.sessions import SessionUser
 
 bp = Blueprint("auth", __name__)
+
+# A password accepted for an account with two-factor sign-in on waits here (in
+# the server-side session) for its code, at most this long.
+SECOND_FACTOR_KEY = "second_factor"
+SECOND_FACTOR_SECONDS = 300
 
 
 async def start_sign_in(user: User, *, remember: bool) -> None:
@@ -164,6 +172,15 @@ async def login() -> ResponseReturnValue:
         except accounts.AccountError as error:
             form.form_errors.append(error.message)
         else:
+            if user.has_two_factor:
+                # Half a sign-in: the session starts once a code proves the second factor.
+                session[SECOND_FACTOR_KEY] = {
+                    "user_id": user.id,
+                    "remember": bool(form.remember.data),
+                    "next": next_url,
+                    "until": time.time() + SECOND_FACTOR_SECONDS,
+                }
+                return redirect(url_for("auth.second_factor"), 303)
             await start_sign_in(user, remember=bool(form.remember.data))
             await flash(f"Welcome back, {user.username}.", "success")
             return redirect(next_url)
@@ -174,6 +191,37 @@ async def login() -> ResponseReturnValue:
         next_url=request.args.get("next"),
         inactive_email=inactive_email,
     ), status
+
+
+@bp.route("/login/code", methods=["GET", "POST"])
+@rate_limited("sign-ins-by-address", "sign-ins-by-account", counted_in_view=True)
+async def second_factor() -> ResponseReturnValue:
+    """The second half of a sign-in with two-factor on: a code of the app, or a
+    recovery code. Counted against the same limits as the password."""
+    held = session.get(SECOND_FACTOR_KEY)
+    pending: dict[str, Any] = held if isinstance(held, dict) else {}
+    use = resources()
+    user = None
+    if pending.get("until", 0) > time.time():
+        user = await use.db.get(User, int(pending["user_id"]))
+    if user is None or not user.has_two_factor or not user.is_active:
+        session.pop(SECOND_FACTOR_KEY, None)
+        await flash("Sign in again: the code must follow the password within five minutes.", "info")
+        return redirect(url_for("auth.login"), 303)
+    error: str | None = None
+    if request.method == "POST":
+        await count_attempt("sign-ins-by-address")
+        await count_attempt("sign-ins-by-account", accounts.sign_in_attempts_key(user, ""))
+        try:
+            await two_factor.check_code(use.db, user, (await request.form).get("code", ""))
+        except InvalidInput as refusal:
+            error = refusal.message
+        else:
+            session.pop(SECOND_FACTOR_KEY, None)
+            await start_sign_in(user, remember=bool(pending["remember"]))
+            await flash(f"Welcome back, {user.username}.", "success")
+            return redirect(safe_next(pending.get("next")), 303)
+    return await render_template("auth/second_factor.html", error=error), 400 if error else 200
 
 
 @bp.post("/logout")

@@ -1,4 +1,4 @@
-"""The settings pages (``/settings/...``): profile and avatar, appearance.
+"""The settings pages (``/settings/...``): profile and avatar, appearance, security.
 
 The account's password, sessions and privacy switches are on ``/account``
 (web/auth.py), which shares these pages' navigation.
@@ -6,17 +6,17 @@ The account's password, sessions and privacy switches are on ``/account``
 
 from __future__ import annotations
 
-from quart import Blueprint, flash, redirect, render_template, request, url_for
+from quart import Blueprint, flash, redirect, render_template, request, session, url_for
 from quart.typing import ResponseReturnValue
 
 from gallery.models.user import AVATAR_SIZES, Theme
-from gallery.services import profiles
+from gallery.services import accounts, profiles, two_factor
 from gallery.services.errors import InvalidInput, Rejected
 from gallery.web.actions import change_avatar
 from gallery.web.body_limits import accepts_uploads
 from gallery.web.current_user import require_user
 from gallery.web.permissions import permission_required
-from gallery.web.rate_limits import rate_limit_exempt, rate_limited
+from gallery.web.rate_limits import count_attempt, rate_limit_exempt, rate_limited
 from gallery.web.resources import resources
 from gallery.web.shapes import avatar_url
 
@@ -131,3 +131,101 @@ async def save_appearance() -> ResponseReturnValue:
     await profiles.set_theme(resources().db, user, theme)
     await flash("Your appearance setting is saved.", "success")
     return redirect(url_for("settings.appearance"), 303)
+
+
+# The secret offered while two-factor sign-in is being set up: in the
+# server-side session until a code proves the app has it.
+ENROLMENT_KEY = "totp_enrolment"
+
+
+async def render_security(
+    errors: dict[str, str] | None = None, status: int = 200
+) -> ResponseReturnValue:
+    use = resources()
+    user = require_user()
+    return await render_template(
+        "settings/security.html",
+        errors=errors or {},
+        unused_codes=await two_factor.unused_recovery_codes(use.db, user)
+        if user.has_two_factor
+        else 0,
+    ), status
+
+
+@bp.get("/security")
+async def security() -> ResponseReturnValue:
+    """Two-factor sign-in: set up, new recovery codes, turn off."""
+    return await render_security()
+
+
+async def render_enrolment(secret: str | None, error: str | None = None) -> ResponseReturnValue:
+    user = require_user()
+    enrolment = two_factor.new_enrolment(user, secret)
+    session[ENROLMENT_KEY] = enrolment.secret
+    return await render_template(
+        "settings/two_factor_setup.html",
+        enrolment=enrolment,
+        secret_groups=[enrolment.secret[i : i + 4] for i in range(0, len(enrolment.secret), 4)],
+        error=error,
+    ), 400 if error else 200
+
+
+@bp.post("/security/two-factor/setup")
+@rate_limit_exempt("shows a new secret to the signed-in account; nothing is kept yet")
+async def two_factor_setup() -> ResponseReturnValue:
+    if require_user().has_two_factor:
+        return redirect(url_for("settings.security"), 303)
+    return await render_enrolment(None)
+
+
+@bp.post("/security/two-factor/confirm")
+@rate_limited("sign-ins-by-account", counted_in_view=True)
+async def two_factor_confirm() -> ResponseReturnValue:
+    """A code of the app proves it has the secret: two-factor is on, the
+    recovery codes are shown, once."""
+    use = resources()
+    user = require_user()
+    secret = session.get(ENROLMENT_KEY)
+    if user.has_two_factor or not isinstance(secret, str):
+        return redirect(url_for("settings.security"), 303)
+    await count_attempt("sign-ins-by-account", accounts.sign_in_attempts_key(user, ""))
+    try:
+        codes = await two_factor.enable(use.db, user, secret, (await request.form).get("code", ""))
+    except InvalidInput as error:
+        return await render_enrolment(secret, error.message)
+    session.pop(ENROLMENT_KEY, None)
+    return await render_template("settings/recovery_codes.html", codes=codes, first=True)
+
+
+@bp.post("/security/two-factor/recovery-codes")
+@rate_limited("sign-ins-by-account", counted_in_view=True)
+async def new_recovery_codes() -> ResponseReturnValue:
+    """Ten new recovery codes (the old ones stop working): the password and a code."""
+    use = resources()
+    user = require_user()
+    form = await request.form
+    await count_attempt("sign-ins-by-account", accounts.sign_in_attempts_key(user, ""))
+    try:
+        codes = await two_factor.new_recovery_codes(
+            use.db, user, password=form.get("password", ""), code=form.get("code", "")
+        )
+    except InvalidInput as error:
+        return await render_security({f"codes_{error.field}": error.message}, 400)
+    return await render_template("settings/recovery_codes.html", codes=codes, first=False)
+
+
+@bp.post("/security/two-factor/disable")
+@rate_limited("sign-ins-by-account", counted_in_view=True)
+async def two_factor_disable() -> ResponseReturnValue:
+    use = resources()
+    user = require_user()
+    form = await request.form
+    await count_attempt("sign-ins-by-account", accounts.sign_in_attempts_key(user, ""))
+    try:
+        await two_factor.disable(
+            use.db, user, password=form.get("password", ""), code=form.get("code", "")
+        )
+    except InvalidInput as error:
+        return await render_security({f"off_{error.field}": error.message}, 400)
+    await flash("Two-factor sign-in is off: your password alone signs you in.", "warning")
+    return redirect(url_for("settings.security"), 303)
