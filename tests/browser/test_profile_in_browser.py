@@ -1,17 +1,21 @@
-"""A profile and the colour mode in a real Chromium against a real Hypercorn.
+"""A profile, the colour mode, passkeys and two-factor sign-in in a real
+Chromium against a real Hypercorn.
 
 Dana sets a display name and a bio, chooses an avatar and moves its square to
 the right half of the photo (only that half is blue), then picks the dark mode;
 "follow my system" then follows what the browser says, before the page draws.
+Then she adds a passkey and an authenticator app, and signs in with each.
 """
 
 from __future__ import annotations
 
 import io
+import time
 from pathlib import Path
 from urllib.parse import urljoin
 
 import httpx
+import pyotp
 import pytest
 from PIL import Image as PILImage
 from playwright.async_api import Browser, Page, expect
@@ -150,3 +154,81 @@ async def test_a_profile_with_a_cropped_avatar_and_the_dark_mode(
         errors.assert_none()
     finally:
         await page.context.close()
+
+
+async def test_a_passkey_and_an_authenticator_app_each_sign_in(
+    start_server: ServerFactory, browser: Browser, artifacts: Path, settings: Settings
+) -> None:
+    """Chromium's virtual authenticator (a platform one, with the user verified)
+    makes and uses the passkey; pyotp is the authenticator app."""
+    await seed_site(settings, (DANA,), PASSWORD, users=1, images=1, comments=0, seed=9)
+    server = await start_server(workers=1)
+    # A passkey needs a host name: browsers refuse an IP address as the relying party.
+    site = f"http://localhost:{server.port}"
+    context = await browser.new_context(viewport={"width": 1280, "height": 900}, base_url=site)
+    context.set_default_timeout(8000)
+    page = await context.new_page()
+    errors = BrowserErrors(page)
+    authenticator = await context.new_cdp_session(page)
+    await authenticator.send("WebAuthn.enable")
+    await authenticator.send(
+        "WebAuthn.addVirtualAuthenticator",
+        {
+            "options": {
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": True,
+                "hasUserVerification": True,
+                "isUserVerified": True,
+                "automaticPresenceSimulation": True,
+            }
+        },
+    )
+
+    async def sign_out() -> None:
+        await page.get_by_role("button", name="Sign out").click()
+        await expect(page.locator(".flash-stack .alert").last).to_contain_text("signed out")
+
+    async def password_form() -> None:
+        await page.goto("/login")
+        await page.locator("main form [name=login]").fill(DANA)
+        await page.locator("main form [name=password]").fill(PASSWORD)
+        await page.locator("main form").get_by_role("button", name="Sign in").click()
+
+    try:
+        await password_form()
+        await expect(page).to_have_url(site + "/")
+
+        await page.goto("/settings/security")
+        await page.get_by_label("Name it after where it is kept").fill("This laptop")
+        await page.get_by_role("button", name="Add a passkey").click()
+        await expect(page.locator("[data-passkey-name]")).to_have_text(["This laptop"])
+
+        await page.get_by_role("button", name="Set up two-factor sign-in").click()
+        secret = await page.locator("[data-totp-secret]").get_attribute("data-totp-secret")
+        assert secret
+        await page.get_by_label("Code from the app").fill(pyotp.TOTP(secret).now())
+        await page.get_by_role("button", name="Turn on").click()
+        await expect(page.locator("[data-recovery-codes] li")).to_have_count(10)
+        await screenshots(page, artifacts, "security-recovery-codes")
+        await page.get_by_role("link", name="I have kept them").click()
+        await expect(page.locator("[data-two-factor]")).to_have_attribute("data-two-factor", "on")
+        await screenshots(page, artifacts, "security-settings")
+
+        # The passkey alone signs in: no password, no code.
+        await sign_out()
+        await page.goto("/login")
+        await page.get_by_role("button", name="Sign in with a passkey").click()
+        await expect(page.locator(".flash-stack .alert").last).to_contain_text("Welcome back")
+        await expect(page).to_have_url(site + "/")
+
+        # The password then asks for the app's code (the next one: the last is used up).
+        await sign_out()
+        await password_form()
+        await expect(page).to_have_url(site + "/login/code")
+        await page.get_by_label("Code").fill(pyotp.TOTP(secret).at(time.time() + 30))
+        await page.get_by_role("button", name="Sign in").click()
+        await expect(page.locator(".flash-stack .alert").last).to_contain_text("Welcome back")
+        errors.assert_none()
+    finally:
+        await context.close()

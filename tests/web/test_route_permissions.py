@@ -260,6 +260,9 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("auth.second_factor", "POST"): Route(
         A.PUBLIC, body={"code": "123456"}, limits=("sign-ins-by-address", "sign-ins-by-account")
     ),
+    # Signing in with a passkey: a challenge, then its signed answer (JSON).
+    ("auth.passkey_sign_in_options", "POST"): Route(A.PUBLIC, exempt=True),
+    ("auth.passkey_sign_in", "POST"): Route(A.PUBLIC, limits=("sign-ins-by-address",)),
     ("auth.activate", "GET"): Route(A.PUBLIC, fixed(token="not-a-token")),
     ("auth.resend_activation", "GET"): Route(A.PUBLIC),
     ("auth.resend_activation", "POST"): Route(
@@ -295,6 +298,10 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("settings.new_recovery_codes", "POST"): Route(
         A.SIGNED_IN, body={"password": "x", "code": "1"}, limits=("sign-ins-by-account",)
     ),
+    ("settings.rename_passkey", "POST"): Route(
+        A.SIGNED_IN, fixed(passkey_id=999_999), body={"name": "x"}, exempt=True
+    ),
+    ("settings.remove_passkey", "POST"): Route(A.SIGNED_IN, fixed(passkey_id=999_999), exempt=True),
     ("settings.two_factor_disable", "POST"): Route(
         A.SIGNED_IN, body={"password": "x", "code": "1"}, limits=("sign-ins-by-account",)
     ),
@@ -414,6 +421,17 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("api.social.accept_follow_request", "PUT"): Route(A.SIGNED_IN, owner, limits=("follows",)),
     ("api.social.decline_follow_request", "DELETE"): Route(A.SIGNED_IN, owner, limits=("follows",)),
     ("api.account.set_privacy", "PUT"): Route(A.SIGNED_IN, body={"is_private": False}, exempt=True),
+    ("api.account.list_passkeys", "GET"): Route(A.SIGNED_IN),
+    ("api.account.passkey_registration_options", "POST"): Route(A.SIGNED_IN, exempt=True),
+    ("api.account.add_passkey", "POST"): Route(
+        A.SIGNED_IN, body={"name": "x", "credential": {}}, exempt=True
+    ),
+    ("api.account.rename_passkey", "PATCH"): Route(
+        A.SIGNED_IN, fixed(passkey_id=999_999), body={"name": "x"}, exempt=True
+    ),
+    ("api.account.remove_passkey", "DELETE"): Route(
+        A.SIGNED_IN, fixed(passkey_id=999_999), exempt=True
+    ),
     ("api.account.set_appearance", "PUT"): Route(A.SIGNED_IN, body={"theme": "auto"}, exempt=True),
     ("api.account.remove_avatar", "DELETE"): Route(A.SIGNED_IN, exempt=True),
     ("api.account.update_profile", "PATCH"): Route(A.ACTING, body={"bio": "hi"}, exempt=True),

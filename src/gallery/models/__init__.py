@@ -23,7 +23,7 @@ from gallery.models.social import (
     image_tags,
 )
 from gallery.models.storage import PendingStorage, StorageIntent
-from gallery.models.user import Permission, RecoveryCode, Role, User
+from gallery.models.user import Passkey, Permission, RecoveryCode, Role, User
 
 __all__ = [
     "Base",
@@ -40,6 +40,7 @@ __all__ = [
     "NotificationKind",
     "OutboxMessage",
     "OutboxStatus",
+    "Passkey",
     "PendingStorage",
     "Permission",
     "Photo",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import IntFlag, StrEnum
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gallery.models.base import Base, UTCDateTime, exact_string, utcnow
@@ -171,3 +171,25 @@ class RecoveryCode(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     code_hash: Mapped[str] = mapped_column(exact_string(64))
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+class Passkey(Base):
+    """A WebAuthn credential that signs its owner in without a password (services/passkeys.py).
+
+    ``credential_id`` is the authenticator's id for it, base64url (at most
+    255 characters, which every authenticator in use keeps well within);
+    ``public_key`` the COSE key that checks its signatures; ``sign_count``
+    the authenticator's counter, which must move on (a cloned key would not).
+    """
+
+    __tablename__ = "passkeys"
+    __table_args__ = (Index("ix_passkeys_user_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    credential_id: Mapped[str] = mapped_column(exact_string(255), unique=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    sign_count: Mapped[int] = mapped_column(Integer, default=0)
+    name: Mapped[str] = mapped_column(String(60))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)

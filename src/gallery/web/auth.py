@@ -6,14 +6,25 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from quart import Blueprint, flash, redirect, render_template, request, session, url_for
+from quart import (
+    Blueprint,
+    Response,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from quart.typing import ResponseReturnValue
 from quart_auth import login_user, logout_user
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
+from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
 
 from gallery.models.user import User
-from gallery.services import accounts, privacy, two_factor, users
+from gallery.services import accounts, passkeys, privacy, two_factor, users
 from gallery.services.errors import InvalidInput
 from gallery.services.mail import Mailer
 from gallery.web.current_user import require_user, session_user, signed_in_user
@@ -28,7 +39,7 @@ from gallery.web.forms import (
 )
 from gallery.web.rate_limits import count_attempt, rate_limit_exempt, rate_limited
 from gallery.web.resources import resources
-from gallery.web.security import client_address, safe_next
+from gallery.web.security import client_address, relying_party, safe_next
 from gallery.web.sessions import SessionUser
 
 bp = Blueprint("auth", __name__)
@@ -222,6 +233,38 @@ async def second_factor() -> ResponseReturnValue:
             await flash(f"Welcome back, {user.username}.", "success")
             return redirect(safe_next(pending.get("next")), 303)
     return await render_template("auth/second_factor.html", error=error), 400 if error else 200
+
+
+# The challenge of a passkey sign-in under way (one answer per challenge).
+PASSKEY_SIGN_IN_KEY = "passkey_sign_in"
+
+
+@bp.post("/login/passkey/options")
+@rate_limit_exempt("only makes a challenge; the answer is what is counted")
+async def passkey_sign_in_options() -> ResponseReturnValue:
+    """Step 1 of signing in with a passkey: options for ``navigator.credentials.get``."""
+    ceremony = passkeys.authentication_ceremony(relying_party())
+    session[PASSKEY_SIGN_IN_KEY] = bytes_to_base64url(ceremony.challenge)
+    return Response(ceremony.options_json, content_type="application/json")
+
+
+@bp.post("/login/passkey")
+@rate_limited("sign-ins-by-address", counted_in_view=True)
+async def passkey_sign_in() -> ResponseReturnValue:
+    """Step 2: the signed challenge. A passkey verified on its device is both
+    factors, so no authenticator-app code is asked. Answers JSON: where to go."""
+    await count_attempt("sign-ins-by-address")
+    body = await request.get_json(silent=True)
+    challenge = session.pop(PASSKEY_SIGN_IN_KEY, None)
+    if not isinstance(challenge, str) or not isinstance(body, dict):
+        raise InvalidInput("Start again: ask for new options first.", field="credential")
+    user = await passkeys.authenticate(
+        resources().db, relying_party(), base64url_to_bytes(challenge), body.get("credential")
+    )
+    await start_sign_in(user, remember=bool(body.get("remember")))
+    await flash(f"Welcome back, {user.username}.", "success")
+    next_url = body.get("next")
+    return jsonify({"redirect": safe_next(next_url if isinstance(next_url, str) else None)})
 
 
 @bp.post("/logout")

@@ -29,6 +29,7 @@ from quart_auth import Action
 from werkzeug.exceptions import Forbidden, HTTPException
 from werkzeug.routing import RequestRedirect
 
+from gallery.services.passkeys import RelyingParty
 from gallery.web.current_user import signed_in_user
 from gallery.web.resources import resources
 from gallery.web.sessions import request_session_user
@@ -256,6 +257,15 @@ async def csrf_globals() -> dict[str, object]:
 def client_address() -> str:
     """The client's address (Hypercorn's ProxyFix-like handling sets remote_addr)."""
     return request.remote_addr or "unknown"
+
+
+def relying_party() -> RelyingParty:
+    """This site as the browser reached it, for passkeys: the host (after
+    ProxyFix behind nginx) and the origin. A passkey made here is bound to
+    that host name by the browser, so it works on no other site."""
+    host = request.host
+    hostname = urlsplit(f"//{host}").hostname or host
+    return RelyingParty(id=hostname, origin=f"{request.scheme}://{host}")
 
 
 def safe_next(target: str | None, default: str = "/") -> str:

@@ -10,7 +10,7 @@ from quart import Blueprint, flash, redirect, render_template, request, session,
 from quart.typing import ResponseReturnValue
 
 from gallery.models.user import AVATAR_SIZES, Theme
-from gallery.services import accounts, profiles, two_factor
+from gallery.services import accounts, passkeys, profiles, two_factor
 from gallery.services.errors import InvalidInput, Rejected
 from gallery.web.actions import change_avatar
 from gallery.web.body_limits import accepts_uploads
@@ -149,6 +149,7 @@ async def render_security(
         unused_codes=await two_factor.unused_recovery_codes(use.db, user)
         if user.has_two_factor
         else 0,
+        passkeys=await passkeys.passkeys_of(use.db, user),
     ), status
 
 
@@ -228,4 +229,26 @@ async def two_factor_disable() -> ResponseReturnValue:
     except InvalidInput as error:
         return await render_security({f"off_{error.field}": error.message}, 400)
     await flash("Two-factor sign-in is off: your password alone signs you in.", "warning")
+    return redirect(url_for("settings.security"), 303)
+
+
+@bp.post("/security/passkeys/<int:passkey_id>/rename")
+@rate_limit_exempt("renames one of the caller's own passkeys")
+async def rename_passkey(passkey_id: int) -> ResponseReturnValue:
+    try:
+        passkey = await passkeys.rename(
+            resources().db, require_user(), passkey_id, (await request.form).get("name")
+        )
+    except InvalidInput as error:
+        await flash(error.message, "danger")
+    else:
+        await flash(f"The passkey is now called {passkey.name}.", "success")
+    return redirect(url_for("settings.security"), 303)
+
+
+@bp.post("/security/passkeys/<int:passkey_id>/remove")
+@rate_limit_exempt("removes one of the caller's own passkeys")
+async def remove_passkey(passkey_id: int) -> ResponseReturnValue:
+    await passkeys.remove(resources().db, require_user(), passkey_id)
+    await flash("The passkey is removed: it no longer signs you in.", "success")
     return redirect(url_for("settings.security"), 303)

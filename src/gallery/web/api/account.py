@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field
-from quart import Blueprint, Response, abort
+from quart import Blueprint, Response, abort, session
 from quart_schema import DataSource, document_request, document_response, tag
 from quart_schema.pydantic import File
+from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
 
-from gallery.models.user import Theme
-from gallery.services import privacy, profiles
+from gallery.models.user import Passkey, Theme
+from gallery.services import passkeys, privacy, profiles
+from gallery.services.errors import InvalidInput
 from gallery.web.actions import change_avatar
 from gallery.web.body_limits import accepts_uploads
 from gallery.web.current_user import require_user, session_user
@@ -20,7 +22,7 @@ from gallery.web.json_routes import answers
 from gallery.web.permissions import permission_required
 from gallery.web.rate_limits import rate_limit_exempt, rate_limited
 from gallery.web.resources import resources
-from gallery.web.security import csrf_token
+from gallery.web.security import csrf_token, relying_party
 from gallery.web.shapes import PrivacyOut, ProfileOut, avatar_url, avatar_urls, iso_utc, profile_out
 
 bp = Blueprint("account", __name__)
@@ -229,4 +231,124 @@ async def revoke_session(session_id: str) -> Response:
     user = require_user()
     if not await resources().sign_ins.revoke(user.id, session_id):
         abort(404, "You have no session with that id.")
+    return Response(b"", status=204)
+
+
+# The challenge of a passkey ceremony under way, in the server-side session
+# until the browser's answer (one answer per challenge).
+PASSKEY_REGISTRATION_KEY = "passkey_registration"
+
+
+@dataclass
+class PasskeyOut:
+    id: int
+    name: str
+    created_at: str
+    last_used_at: str | None
+
+
+@dataclass
+class PasskeyList:
+    items: list[PasskeyOut]
+
+
+def passkey_out(passkey: Passkey) -> PasskeyOut:
+    return PasskeyOut(
+        id=passkey.id,
+        name=passkey.name,
+        created_at=iso_utc(passkey.created_at),
+        last_used_at=iso_utc(passkey.last_used_at) if passkey.last_used_at else None,
+    )
+
+
+@bp.get("/me/passkeys")  # type: ignore[type-var]
+@tag(["account"])
+@document_response(PasskeyList)
+@answers(401)
+async def list_passkeys() -> PasskeyList:
+    """Your passkeys, oldest first."""
+    use = resources()
+    return PasskeyList(
+        items=[passkey_out(key) for key in await passkeys.passkeys_of(use.db, require_user())]
+    )
+
+
+@dataclass
+class PasskeyOptions:
+    """WebAuthn's ``PublicKeyCredentialCreationOptions`` as JSON (rp, user,
+    pubKeyCredParams, authenticatorSelection, excludeCredentials… besides these)."""
+
+    challenge: str  # base64url
+    timeout: int  # milliseconds
+
+
+@bp.post("/me/passkeys/options")
+@tag(["account"])
+@document_response(PasskeyOptions)
+@answers(400, 401)
+@rate_limit_exempt("a challenge for the caller's own account; it only replaces the last one")
+async def passkey_registration_options() -> Response:
+    """Step 1 of adding a passkey: the options for ``navigator.credentials.create``
+    (WebAuthn ``PublicKeyCredentialCreationOptions`` as JSON, binary fields base64url)."""
+    use = resources()
+    ceremony = await passkeys.registration_ceremony(use.db, require_user(), relying_party())
+    session[PASSKEY_REGISTRATION_KEY] = bytes_to_base64url(ceremony.challenge)
+    return Response(ceremony.options_json, content_type="application/json")
+
+
+@dataclass
+class NewPasskey:
+    name: str
+    # What the browser's PublicKeyCredential gave, as JSON (binary fields base64url).
+    credential: dict[str, Any]
+
+
+@bp.post("/me/passkeys")  # type: ignore[type-var]
+@tag(["account"])
+@validate_json(NewPasskey)
+@document_response(PasskeyOut, 201)
+@answers(400, 401)
+@rate_limit_exempt("answers the caller's own challenge, which works once")
+async def add_passkey(data: NewPasskey) -> tuple[PasskeyOut, int]:
+    """Step 2: the credential the authenticator made, checked (challenge, origin,
+    signature, user verification) and kept under ``name``."""
+    use = resources()
+    user = require_user()
+    challenge = session.pop(PASSKEY_REGISTRATION_KEY, None)
+    if not isinstance(challenge, str):
+        raise InvalidInput("Start again: ask for new options first.", field="credential")
+    passkey = await passkeys.register(
+        use.db,
+        user,
+        relying_party(),
+        base64url_to_bytes(challenge),
+        data.credential,
+        data.name,
+    )
+    return passkey_out(passkey), 201
+
+
+@dataclass
+class PasskeyName:
+    name: str
+
+
+@bp.patch("/me/passkeys/<int:passkey_id>")  # type: ignore[type-var]
+@tag(["account"])
+@validate_json(PasskeyName)
+@document_response(PasskeyOut)
+@answers(400, 401, 404)
+@rate_limit_exempt("renames one of the caller's own passkeys")
+async def rename_passkey(passkey_id: int, data: PasskeyName) -> PasskeyOut:
+    use = resources()
+    return passkey_out(await passkeys.rename(use.db, require_user(), passkey_id, data.name))
+
+
+@bp.delete("/me/passkeys/<int:passkey_id>")
+@tag(["account"])
+@answers(204, 401, 404)
+@rate_limit_exempt("removes one of the caller's own passkeys")
+async def remove_passkey(passkey_id: int) -> Response:
+    """The passkey no longer signs you in (the device may still list it)."""
+    await passkeys.remove(resources().db, require_user(), passkey_id)
     return Response(b"", status=204)
