@@ -264,6 +264,11 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("auth.passkey_sign_in_options", "POST"): Route(A.PUBLIC, exempt=True),
     ("auth.passkey_sign_in", "POST"): Route(A.PUBLIC, limits=("sign-ins-by-address",)),
     ("auth.activate", "GET"): Route(A.PUBLIC, fixed(token="not-a-token")),
+    # The links mailed for an e-mail change: the token is the permission.
+    ("auth.confirm_email", "GET"): Route(A.PUBLIC, fixed(token="not-a-token")),
+    ("auth.confirm_email", "POST"): Route(A.PUBLIC, fixed(token="not-a-token"), exempt=True),
+    ("auth.undo_email_change", "GET"): Route(A.PUBLIC, fixed(token="not-a-token")),
+    ("auth.undo_email_change", "POST"): Route(A.PUBLIC, fixed(token="not-a-token"), exempt=True),
     ("auth.resend_activation", "GET"): Route(A.PUBLIC),
     ("auth.resend_activation", "POST"): Route(
         A.PUBLIC,
@@ -281,6 +286,9 @@ ROUTES: dict[tuple[str, str], Route] = {
     # -- one's own account: locked accounts keep these -------------------------------
     ("auth.account", "GET"): Route(A.SIGNED_IN),
     ("auth.account", "POST"): Route(A.SIGNED_IN, body={"current_password": "x"}, exempt=True),
+    ("auth.change_email", "POST"): Route(
+        A.SIGNED_IN, body={"email": "x@example.com"}, limits=("email-changes",)
+    ),
     ("auth.revoke_session", "POST"): Route(
         A.SIGNED_IN, fixed(public_id="no-such-session"), exempt=True
     ),

@@ -219,6 +219,8 @@ WALK: dict[str, tuple[Muting, Blocking, Paths]] = {
     "auth.second_factor": (Muting.UNRELATED, Blocking.UNRELATED, at("/login/code")),
     "users.generated_avatar": (Muting.UNRELATED, Blocking.UNRELATED, at("/avatars/0/L.svg")),
     "auth.activate": (Muting.UNRELATED, Blocking.UNRELATED, at("/activate/not-a-token")),
+    "auth.confirm_email": (Muting.UNRELATED, Blocking.UNRELATED, at("/email/confirm/nope")),
+    "auth.undo_email_change": (Muting.UNRELATED, Blocking.UNRELATED, at("/email/undo/nope")),
     "auth.resend_activation": (Muting.UNRELATED, Blocking.UNRELATED, at("/activate/resend")),
     "auth.forgot_password": (Muting.UNRELATED, Blocking.UNRELATED, at("/password/forgot")),
     "auth.reset_password": (
@@ -314,6 +316,8 @@ AUDIENCE: dict[str, tuple[Audience, Paths | None]] = {
             "auth.second_factor",
             "users.generated_avatar",
             "auth.activate",
+            "auth.confirm_email",
+            "auth.undo_email_change",
             "auth.resend_activation",
             "auth.forgot_password",
             "auth.reset_password",

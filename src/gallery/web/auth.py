@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
 
 from gallery.models.user import User
-from gallery.services import accounts, passkeys, privacy, two_factor, users
+from gallery.services import accounts, email_change, passkeys, privacy, two_factor, users
 from gallery.services.errors import InvalidInput
 from gallery.services.mail import Mailer
 from gallery.web.current_user import require_user, session_user, signed_in_user
@@ -371,6 +371,7 @@ async def account() -> ResponseReturnValue:
         current_id=current_id,
         # Turning public accepts them all: the privacy switch says how many first.
         pending_requests=await privacy.pending_count(use.db, user.id) if user.is_private else 0,
+        pending_email=await email_change.pending_change(use.redis, user),
     ), status
 
 
@@ -410,6 +411,87 @@ async def privacy_setting() -> ResponseReturnValue:
         message = f"Your account is public: anyone sees your public photos.{accepted_words}"
     await flash(message, "success")
     return redirect(url_for("auth.account"))
+
+
+@bp.post("/account/email")
+@rate_limited("email-changes")
+async def change_email() -> ResponseReturnValue:
+    """Ask for a new address: a link goes there; the account keeps the old one until
+    it is opened (locked accounts too: an address is how the moderators reach them)."""
+    use = resources()
+    user = require_user()
+    form = await request.form
+    try:
+        email = await email_change.request_change(
+            use.db,
+            use.redis,
+            use.mailer,
+            user,
+            new_email=form.get("email", ""),
+            password=form.get("password", ""),
+        )
+    except accounts.AccountError as error:
+        await flash(error.message, "danger")
+    else:
+        await flash(
+            f"A link is on its way to {email}: open it to use that address. "
+            f"Until then {user.email} stays.",
+            "info",
+        )
+    return redirect(url_for("auth.account"), 303)
+
+
+@bp.route("/email/confirm/<token>", methods=["GET", "POST"])
+@rate_limit_exempt("the token is random and works once")
+async def confirm_email(token: str) -> ResponseReturnValue:
+    use = resources()
+    if request.method == "POST":
+        try:
+            user = await email_change.confirm_change(use.db, use.redis, use.mailer, token)
+        except accounts.AccountError as error:
+            await flash(error.message, "danger")
+            return redirect(url_for("main.index"), 303)
+        if user is not None:
+            await flash(f"Your e-mail address is now {user.email}.", "success")
+            return redirect(url_for("main.index"), 303)
+    address = await email_change.change_awaiting(use.redis, token)
+    return await render_template(
+        "auth/email_link.html",
+        heading="Confirm your new address",
+        address=address,
+        explanation=f"Use {address} for your Gallery account from now on.",
+        button="Use this address",
+    ), 200 if address else 404
+
+
+@bp.route("/email/undo/<token>", methods=["GET", "POST"])
+@rate_limit_exempt("the token is random and works once")
+async def undo_email_change(token: str) -> ResponseReturnValue:
+    use = resources()
+    if request.method == "POST":
+        try:
+            user = await email_change.undo_change(use.db, use.redis, use.sign_ins, token)
+        except accounts.AccountError as error:
+            await flash(error.message, "danger")
+            return redirect(url_for("main.index"), 303)
+        if user is not None:
+            logout_user()
+            session.clear()
+            await flash(
+                f"Your address is {user.email} again, and every session is signed out. "
+                "Choose a new password now.",
+                "success",
+            )
+            return redirect(url_for("auth.forgot_password"), 303)
+    address = await email_change.change_to_undo(use.redis, token)
+    return await render_template(
+        "auth/email_link.html",
+        heading="Take the e-mail change back",
+        address=address,
+        explanation=f"Bring back {address} as your account's address and sign out every "
+        "session of the account, in case someone else made the change.",
+        button="Take it back and sign everyone out",
+    ), 200 if address else 404
 
 
 @bp.post("/account/sessions/<public_id>/revoke")

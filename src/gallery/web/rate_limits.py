@@ -101,6 +101,8 @@ RATE_LIMITS: dict[str, RateLimit] = {
     "reset-mails-by-email": RateLimit(
         "password reset requests for this address", limit=3, window_seconds=HOUR, key=Key.VALUE
     ),
+    # Each one mails a stranger's address at most: a few an hour is plenty.
+    "email-changes": RateLimit("e-mail changes", limit=5, window_seconds=HOUR, key=Key.USER),
     # -- acting ---------------------------------------------------------------------
     # Counted per file: a memory card's worth an hour (six full batches of 20);
     # beyond that it is a script filling the disk.
