@@ -31,6 +31,7 @@ from typing import Any
 
 import botocore.session
 import pytest
+from argon2 import PasswordHasher
 from quart import Quart
 from quart.typing import TestClientProtocol as Client
 from sqlalchemy import delete, text
@@ -44,6 +45,7 @@ from gallery.infra.redis import EmbeddedRedis, connect
 from gallery.infra.runtime import Runtime
 from gallery.infra.s3_storage import S3Location
 from gallery.models import Base
+from gallery.services import passwords
 from gallery.settings import Settings
 from tests.mailbox import FileMailbox, Mailbox, SmtpMailbox, SmtpServer
 from tests.private_servers import PrivateRedis
@@ -98,6 +100,26 @@ async def _drop_mariadb_database(url: str) -> None:
     async with engine.begin() as connection:
         await connection.execute(text(f"DROP DATABASE IF EXISTS `{parsed.database}`"))
     await engine.dispose()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def light_password_hashing() -> Iterator[None]:
+    """Argon2id at its lightest in this process (one pass over 1 MiB, about 2 ms).
+
+    The site's cost (argon2-cffi's defaults: three passes over 64 MiB, about
+    0.1 s, more on a busy machine) is there to slow down whoever steals the
+    hashes; the tests make and check a few thousand passwords, and at that
+    cost they spent minutes of each CI pass on it. Hashes carry their own
+    parameters, so the servers the browser tests and drills start (which keep
+    the site's cost) verify these too, and a hash they make is checked here.
+    """
+    passwords._hasher.cache_clear()
+    original = passwords._hasher
+    passwords._hasher = functools.lru_cache(maxsize=1)(  # type: ignore[assignment]
+        lambda: PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    )
+    yield
+    passwords._hasher = original  # type: ignore[assignment]
 
 
 @pytest.fixture(scope="session")
