@@ -299,6 +299,10 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("settings.remove_avatar", "POST"): Route(A.SIGNED_IN, exempt=True),
     # Securing one's own account: locked accounts too. Codes count as sign-in guesses.
     ("settings.security", "GET"): Route(A.SIGNED_IN),
+    ("settings.notification_settings", "GET"): Route(A.SIGNED_IN),
+    ("settings.save_notification_settings", "POST"): Route(
+        A.SIGNED_IN, body={"on": "like"}, exempt=True
+    ),
     ("settings.two_factor_setup", "POST"): Route(A.SIGNED_IN, exempt=True),
     ("settings.two_factor_confirm", "POST"): Route(
         A.SIGNED_IN, body={"code": "1"}, limits=("sign-ins-by-account",)
@@ -430,6 +434,10 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("api.social.decline_follow_request", "DELETE"): Route(A.SIGNED_IN, owner, limits=("follows",)),
     ("api.account.set_privacy", "PUT"): Route(A.SIGNED_IN, body={"is_private": False}, exempt=True),
     ("api.account.list_passkeys", "GET"): Route(A.SIGNED_IN),
+    ("api.account.get_notice_settings", "GET"): Route(A.SIGNED_IN),
+    ("api.account.set_notice_settings", "PUT"): Route(
+        A.SIGNED_IN, body={"like": True}, exempt=True
+    ),
     ("api.account.passkey_registration_options", "POST"): Route(A.SIGNED_IN, exempt=True),
     ("api.account.add_passkey", "POST"): Route(
         A.SIGNED_IN, body={"name": "x", "credential": {}}, exempt=True

@@ -115,6 +115,9 @@ class User(Base):
     totp_secret: Mapped[str | None] = mapped_column(String(64), default=None)
     totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     totp_last_step: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The kinds of notice (NotificationKind values, comma-separated) the person
+    # turned off: they are not made at all (services/notifications.py). None: all on.
+    notices_off: Mapped[str | None] = mapped_column(String(120), default=None)
 
     @staticmethod
     def key_for(text: str) -> str:

@@ -25,8 +25,9 @@ from gallery.models.base import utcnow
 from gallery.models.comment import Comment
 from gallery.models.image import Image
 from gallery.models.social import Notification, NotificationKind
+from gallery.models.user import User
 from gallery.services import live
-from gallery.services.errors import NotFoundError
+from gallery.services.errors import InvalidInput, NotFoundError
 from gallery.services.feeds import bump_version, current_version
 from gallery.services.paging import check_limit, decode_cursor, encode_cursor
 from gallery.services.visibility import not_hidden
@@ -87,8 +88,12 @@ async def notify(
     image_id: int | None = None,
     comment_id: int | None = None,
 ) -> None:
-    """Add a notice to the caller's transaction, unless the actor is the recipient."""
+    """Add a notice to the caller's transaction, unless the actor is the recipient
+    or the recipient turned that kind of notice off (``set_kinds_off``)."""
     if recipient_id == actor_id:
+        return
+    turned_off = await session.scalar(select(User.notices_off).where(User.id == recipient_id))
+    if turned_off and kind.value in turned_off.split(","):
         return
     session.add(
         Notification(
@@ -99,6 +104,39 @@ async def notify(
             comment_id=comment_id,
         )
     )
+
+
+# What each kind of notice is about, as the settings page offers them.
+KIND_LABELS = {
+    NotificationKind.LIKE: "Likes of your photos",
+    NotificationKind.COMMENT: "Comments on your photos",
+    NotificationKind.FOLLOW: "New followers",
+    NotificationKind.FOLLOW_REQUEST: "Requests to follow your private account",
+    NotificationKind.FOLLOW_ACCEPTED: "Your follow requests accepted",
+}
+
+
+def kinds_off(user: User) -> set[NotificationKind]:
+    """The kinds of notice ``user`` turned off."""
+    return {NotificationKind(kind) for kind in (user.notices_off or "").split(",") if kind}
+
+
+async def set_kinds_off(session: AsyncSession, user: User, kinds: set[NotificationKind]) -> None:
+    """Turn these kinds of notice off (and every other on): from now on they are not
+    made. Notices already made stay; a follow request still waits on its page."""
+    user.notices_off = ",".join(sorted(kind.value for kind in kinds)) or None
+    await session.commit()
+
+
+def kinds_named(names: list[str]) -> set[NotificationKind]:
+    """The kinds named (``InvalidInput`` for a name that is no kind)."""
+    try:
+        return {NotificationKind(name) for name in names}
+    except ValueError:
+        raise InvalidInput(
+            "Unknown kind of notice: choose among " + ", ".join(kind.value for kind in KIND_LABELS),
+            field="kinds",
+        ) from None
 
 
 async def withdraw(

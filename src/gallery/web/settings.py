@@ -10,7 +10,7 @@ from quart import Blueprint, flash, redirect, render_template, request, session,
 from quart.typing import ResponseReturnValue
 
 from gallery.models.user import AVATAR_SIZES, Theme
-from gallery.services import accounts, passkeys, profiles, two_factor
+from gallery.services import accounts, notifications, passkeys, profiles, two_factor
 from gallery.services.errors import InvalidInput, Rejected
 from gallery.web.actions import change_avatar
 from gallery.web.body_limits import accepts_uploads
@@ -252,3 +252,24 @@ async def remove_passkey(passkey_id: int) -> ResponseReturnValue:
     await passkeys.remove(resources().db, require_user(), passkey_id)
     await flash("The passkey is removed: it no longer signs you in.", "success")
     return redirect(url_for("settings.security"), 303)
+
+
+@bp.get("/notifications")
+async def notification_settings() -> ResponseReturnValue:
+    """Which kinds of notice to get."""
+    user = require_user()
+    return await render_template(
+        "settings/notifications.html",
+        kinds=notifications.KIND_LABELS,
+        off=notifications.kinds_off(user),
+    )
+
+
+@bp.post("/notifications")
+@rate_limit_exempt("a setting of the caller's own; setting it again changes nothing")
+async def save_notification_settings() -> ResponseReturnValue:
+    user = require_user()
+    wanted = notifications.kinds_named((await request.form).getlist("on"))
+    await notifications.set_kinds_off(resources().db, user, set(notifications.KIND_LABELS) - wanted)
+    await flash("Your notification settings are saved.", "success")
+    return redirect(url_for("settings.notification_settings"), 303)

@@ -11,8 +11,9 @@ from quart_schema import DataSource, document_request, document_response, tag
 from quart_schema.pydantic import File
 from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
 
-from gallery.models.user import Passkey, Theme
-from gallery.services import passkeys, privacy, profiles
+from gallery.models.social import NotificationKind
+from gallery.models.user import Passkey, Theme, User
+from gallery.services import notifications, passkeys, privacy, profiles
 from gallery.services.errors import InvalidInput
 from gallery.web.actions import change_avatar
 from gallery.web.body_limits import accepts_uploads
@@ -352,3 +353,58 @@ async def remove_passkey(passkey_id: int) -> Response:
     """The passkey no longer signs you in (the device may still list it)."""
     await passkeys.remove(resources().db, require_user(), passkey_id)
     return Response(b"", status=204)
+
+
+@dataclass
+class NoticeSettings:
+    """Each kind of notice, on (made) or off (not made at all)."""
+
+    like: bool
+    comment: bool
+    follow: bool
+    follow_request: bool
+    follow_accepted: bool
+
+
+@dataclass
+class NoticeSettingsIn:
+    """The kinds to change; a kind left out keeps its setting."""
+
+    like: Annotated[bool | None, Field(strict=True)] = None
+    comment: Annotated[bool | None, Field(strict=True)] = None
+    follow: Annotated[bool | None, Field(strict=True)] = None
+    follow_request: Annotated[bool | None, Field(strict=True)] = None
+    follow_accepted: Annotated[bool | None, Field(strict=True)] = None
+
+
+def notice_settings_of(user: User) -> NoticeSettings:
+    off = notifications.kinds_off(user)
+    return NoticeSettings(**{kind.value: kind not in off for kind in NotificationKind})
+
+
+@bp.get("/me/notification-settings")  # type: ignore[type-var]
+@tag(["account"])
+@document_response(NoticeSettings)
+@answers(401)
+async def get_notice_settings() -> NoticeSettings:
+    return notice_settings_of(require_user())
+
+
+@bp.put("/me/notification-settings")  # type: ignore[type-var]
+@tag(["account"])
+@validate_json(NoticeSettingsIn)
+@document_response(NoticeSettings)
+@answers(400, 401)
+@rate_limit_exempt("a setting of the caller's own; setting it again changes nothing")
+async def set_notice_settings(data: NoticeSettingsIn) -> NoticeSettings:
+    """Turn kinds of notice on or off; one turned off is not made at all."""
+    user = require_user()
+    off = notifications.kinds_off(user)
+    for kind in NotificationKind:
+        wanted = getattr(data, kind.value)
+        if wanted is True:
+            off.discard(kind)
+        elif wanted is False:
+            off.add(kind)
+    await notifications.set_kinds_off(resources().db, user, off)
+    return notice_settings_of(user)
