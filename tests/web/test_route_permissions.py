@@ -286,6 +286,10 @@ ROUTES: dict[tuple[str, str], Route] = {
     # -- one's own account: locked accounts keep these -------------------------------
     ("auth.account", "GET"): Route(A.SIGNED_IN),
     ("auth.account", "POST"): Route(A.SIGNED_IN, body={"current_password": "x"}, exempt=True),
+    # A locked account keeps the name the moderators know it by.
+    ("auth.change_username", "POST"): Route(
+        A.ACTING, body={"username": "x"}, limits=("username-changes",)
+    ),
     ("auth.change_email", "POST"): Route(
         A.SIGNED_IN, body={"email": "x@example.com"}, limits=("email-changes",)
     ),

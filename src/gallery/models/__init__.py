@@ -23,7 +23,7 @@ from gallery.models.social import (
     image_tags,
 )
 from gallery.models.storage import PendingStorage, StorageIntent
-from gallery.models.user import Passkey, Permission, RecoveryCode, Role, User
+from gallery.models.user import Passkey, Permission, RecoveryCode, Role, User, UsernameReservation
 
 __all__ = [
     "Base",
@@ -53,5 +53,6 @@ __all__ = [
     "StorageIntent",
     "Tag",
     "User",
+    "UsernameReservation",
     "image_tags",
 ]

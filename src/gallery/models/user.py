@@ -196,3 +196,19 @@ class Passkey(Base):
     name: Mapped[str] = mapped_column(String(60))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+class UsernameReservation(Base):
+    """A name an account gave up, kept from others for a while (services/usernames.py).
+
+    While it lasts, the old profile address leads to the account's new one
+    (``user_id``), and nobody else may take the name: links and mentions of
+    the old name must not start pointing at a stranger.
+    """
+
+    __tablename__ = "username_reservations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username_key: Mapped[str] = mapped_column(exact_string(30), unique=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    reserved_until: Mapped[datetime] = mapped_column(UTCDateTime)

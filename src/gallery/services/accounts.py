@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gallery.infra.sessions import SignInStore
-from gallery.models.user import Role, User
+from gallery.models.user import Role, User, UsernameReservation
 from gallery.services.mail import Mailer
 from gallery.services.passwords import (
     hash_password,
@@ -140,6 +140,15 @@ async def _ensure_free(session: AsyncSession, username: str, email: str) -> None
         )
     )
     if any(holder.username_key == username_key for holder in holders):
+        raise UsernameTaken()
+    # A name another account gave up lately is theirs for a while (services/usernames.py).
+    reserved = await session.scalar(
+        select(UsernameReservation.id).where(
+            UsernameReservation.username_key == username_key,
+            UsernameReservation.reserved_until > datetime.now(UTC),
+        )
+    )
+    if reserved is not None:
         raise UsernameTaken()
     owner = next((holder for holder in holders if holder.email_key == email_key), None)
     if owner is not None:

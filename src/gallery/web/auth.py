@@ -24,7 +24,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
 
 from gallery.models.user import User
-from gallery.services import accounts, email_change, passkeys, privacy, two_factor, users
+from gallery.services import (
+    accounts,
+    email_change,
+    passkeys,
+    privacy,
+    two_factor,
+    usernames,
+    users,
+)
 from gallery.services.errors import InvalidInput
 from gallery.services.mail import Mailer
 from gallery.web.current_user import require_user, session_user, signed_in_user
@@ -37,6 +45,7 @@ from gallery.web.forms import (
     posted_form,
     show_account_error,
 )
+from gallery.web.permissions import permission_required
 from gallery.web.rate_limits import count_attempt, rate_limit_exempt, rate_limited
 from gallery.web.resources import resources
 from gallery.web.security import client_address, relying_party, safe_next
@@ -437,6 +446,33 @@ async def change_email() -> ResponseReturnValue:
             f"A link is on its way to {email}: open it to use that address. "
             f"Until then {user.email} stays.",
             "info",
+        )
+    return redirect(url_for("auth.account"), 303)
+
+
+@bp.post("/account/username")
+@permission_required()  # a locked account keeps the name the moderators know
+@rate_limited("username-changes")
+async def change_username() -> ResponseReturnValue:
+    """A new username; the old one leads to the new profile and stays reserved a while."""
+    use = resources()
+    user = require_user()
+    form = await request.form
+    try:
+        old = await usernames.rename(
+            use.db,
+            use.redis,
+            user,
+            new_username=form.get("username", ""),
+            password=form.get("password", ""),
+        )
+    except accounts.AccountError as error:
+        await flash(error.message, "danger")
+    else:
+        await flash(
+            f"You are {user.username} now. For {usernames.RESERVED_DAYS} days /u/{old} leads "
+            "here, and nobody else can take that name.",
+            "success",
         )
     return redirect(url_for("auth.account"), 303)
 

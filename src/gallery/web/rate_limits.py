@@ -103,6 +103,10 @@ RATE_LIMITS: dict[str, RateLimit] = {
     ),
     # Each one mails a stranger's address at most: a few an hour is plenty.
     "email-changes": RateLimit("e-mail changes", limit=5, window_seconds=HOUR, key=Key.USER),
+    # Each one reserves a name for a month: a few a day, not a name-squatting script.
+    "username-changes": RateLimit(
+        "username changes", limit=5, window_seconds=24 * HOUR, key=Key.USER
+    ),
     # -- acting ---------------------------------------------------------------------
     # Counted per file: a memory card's worth an hour (six full batches of 20);
     # beyond that it is a script filling the disk.

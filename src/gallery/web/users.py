@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from quart import Blueprint, Response, abort, render_template, request, url_for
+from quart import Blueprint, Response, abort, redirect, render_template, request, url_for
 from quart.typing import ResponseReturnValue
 
 from gallery.infra.storage import IMMUTABLE_CACHE_CONTROL
 from gallery.models.user import Permission, User
-from gallery.services import avatars, privacy, relations, social, users, visibility
+from gallery.services import avatars, privacy, relations, social, usernames, users, visibility
+from gallery.services.errors import NotFoundError
 from gallery.services.moderation import REASON_MAX_LENGTH
 from gallery.services.permissions import can, outranks
 from gallery.web.current_user import signed_in_user
@@ -55,7 +56,17 @@ async def profile(username: str) -> ResponseReturnValue:
     session = use.db
     storage = use.storage
     viewer = signed_in_user()
-    found = await users.profile(session, username, viewer)
+    try:
+        found = await users.profile(session, username, viewer)
+    except NotFoundError:
+        # A name given up lately leads to the account's new one while it is reserved.
+        current = await usernames.renamed_to(session, username)
+        if current is None:
+            raise
+        # Across a block, not even where the account went is told.
+        await users.find_visible(session, current, viewer)
+        return redirect(url_for("users.profile", username=current))
+
     user = found.user
     cursor = request.args.get("cursor")
     in_full = await visibility.sees_everything_of(session, viewer, user.id)
