@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from gallery.infra.mail import make_transport
 from gallery.infra.runtime import BackgroundJob, Runtime
-from gallery.services import drafts, views
+from gallery.services import deletion, drafts, views
 from gallery.services import storage as stored_files
 from gallery.services.mail import OutboxWorker
 
@@ -45,4 +45,20 @@ async def sweep_storage(runtime: Runtime, stop: asyncio.Event) -> None:
     )
 
 
-BACKGROUND_JOBS: tuple[BackgroundJob, ...] = (deliver_mail, flush_views, sweep_storage)
+async def empty_deleted_accounts(runtime: Runtime, stop: asyncio.Event) -> None:
+    """Remove what deleted accounts left, in batches (``services.deletion``)."""
+    await deletion.run_account_deleter(
+        runtime.db, runtime.storage, runtime.redis, stop, every_seconds=ACCOUNT_DELETER_SECONDS
+    )
+
+
+# How often the worker looks for deleted accounts to empty (the request that
+# deletes one does not wait for it; a few seconds is soon enough).
+ACCOUNT_DELETER_SECONDS = 5.0
+
+BACKGROUND_JOBS: tuple[BackgroundJob, ...] = (
+    deliver_mail,
+    flush_views,
+    sweep_storage,
+    empty_deleted_accounts,
+)

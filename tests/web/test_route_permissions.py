@@ -304,6 +304,11 @@ ROUTES: dict[tuple[str, str], Route] = {
     # Securing one's own account: locked accounts too. Codes count as sign-in guesses.
     ("settings.security", "GET"): Route(A.SIGNED_IN),
     ("settings.notification_settings", "GET"): Route(A.SIGNED_IN),
+    # Leaving is open to locked accounts too; the password counts as a sign-in guess.
+    ("settings.delete_account_page", "GET"): Route(A.SIGNED_IN),
+    ("settings.delete_account", "POST"): Route(
+        A.SIGNED_IN, body={"password": "wrong"}, limits=("sign-ins-by-account",)
+    ),
     ("settings.save_notification_settings", "POST"): Route(
         A.SIGNED_IN, body={"on": "like"}, exempt=True
     ),
@@ -396,6 +401,9 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("admin.lock_user", "POST"): Route(A.MODERATOR, a_user(), body={"reason": "spam"}, exempt=True),
     ("admin.unlock_user", "POST"): Route(A.MODERATOR, a_user(locked=True), exempt=True),
     ("admin.dashboard", "GET"): Route(A.ADMINISTRATOR),
+    ("admin.delete_user", "POST"): Route(
+        A.ADMINISTRATOR, a_user(), body={"reason": "spam"}, exempt=True
+    ),
     ("admin.change_role", "POST"): Route(
         A.ADMINISTRATOR, a_user(), body={"role": "moderator"}, exempt=True
     ),

@@ -215,6 +215,7 @@ WALK: dict[str, tuple[Muting, Blocking, Paths]] = {
     "settings.profile": (Muting.UNRELATED, Blocking.UNRELATED, at("/settings/profile")),
     "settings.appearance": (Muting.UNRELATED, Blocking.UNRELATED, at("/settings/appearance")),
     "settings.security": (Muting.UNRELATED, Blocking.UNRELATED, at("/settings/security")),
+    "settings.delete_account_page": (Muting.UNRELATED, Blocking.UNRELATED, at("/settings/delete")),
     "settings.notification_settings": (
         Muting.UNRELATED,
         Blocking.UNRELATED,
@@ -322,6 +323,7 @@ AUDIENCE: dict[str, tuple[Audience, Paths | None]] = {
             "settings.profile",
             "settings.appearance",
             "settings.security",
+            "settings.delete_account_page",
             "settings.notification_settings",
             "api.account.get_notice_settings",
             "api.account.list_passkeys",

@@ -83,6 +83,7 @@ class ModerationAction(StrEnum):
     ENABLE_COMMENTS = "enable_comments"
     MARK_SENSITIVE = "mark_sensitive"
     UNMARK_SENSITIVE = "unmark_sensitive"
+    DELETE_ACCOUNT = "delete_account"
 
 
 class ModerationEntry(Base):

@@ -118,6 +118,9 @@ class User(Base):
     # The kinds of notice (NotificationKind values, comma-separated) the person
     # turned off: they are not made at all (services/notifications.py). None: all on.
     notices_off: Mapped[str | None] = mapped_column(String(120), default=None)
+    # Set when the account is deleted: hidden and inactive from then on, while
+    # the worker empties it (services/deletion.py) and finally removes the row.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
     @staticmethod
     def key_for(text: str) -> str:

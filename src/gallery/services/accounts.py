@@ -105,12 +105,17 @@ async def find_by_login(session: AsyncSession, login: str) -> User | None:
     if not key:
         return None
     return await session.scalar(
-        select(User).where(or_(User.username_key == key, User.email_key == key))
+        select(User).where(
+            or_(User.username_key == key, User.email_key == key), User.deleted_at.is_(None)
+        )
     )
 
 
 async def find_by_email(session: AsyncSession, email: str) -> User | None:
-    return await session.scalar(select(User).where(User.email_key == User.key_for(email)))
+    """The account with that address; a deleted one (being emptied) is no account."""
+    return await session.scalar(
+        select(User).where(User.email_key == User.key_for(email), User.deleted_at.is_(None))
+    )
 
 
 def sign_in_attempts_key(account: User | None, login: str) -> str:

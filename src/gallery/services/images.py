@@ -435,7 +435,6 @@ async def delete_image(
         await check_post_visible(session, actor, image.author_id, image.is_public)
         raise PermissionDenied("Only the owner or a moderator can delete this image.")
     why = moderation.check_reason(reason)
-    keys = image.storage_keys
     if moderating or actor.id != image.author_id:
         moderation.record(
             session,
@@ -446,6 +445,18 @@ async def delete_image(
             summary=moderation.image_summary(image, await _author_name(session, image.author_id)),
             reason=why,
         )
+    await remove_post(session, storage, redis, image)
+
+
+async def remove_post(
+    session: AsyncSession, storage: Storage, redis: aioredis.Redis | None, image: Image
+) -> None:
+    """Delete ``image`` with everything that hangs on it, and commit; then its files.
+
+    The caller has decided it may go (``delete_image``; an account's deletion).
+    """
+    image_id = image.id
+    keys = image.storage_keys
     comment_ids = select(Comment.id).where(Comment.image_id == image_id)
     # Explicitly, not only by ON DELETE CASCADE: SQLite honours that only with
     # its foreign-key pragma on, and the outcome must not depend on it.

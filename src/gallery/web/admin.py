@@ -19,7 +19,7 @@ from quart.typing import ResponseReturnValue
 
 from gallery.models.moderation import ModerationAction
 from gallery.models.user import Permission, Role, User
-from gallery.services import moderation, reports
+from gallery.services import deletion, moderation, reports
 from gallery.services.errors import Conflict, InvalidInput, NotFoundError
 from gallery.services.moderation import REASON_MAX_LENGTH, UserFilter
 from gallery.services.permissions import can, outranks
@@ -59,6 +59,7 @@ ACTION_LABELS: dict[str, str] = {
     ModerationAction.ENABLE_COMMENTS: "Turned comments on",
     ModerationAction.MARK_SENSITIVE: "Put behind a content warning",
     ModerationAction.UNMARK_SENSITIVE: "Removed the content warning",
+    ModerationAction.DELETE_ACCOUNT: "Deleted an account",
 }
 
 
@@ -170,6 +171,27 @@ async def lock_user(user_id: int) -> ResponseReturnValue:
 @rate_limit_exempt(STAFF_ONLY)
 async def unlock_user(user_id: int) -> ResponseReturnValue:
     return await change_lock(user_id, lock=False)
+
+
+@bp.post("/users/<int:user_id>/delete")
+@permission_required(Permission.ADMINISTER)
+@rate_limit_exempt(STAFF_ONLY)
+async def delete_user(user_id: int) -> ResponseReturnValue:
+    """Delete an account as its owner would, logged with the reason (administrators)."""
+    use = resources()
+    user = await deletion.delete_account_as_administrator(
+        use.db,
+        use.redis,
+        use.sign_ins,
+        actor=require_user(),
+        user_id=user_id,
+        reason=await form_value("reason"),
+    )
+    await flash(
+        f"The account {user.username} is deleted: hidden now, emptied in the background.",
+        "success",
+    )
+    return redirect(url_for("admin.dashboard"), 303)
 
 
 async def change_lock(user_id: int, *, lock: bool) -> ResponseReturnValue:

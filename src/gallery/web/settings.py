@@ -8,9 +8,17 @@ from __future__ import annotations
 
 from quart import Blueprint, flash, redirect, render_template, request, session, url_for
 from quart.typing import ResponseReturnValue
+from quart_auth import logout_user
 
 from gallery.models.user import AVATAR_SIZES, Theme
-from gallery.services import accounts, notifications, passkeys, profiles, two_factor
+from gallery.services import (
+    accounts,
+    deletion,
+    notifications,
+    passkeys,
+    profiles,
+    two_factor,
+)
 from gallery.services.errors import InvalidInput, Rejected
 from gallery.web.actions import change_avatar
 from gallery.web.body_limits import accepts_uploads
@@ -273,3 +281,38 @@ async def save_notification_settings() -> ResponseReturnValue:
     await notifications.set_kinds_off(resources().db, user, set(notifications.KIND_LABELS) - wanted)
     await flash("Your notification settings are saved.", "success")
     return redirect(url_for("settings.notification_settings"), 303)
+
+
+@bp.get("/delete")
+async def delete_account_page() -> ResponseReturnValue:
+    """The danger zone: delete the account."""
+    require_user()
+    return await render_template("settings/delete.html", errors={})
+
+
+@bp.post("/delete")
+@rate_limited("sign-ins-by-account", counted_in_view=True)
+async def delete_account() -> ResponseReturnValue:
+    """Delete the account: the password (and a code when two-factor is on); every
+    session ends at once and the account is hidden; the rest goes in the background."""
+    use = resources()
+    user = require_user()
+    form = await request.form
+    await count_attempt("sign-ins-by-account", accounts.sign_in_attempts_key(user, ""))
+    try:
+        await deletion.delete_own_account(
+            use.db,
+            use.redis,
+            use.sign_ins,
+            user,
+            password=form.get("password", ""),
+            code=form.get("code", ""),
+        )
+    except InvalidInput as error:
+        return await render_template(
+            "settings/delete.html", errors={error.field or "form": error.message}
+        ), 400
+    logout_user()
+    session.clear()
+    await flash("Your account is deleted. Goodbye, and thank you for the photos.", "info")
+    return redirect(url_for("main.index"), 303)
