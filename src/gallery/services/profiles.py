@@ -174,7 +174,7 @@ async def remove_avatar(
         await bump_feed_version(redis)
 
 
-def set_theme_choice(value: str | None) -> Theme:
+def check_theme(value: str | None) -> Theme:
     """The colour mode named ``value``; ``InvalidInput`` for anything else."""
     try:
         return Theme(value or "")

@@ -132,7 +132,7 @@ async def appearance() -> ResponseReturnValue:
 async def save_appearance() -> ResponseReturnValue:
     user = require_user()
     try:
-        theme = profiles.set_theme_choice((await request.form).get("theme"))
+        theme = profiles.check_theme((await request.form).get("theme"))
     except InvalidInput as error:
         await flash(error.message, "danger")
         return redirect(url_for("settings.appearance"), 303)

@@ -171,7 +171,7 @@ class AppearanceIn:
 @rate_limit_exempt("a setting of the caller's own; setting it again changes nothing")
 async def set_appearance(data: AppearanceIn) -> AppearanceIn:
     """The colour mode of your pages: ``auto`` (as your system is set), ``light`` or ``dark``."""
-    theme = profiles.set_theme_choice(data.theme)
+    theme = profiles.check_theme(data.theme)
     await profiles.set_theme(resources().db, require_user(), theme)
     return AppearanceIn(theme=theme.value)
 
