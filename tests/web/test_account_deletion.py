@@ -102,6 +102,12 @@ async def test_deleting_hides_at_once_and_the_job_leaves_nothing_but_the_reserve
     following = await (await bob.get("/api/v1/feed/following")).get_json()
     assert following["items"] == []
     assert (await sign_in(app.test_client(), "alice")).status_code == 400
+    # Her comments on Bob's post (the only ones there) are gone from it too,
+    # before the job has run.
+    comments = await (await visitor.get(f"/api/v1/images/{his}/comments")).get_json()
+    assert comments["items"] == []
+    card = await (await visitor.get(f"/api/v1/images/{his}")).get_json()
+    assert card["comments"] == []
 
     await empty(runtime, alice_id)
     assert await count_rows(runtime, User, User.id == alice_id) == 0

@@ -100,10 +100,11 @@ def not_blocked(
 def comments_shown(
     post_author: InstrumentedAttribute[int] | int, comment_author: InstrumentedAttribute[int]
 ) -> ColumnElement[bool]:
-    """The comments everyone may see: none by someone the post's author blocked."""
+    """The comments everyone may see: none by someone the post's author blocked, and
+    none of a deleted account (gone at once, before the worker removes them)."""
     return ~exists(
         select(Block.id).where(Block.blocker_id == post_author, Block.blocked_id == comment_author)
-    )
+    ) & ~exists(select(User.id).where(User.id == comment_author, User.deleted_at.is_not(None)))
 
 
 @dataclass(frozen=True)
