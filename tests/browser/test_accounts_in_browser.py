@@ -85,7 +85,9 @@ async def test_register_activate_sign_in_and_out_in_chromium(
         # The account page lists this very session.
         await account_link.click()
         await expect(page).to_have_url(re.compile(r"/account$"))
-        await expect(page.get_by_role("heading", name=USERNAME, level=1)).to_be_visible()
+        # The settings pages' heading is "Settings"; the account's name heads its section.
+        await expect(page.get_by_role("heading", name="Settings", level=1)).to_be_visible()
+        await expect(page.get_by_role("heading", name=USERNAME, level=2)).to_be_visible()
         sessions = page.locator(".sign-in-list > li")
         await expect(sessions).to_have_count(1)
         await expect(sessions.first).to_contain_text("this device")

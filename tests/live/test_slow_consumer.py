@@ -50,6 +50,7 @@ async def publish_comment(runtime: Runtime, image_id: int, author: Person, numbe
         created_at=utcnow(),
         author_id=author.user_id,
         author_username=author.username,
+        author_display_name=None,
         author_avatar_url="",
     )
 
