@@ -11,6 +11,7 @@ from quart_schema import Info, QuartSchema
 
 from gallery.infra.runtime import Runtime
 from gallery.jobs import BACKGROUND_JOBS
+from gallery.services.images import stop_imaging_pool
 from gallery.settings import Settings
 from gallery.web.fast_path import install_fast_path
 from gallery.web.overload import install_overload_guard
@@ -91,6 +92,7 @@ def register_infrastructure(app: Quart, settings: Settings) -> None:
     @app.after_serving
     async def stop_runtime() -> None:
         await runtime.stop()
+        await stop_imaging_pool()
 
 
 def register_extensions(app: Quart, settings: Settings) -> None:

@@ -11,7 +11,15 @@ import asyncio
 
 import httpx
 
-from tests.browser.conftest import GalleryServer, MailWatcher, ServerFactory, post_form
+from gallery.settings import Settings
+from tests.browser.conftest import (
+    GalleryServer,
+    MailWatcher,
+    ServerFactory,
+    post_form,
+    seed_site,
+)
+from tests.images import jpeg_bytes
 
 USERNAME = "bob"
 EMAIL = "bob@example.com"
@@ -80,3 +88,24 @@ async def test_two_workers_and_a_restart_keep_everyone_signed_in(
         response = await replay.get("/api/v1/me")
         assert response.status_code == 401, response.text
         assert response.json()["error"]["code"] == "UNAUTHORIZED"
+
+
+async def test_a_worker_that_made_photos_stops_on_sigterm_without_being_killed(
+    start_server: ServerFactory, settings: Settings
+) -> None:
+    """The imaging process is ended with the app: left to the interpreter's exit,
+    it kept a stopping worker alive until the test server's SIGKILL, 15 s later."""
+    await seed_site(settings, (USERNAME,), PASSWORD, users=0, images=0, comments=0)
+    server = await start_server(workers=1)
+    async with httpx.AsyncClient(base_url=server.url, timeout=10.0) as client:
+        response = await post_form(client, "/login", {"login": USERNAME, "password": PASSWORD})
+        assert response.status_code == 302, response.text
+        token = (await client.get("/api/v1/me")).json()["csrf_token"]
+        posted = await client.post(
+            "/api/v1/images",
+            files={"file": ("photo.jpg", jpeg_bytes(), "image/jpeg")},
+            headers={"X-CSRF-Token": token},
+        )
+        assert posted.status_code == 201, posted.text
+    # Exit status 0: the master and its worker stopped on SIGTERM, not SIGKILL (-9).
+    assert await server.stop() == 0

@@ -92,6 +92,18 @@ def imaging_pool() -> ProcessPoolExecutor:
     return _imaging_pool
 
 
+async def stop_imaging_pool() -> None:
+    """End this process's imaging process, if it started one (the app's shutdown).
+
+    Left to the interpreter's exit, the pool's shutdown kept a stopping web
+    worker alive for 15 s and more, past what a graceful stop allows.
+    """
+    global _imaging_pool
+    pool, _imaging_pool = _imaging_pool, None
+    if pool is not None:
+        await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
+
+
 def _replace_broken_pool(broken: ProcessPoolExecutor) -> None:
     global _imaging_pool
     if _imaging_pool is broken:
