@@ -1,7 +1,8 @@
-"""The settings pages (``/settings/...``): profile and avatar, appearance, security.
+"""The settings pages (``/settings/...``): profile and avatar, notifications,
+appearance, security (passkeys, two-factor sign-in) and deleting the account.
 
-The account's password, sessions and privacy switches are on ``/account``
-(web/auth.py), which shares these pages' navigation.
+The account's username, e-mail, password, sessions and privacy switches are
+on ``/account`` (web/auth.py), which shares these pages' navigation.
 """
 
 from __future__ import annotations
