@@ -181,6 +181,9 @@ async def test_compose_a_carousel_on_a_phone_then_edit_and_mark_it(
         # Saved for later, in place; the saved page lists it.
         await card.locator("[data-save-button]").click()
         await expect(card.locator("[data-save-button]")).to_have_attribute("aria-pressed", "true")
+        # The button shows the save at once, before the request ends; leaving the
+        # page then could cancel it. The form is busy until the answer is in.
+        await expect(card.locator("[data-save-form]")).not_to_have_attribute("aria-busy", "true")
         await ruth.goto("/saved")
         await expect(ruth.locator("[data-feed-items] > [data-image-id]")).to_have_count(1)
         ruth_watcher.assert_none()
