@@ -46,7 +46,12 @@ from gallery.web.forms import (
     show_account_error,
 )
 from gallery.web.permissions import permission_required
-from gallery.web.rate_limits import count_attempt, rate_limit_exempt, rate_limited
+from gallery.web.rate_limits import (
+    count_attempt,
+    count_guess_on_account,
+    rate_limit_exempt,
+    rate_limited,
+)
 from gallery.web.resources import resources
 from gallery.web.security import client_address, relying_party, safe_next
 from gallery.web.sessions import SessionUser
@@ -231,7 +236,7 @@ async def second_factor() -> ResponseReturnValue:
     error: str | None = None
     if request.method == "POST":
         await count_attempt("sign-ins-by-address")
-        await count_attempt("sign-ins-by-account", accounts.sign_in_attempts_key(user, ""))
+        await count_guess_on_account(user)
         try:
             await two_factor.check_code(use.db, user, (await request.form).get("code", ""))
         except InvalidInput as refusal:

@@ -31,6 +31,8 @@ from redis.exceptions import RedisError
 from werkzeug.exceptions import TooManyRequests
 
 from gallery.infra.redis import is_unavailable
+from gallery.models.user import User
+from gallery.services.accounts import sign_in_attempts_key
 from gallery.web.current_user import require_user
 from gallery.web.resources import resources
 from gallery.web.security import UNSAFE_METHODS, client_address
@@ -244,6 +246,12 @@ async def count_attempt(name: str, value: str | None = None) -> None:
     if (entry.key is Key.VALUE) != (value is not None):
         raise TypeError(f"{name!r} is keyed by {entry.key.value}; pass a value only for those")
     await count(name, value if value is not None else subject_of(entry))
+
+
+async def count_guess_on_account(user: User) -> None:
+    """One guess at ``user``'s secrets (a code, the password) on the counter its
+    sign-ins spend: guessing in settings buys no more tries than at /login."""
+    await count_attempt("sign-ins-by-account", sign_in_attempts_key(user, ""))
 
 
 def counts_this_request() -> bool:

@@ -13,7 +13,6 @@ from quart_auth import logout_user
 
 from gallery.models.user import AVATAR_SIZES, Theme
 from gallery.services import (
-    accounts,
     deletion,
     notifications,
     passkeys,
@@ -25,7 +24,11 @@ from gallery.web.actions import change_avatar
 from gallery.web.body_limits import accepts_uploads
 from gallery.web.current_user import require_user
 from gallery.web.permissions import permission_required
-from gallery.web.rate_limits import count_attempt, rate_limit_exempt, rate_limited
+from gallery.web.rate_limits import (
+    count_guess_on_account,
+    rate_limit_exempt,
+    rate_limited,
+)
 from gallery.web.resources import resources
 from gallery.web.shapes import avatar_url
 
@@ -198,7 +201,7 @@ async def two_factor_confirm() -> ResponseReturnValue:
     secret = session.get(ENROLMENT_KEY)
     if user.has_two_factor or not isinstance(secret, str):
         return redirect(url_for("settings.security"), 303)
-    await count_attempt("sign-ins-by-account", accounts.sign_in_attempts_key(user, ""))
+    await count_guess_on_account(user)
     try:
         codes = await two_factor.enable(use.db, user, secret, (await request.form).get("code", ""))
     except InvalidInput as error:
@@ -214,7 +217,7 @@ async def new_recovery_codes() -> ResponseReturnValue:
     use = resources()
     user = require_user()
     form = await request.form
-    await count_attempt("sign-ins-by-account", accounts.sign_in_attempts_key(user, ""))
+    await count_guess_on_account(user)
     try:
         codes = await two_factor.new_recovery_codes(
             use.db, user, password=form.get("password", ""), code=form.get("code", "")
@@ -230,7 +233,7 @@ async def two_factor_disable() -> ResponseReturnValue:
     use = resources()
     user = require_user()
     form = await request.form
-    await count_attempt("sign-ins-by-account", accounts.sign_in_attempts_key(user, ""))
+    await count_guess_on_account(user)
     try:
         await two_factor.disable(
             use.db, user, password=form.get("password", ""), code=form.get("code", "")
@@ -299,7 +302,7 @@ async def delete_account() -> ResponseReturnValue:
     use = resources()
     user = require_user()
     form = await request.form
-    await count_attempt("sign-ins-by-account", accounts.sign_in_attempts_key(user, ""))
+    await count_guess_on_account(user)
     try:
         await deletion.delete_own_account(
             use.db,
