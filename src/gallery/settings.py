@@ -169,6 +169,12 @@ class Settings(BaseSettings):
         return self.instance_dir / "mail"
 
     @property
+    def export_dir(self) -> Path:
+        """Where data exports are kept without a bucket: not under the media, which
+        are served by URL (``infra.storage.make_export_storage``)."""
+        return self.instance_dir / "exports"
+
+    @property
     def max_upload_bytes(self) -> int:
         return self.max_upload_mb * 1024 * 1024
 

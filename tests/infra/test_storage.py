@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 
 import pytest
 
 from gallery.infra.s3_storage import S3Location, S3Storage
 from gallery.infra.storage import (
+    LOCAL_WRITE_BYTES,
     LocalStorage,
     StoredFileMissing,
+    content_type_of,
     is_valid_key,
+    make_export_storage,
     make_storage,
     new_stem,
 )
@@ -54,6 +59,33 @@ def _storage(tmp_path: Path) -> LocalStorage:
     root = tmp_path / "media"
     root.mkdir()
     return LocalStorage(root)
+
+
+async def _stream(chunks: Iterable[bytes]) -> AsyncIterator[bytes]:
+    for chunk in chunks:
+        await asyncio.sleep(0)  # a real producer (the zip writer) awaits between chunks
+        yield chunk
+
+
+async def _stream_failing_after(chunks: Iterable[bytes]) -> AsyncIterator[bytes]:
+    async for chunk in _stream(chunks):
+        yield chunk
+    raise RuntimeError("the export job failed midway")
+
+
+async def _read_all(storage: LocalStorage, key: str, chunk_bytes: int) -> list[bytes]:
+    return [chunk async for chunk in await storage.open_stream(key, chunk_bytes)]
+
+
+def _open_files_of_this_process() -> set[str]:
+    """What this process has open (Linux): to see a stream let go of its file."""
+    found = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            found.add(os.readlink(f"/proc/self/fd/{fd}"))
+        except OSError:
+            continue  # the fd listdir itself used, now closed
+    return found
 
 
 async def test_put_then_open_gives_the_same_bytes(tmp_path: Path) -> None:
@@ -212,7 +244,11 @@ async def test_invalid_key_never_reaches_the_file_system(tmp_path: Path, key: st
     with pytest.raises(StoredFileMissing):
         await storage.open(key)
     with pytest.raises(StoredFileMissing):
+        await storage.open_stream(key)
+    with pytest.raises(StoredFileMissing):
         await storage.put(key, b"overwrite attempt")
+    with pytest.raises(StoredFileMissing):
+        await storage.put_stream(key, _stream([b"overwrite attempt"]))
     await storage.delete(key)  # nothing to delete: not an error
 
     assert _files_under(tmp_path) == before
@@ -256,6 +292,136 @@ async def test_deleting_a_missing_key_is_fine(tmp_path: Path) -> None:
     await storage.delete(key)  # already gone
 
     assert _files_under(tmp_path) == []
+
+
+async def test_put_stream_then_open_stream_gives_the_same_bytes(tmp_path: Path) -> None:
+    storage = _storage(tmp_path)
+    key = _key("export", "zip")
+    # Several write buffers' worth, in chunks of uneven sizes, some tiny.
+    chunks = [os.urandom(size) for size in [1, 300_000, 7, 1024 * 1024, 0, 2_500_000, 13]]
+
+    stored = await storage.put_stream(key, _stream(chunks))
+
+    data = b"".join(chunks)
+    assert stored == len(data) > 2 * LOCAL_WRITE_BYTES
+    read = await _read_all(storage, key, chunk_bytes=100_000)
+    assert b"".join(read) == data
+    assert max(len(chunk) for chunk in read) <= 100_000
+    assert await storage.size(key) == len(data)
+    assert _leftover_temporaries(tmp_path) == []
+    assert _files_under(tmp_path) == [storage.root / key]
+
+
+async def test_put_stream_of_a_few_bytes_and_of_nothing(tmp_path: Path) -> None:
+    storage = _storage(tmp_path)
+    small, empty = _key("export", "zip"), _key("other", "zip")
+
+    assert await storage.put_stream(small, _stream([b"PK", b"\x05\x06"])) == 4
+    assert await storage.put_stream(empty, _stream([])) == 0
+
+    assert await _read_all(storage, small, chunk_bytes=3) == [b"PK\x05", b"\x06"]
+    assert await _read_all(storage, empty, chunk_bytes=3) == []
+    assert (storage.root / empty).read_bytes() == b""
+    assert _leftover_temporaries(tmp_path) == []
+
+
+async def test_a_stream_that_fails_midway_leaves_nothing(tmp_path: Path) -> None:
+    storage = _storage(tmp_path)
+    key = _key("export", "zip")
+    chunks = [os.urandom(LOCAL_WRITE_BYTES)] * 3  # some of it is written before the failure
+
+    with pytest.raises(RuntimeError, match="midway"):
+        await storage.put_stream(key, _stream_failing_after(chunks))
+
+    assert _files_under(tmp_path) == []
+    assert _leftover_temporaries(tmp_path) == []
+
+
+async def test_a_stream_that_fails_midway_keeps_the_previous_file_whole(tmp_path: Path) -> None:
+    storage = _storage(tmp_path)
+    key = _key("export", "zip")
+    await storage.put_stream(key, _stream([b"the previous export"]))
+
+    with pytest.raises(RuntimeError, match="midway"):
+        await storage.put_stream(key, _stream_failing_after([b"x" * LOCAL_WRITE_BYTES] * 2))
+
+    assert await storage.open(key) == b"the previous export"
+    assert _leftover_temporaries(tmp_path) == []
+
+
+async def test_a_stream_cancelled_midway_leaves_nothing(tmp_path: Path) -> None:
+    storage = _storage(tmp_path)
+    key = _key("export", "zip")
+    written_some = asyncio.Event()
+
+    async def stalling_after_some_writes() -> AsyncIterator[bytes]:
+        async for chunk in _stream([b"y" * LOCAL_WRITE_BYTES] * 3):
+            yield chunk
+        written_some.set()
+        await asyncio.Event().wait()  # the job hangs until it is cancelled
+        yield b"never"
+
+    upload = asyncio.create_task(storage.put_stream(key, stalling_after_some_writes()))
+    await written_some.wait()
+    assert len(_leftover_temporaries(tmp_path)) == 1  # mid-write: the temporary file
+    upload.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await upload
+
+    assert _files_under(tmp_path) == []
+
+
+async def test_a_failed_commit_leaves_no_temporary_file(tmp_path: Path) -> None:
+    storage = _storage(tmp_path)
+    key = _key("export", "zip")
+    (storage.root / key).mkdir(parents=True)  # in the way of the rename
+
+    with pytest.raises(OSError):
+        await storage.put_stream(key, _stream([b"never visible"]))
+
+    assert _leftover_temporaries(tmp_path) == []
+    assert _files_under(tmp_path) == []
+
+
+async def test_open_stream_of_a_missing_file_raises_before_any_chunk(tmp_path: Path) -> None:
+    """So the download route can answer 404 before it has sent any headers."""
+    storage = _storage(tmp_path)
+    key = _key("export", "zip")
+    folder_key = _key("other", "zip")
+    (storage.root / folder_key).mkdir(parents=True)
+
+    for missing in (key, folder_key):
+        with pytest.raises(StoredFileMissing):
+            await storage.open_stream(missing)
+
+
+async def test_a_stream_holds_its_file_open_until_read_or_closed(tmp_path: Path) -> None:
+    storage = _storage(tmp_path)
+    key = _key("export", "zip")
+    await storage.put(key, b"z" * 10)
+    path = os.path.realpath(storage.root / key)
+
+    read_to_the_end = await storage.open_stream(key, chunk_bytes=4)
+    assert path in _open_files_of_this_process()
+    assert [chunk async for chunk in read_to_the_end] == [b"zzzz", b"zzzz", b"zz"]
+    assert path not in _open_files_of_this_process()
+
+    # A download the browser abandons: closed after one chunk, or before any.
+    abandoned = await storage.open_stream(key, chunk_bytes=4)
+    assert await anext(abandoned) == b"zzzz"
+    await abandoned.aclose()
+    never_read = await storage.open_stream(key)
+    await never_read.aclose()
+    async with await storage.open_stream(key) as left_in_a_block:
+        assert await anext(left_in_a_block) == b"z" * 10
+    assert path not in _open_files_of_this_process()
+    with pytest.raises(StopAsyncIteration):
+        await anext(abandoned)
+
+
+def test_exports_are_zip_files() -> None:
+    assert content_type_of(_key("export", "zip")) == "application/zip"
+    assert is_valid_key(_key("export", "zip"))
 
 
 def test_url_is_the_media_path_of_the_key(tmp_path: Path) -> None:
@@ -328,3 +494,31 @@ def test_make_storage_gives_an_s3_storage_for_an_s3_url(tmp_path: Path) -> None:
 def test_a_storage_url_that_is_not_s3_is_refused(tmp_path: Path, url: str) -> None:
     with pytest.raises(ValueError, match="s3://"):
         make_storage(Settings(instance_dir=tmp_path, storage_url=url))
+
+
+def test_make_export_storage_gives_a_folder_outside_the_media(tmp_path: Path) -> None:
+    """Exports are private: never in the media folder that nginx serves to anyone."""
+    settings = Settings(instance_dir=tmp_path, media_dir=tmp_path / "media")
+
+    exports = make_export_storage(settings)
+
+    assert isinstance(exports, LocalStorage)
+    assert exports.root == tmp_path / "exports"
+    assert not exports.root.is_relative_to(tmp_path / "media")
+
+
+def test_make_export_storage_gives_the_exports_prefix_of_the_bucket(tmp_path: Path) -> None:
+    settings = Settings(
+        instance_dir=tmp_path, storage_url="s3://photos/site-a", s3_region="eu-west-1"
+    )
+
+    exports = make_export_storage(settings)
+
+    assert isinstance(exports, S3Storage)
+    assert exports.location == S3Location("photos", "site-a/exports/")
+    media = make_storage(settings)
+    assert isinstance(media, S3Storage)
+    assert exports.options == media.options
+    unprefixed = make_export_storage(Settings(instance_dir=tmp_path, storage_url="s3://photos"))
+    assert isinstance(unprefixed, S3Storage)
+    assert unprefixed.location == S3Location("photos", "exports/")

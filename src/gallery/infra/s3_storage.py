@@ -25,10 +25,11 @@ import datetime as dt
 import functools
 import hashlib
 import hmac
+import io
 import logging
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -39,9 +40,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from gallery.infra.storage import (
     IMMUTABLE_CACHE_CONTROL,
+    STREAM_CHUNK_BYTES,
     StorageError,
     StoredFileMissing,
+    StoredStream,
     content_type_of,
+    finish_despite_cancellation,
     is_valid_key,
 )
 
@@ -59,6 +63,12 @@ MAX_ATTEMPTS = 4
 CREDENTIALS_REFRESH_SECONDS = 300
 # Errors that mean "no such object".
 MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
+# ``put_stream`` sends parts of this size (the last one may be smaller): S3's
+# least is 5 MiB for all but the last, and 10 000 parts of 8 MiB make 78 GiB.
+MULTIPART_PART_BYTES = 8 * 1024 * 1024
+# What streamed files (data exports) are: one user's own, downloaded through the
+# app; no cache on the way may keep a copy.
+PRIVATE_CACHE_CONTROL = "private, no-store"
 
 
 @dataclass(frozen=True)
@@ -346,6 +356,126 @@ class S3Storage:
         except (ClientError, BotoCoreError) as error:
             raise StorageError(f"could not store {key}: {_describe(error)}") from error
 
+    async def put_stream(self, key: str, chunks: AsyncIterable[bytes]) -> int:
+        """A multipart upload, one part in memory at a time; one PUT if it all fits in one.
+
+        S3 shows the object only once the upload is completed, so it appears
+        whole or not at all. On any failure, cancellation included, the upload
+        is aborted: its parts would otherwise stay in the bucket, billed and
+        invisible. A process killed outright cannot abort: the retry calls
+        ``abort_unfinished_uploads`` first (and a bucket lifecycle rule that
+        aborts incomplete uploads after a day is the safety net).
+        """
+        if not is_valid_key(key):
+            raise StorageError(f"not a storage key: {key!r}")
+        object_key = self.location.object_key(key)
+        upload_id: str | None = None
+        parts: list[dict[str, Any]] = []
+        stored = 0
+        part = _Part()
+        try:
+            async for chunk in chunks:
+                part.add(chunk)
+                if part.size >= MULTIPART_PART_BYTES:
+                    if upload_id is None:
+                        upload_id = await self._create_upload(key)
+                    parts.append(
+                        await self._upload_part(object_key, upload_id, len(parts) + 1, part)
+                    )
+                    stored += part.size
+                    part = _Part()
+            if upload_id is None:
+                await self.client.put_object(
+                    Bucket=self.location.bucket,
+                    Key=object_key,
+                    Body=part.body(),
+                    ContentLength=part.size,
+                    ContentType=content_type_of(key),
+                    CacheControl=PRIVATE_CACHE_CONTROL,
+                    ContentMD5=part.content_md5(),
+                )
+                return part.size
+            if part.size:
+                parts.append(await self._upload_part(object_key, upload_id, len(parts) + 1, part))
+                stored += part.size
+            await self.client.complete_multipart_upload(
+                Bucket=self.location.bucket,
+                Key=object_key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},
+            )
+        except BaseException as error:
+            if upload_id is not None:
+                await finish_despite_cancellation(self._abort_upload(object_key, upload_id))
+            if isinstance(error, ClientError | BotoCoreError):
+                raise StorageError(f"could not store {key}: {_describe(error)}") from error
+            raise
+        return stored
+
+    async def _create_upload(self, key: str) -> str:
+        answer = await self.client.create_multipart_upload(
+            Bucket=self.location.bucket,
+            Key=self.location.object_key(key),
+            ContentType=content_type_of(key),
+            CacheControl=PRIVATE_CACHE_CONTROL,
+        )
+        return str(answer["UploadId"])
+
+    async def _upload_part(
+        self, object_key: str, upload_id: str, number: int, part: _Part
+    ) -> dict[str, Any]:
+        answer = await self.client.upload_part(
+            Bucket=self.location.bucket,
+            Key=object_key,
+            UploadId=upload_id,
+            PartNumber=number,
+            Body=part.body(),
+            ContentLength=part.size,
+            ContentMD5=part.content_md5(),
+        )
+        return {"ETag": answer["ETag"], "PartNumber": number}
+
+    async def _abort_upload(self, object_key: str, upload_id: str) -> bool:
+        """Abort one upload, best effort: a failure is logged, the caller's error matters more."""
+        try:
+            await self.client.abort_multipart_upload(
+                Bucket=self.location.bucket, Key=object_key, UploadId=upload_id
+            )
+        except (ClientError, BotoCoreError) as error:
+            log.warning(
+                "Could not abort the upload %s of %s: %s", upload_id, object_key, _describe(error)
+            )
+            return False
+        return True
+
+    async def abort_unfinished_uploads(self, key: str) -> int:
+        """Abort every multipart upload of ``key`` still open; how many there were.
+
+        For a job that was killed mid-upload (so its own abort never ran) and
+        now starts again: the parts of its first try are removed.
+        """
+        if not is_valid_key(key):
+            raise StorageError(f"not a storage key: {key!r}")
+        object_key = self.location.object_key(key)
+        try:
+            # Listed first, aborted after: the listing's markers stay valid.
+            paginator = self.client.get_paginator("list_multipart_uploads")
+            upload_ids = [
+                str(upload["UploadId"])
+                async for page in paginator.paginate(Bucket=self.location.bucket, Prefix=object_key)
+                for upload in page.get("Uploads", [])
+                if upload["Key"] == object_key  # a prefix: longer keys would match too
+            ]
+        except (ClientError, BotoCoreError) as error:
+            raise StorageError(
+                f"could not list the uploads of {key}: {_describe(error)}"
+            ) from error
+        aborted = 0
+        for upload_id in upload_ids:
+            if await self._abort_upload(object_key, upload_id):
+                aborted += 1
+        return aborted
+
     async def open(self, key: str) -> bytes:
         if not is_valid_key(key):
             raise StoredFileMissing(key)
@@ -362,6 +492,37 @@ class S3Storage:
             raise StorageError(f"could not read {key}: {_describe(error)}") from error
         except BotoCoreError as error:
             raise StorageError(f"could not read {key}: {_describe(error)}") from error
+
+    async def open_stream(self, key: str, chunk_bytes: int = STREAM_CHUNK_BYTES) -> StoredStream:
+        """A GET whose body is read as the chunks are asked for.
+
+        The GET is made here, so a missing object raises ``StoredFileMissing``
+        before any chunk; the connection is held until the stream is closed.
+        """
+        if chunk_bytes < 1:
+            raise ValueError(f"chunks of at least one byte, not {chunk_bytes}")
+        if not is_valid_key(key):
+            raise StoredFileMissing(key)
+        try:
+            answer = await self.client.get_object(
+                Bucket=self.location.bucket, Key=self.location.object_key(key)
+            )
+        except ClientError as error:
+            if _code(error) in MISSING_CODES:
+                raise StoredFileMissing(key) from error
+            raise StorageError(f"could not read {key}: {_describe(error)}") from error
+        except BotoCoreError as error:
+            raise StorageError(f"could not read {key}: {_describe(error)}") from error
+        body = answer["Body"]
+
+        async def read_chunk() -> bytes:
+            try:
+                chunk: bytes = await body.read(chunk_bytes)
+            except BotoCoreError as error:  # cut off, timed out, or shorter than announced
+                raise StorageError(f"could not read {key}: {_describe(error)}") from error
+            return chunk
+
+        return StoredStream(read_chunk, body.aclose)
 
     async def size(self, key: str) -> int | None:
         """The stored object's size in bytes, or ``None`` if there is none."""
@@ -406,6 +567,32 @@ class S3Storage:
     def __str__(self) -> str:
         where = self.options.endpoint_url or "AWS"
         return f"{self.location} at {where}"
+
+
+class _Part:
+    """One part of a multipart upload as its chunks arrive, and their MD5.
+
+    The bytes go into a ``BytesIO`` that is itself the request body: the HTTP
+    client reads it in small pieces. A ``bytes`` body would be copied whole
+    into the connection's send buffer, and a ``bytearray`` twice.
+    """
+
+    def __init__(self) -> None:
+        self._bytes = io.BytesIO()
+        self._md5 = hashlib.md5(usedforsecurity=False)  # S3's own integrity check
+        self.size = 0
+
+    def add(self, chunk: bytes) -> None:
+        self._bytes.write(chunk)
+        self._md5.update(chunk)
+        self.size += len(chunk)
+
+    def body(self) -> io.BytesIO:
+        self._bytes.seek(0)
+        return self._bytes
+
+    def content_md5(self) -> str:
+        return base64.b64encode(self._md5.digest()).decode()
 
 
 @functools.cache
