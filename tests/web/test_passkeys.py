@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from gallery.infra.runtime import Runtime
 from gallery.models import Passkey
+from gallery.web.rate_limits import RATE_LIMITS
 from tests.authenticator import SoftwareAuthenticator
 from tests.helpers import (
     count_rows,
@@ -162,3 +163,23 @@ async def test_passkeys_are_renamed_and_removed_by_their_owner_only(
     assert await count_rows(runtime, Passkey) == 0
     _, refused = await passkey_sign_in(app, phone)
     assert refused.status_code == 403
+
+
+async def test_passkey_challenges_for_strangers_are_limited_per_address(app: Quart) -> None:
+    """Each challenge is kept in a server-side session, which an anonymous caller
+    gets for it: a script asking for thousands would fill the session store."""
+    limit = RATE_LIMITS["passkey-challenges"].limit
+    script = app.test_client()
+    token = await csrf_token(script, "/login")
+    for _ in range(limit):
+        await options(script, token, "/login/passkey/options")
+    refused = await script.post(
+        "/login/passkey/options", headers={**csrf_header(token), "Accept": "application/json"}
+    )
+    assert refused.status_code == 429
+    assert int(refused.headers["Retry-After"]) > 0
+    # Its address is what is counted: a new browser there is refused too.
+    other = app.test_client()
+    other_token = await csrf_token(other, "/login")
+    again = await other.post("/login/passkey/options", headers=csrf_header(other_token))
+    assert again.status_code == 429

@@ -254,7 +254,7 @@ PASSKEY_SIGN_IN_KEY = "passkey_sign_in"
 
 
 @bp.post("/login/passkey/options")
-@rate_limit_exempt("only makes a challenge; the answer is what is counted")
+@rate_limited("passkey-challenges")
 async def passkey_sign_in_options() -> ResponseReturnValue:
     """Step 1 of signing in with a passkey: options for ``navigator.credentials.get``."""
     ceremony = passkeys.authentication_ceremony(relying_party())

@@ -109,6 +109,15 @@ RATE_LIMITS: dict[str, RateLimit] = {
     "username-changes": RateLimit(
         "username changes", limit=5, window_seconds=24 * HOUR, key=Key.USER
     ),
+    # Each passkey sign-in starts with a challenge kept in a server-side session,
+    # which an anonymous visitor gets for it: a page opened now and then asks
+    # for a few, a script filling the session store with thousands is stopped.
+    "passkey-challenges": RateLimit(
+        "passkey sign-in starts from your address",
+        limit=60,
+        window_seconds=QUARTER_HOUR,
+        key=Key.ADDRESS,
+    ),
     # -- acting ---------------------------------------------------------------------
     # Counted per file: a memory card's worth an hour (six full batches of 20);
     # beyond that it is a script filling the disk.
