@@ -262,6 +262,7 @@ async def _empty_everything(settings: Settings) -> None:
     await redis.flushdb()
     await redis.aclose()
     shutil.rmtree(settings.mail_dir, ignore_errors=True)
+    shutil.rmtree(settings.export_dir, ignore_errors=True)
     if settings.media_dir is not None:
         shutil.rmtree(settings.media_dir, ignore_errors=True)
     if settings.storage_url:

@@ -12,9 +12,9 @@ from datetime import timedelta
 
 from gallery.infra.mail import make_transport
 from gallery.infra.runtime import BackgroundJob, Runtime
-from gallery.services import deletion, drafts, views
+from gallery.services import deletion, drafts, exports, views
 from gallery.services import storage as stored_files
-from gallery.services.mail import OutboxWorker
+from gallery.services.mail import Mailer, OutboxWorker
 
 
 async def deliver_mail(runtime: Runtime, stop: asyncio.Event) -> None:
@@ -48,17 +48,37 @@ async def sweep_storage(runtime: Runtime, stop: asyncio.Event) -> None:
 async def empty_deleted_accounts(runtime: Runtime, stop: asyncio.Event) -> None:
     """Remove what deleted accounts left, in batches (``services.deletion``)."""
     await deletion.run_account_deleter(
-        runtime.db, runtime.storage, runtime.redis, stop, every_seconds=ACCOUNT_DELETER_SECONDS
+        runtime.db,
+        runtime.storage,
+        runtime.export_storage,
+        runtime.redis,
+        stop,
+        every_seconds=ACCOUNT_DELETER_SECONDS,
+    )
+
+
+async def build_data_exports(runtime: Runtime, stop: asyncio.Event) -> None:
+    """Build the archives people asked for, and remove expired ones (``services.exports``)."""
+    await exports.run_export_builder(
+        runtime.db,
+        runtime.storage,
+        runtime.export_storage,
+        Mailer(runtime.settings),
+        stop,
+        every_seconds=EXPORT_BUILDER_SECONDS,
     )
 
 
 # How often the worker looks for deleted accounts to empty (the request that
 # deletes one does not wait for it; a few seconds is soon enough).
 ACCOUNT_DELETER_SECONDS = 5.0
+# How often the worker looks for exports to build (it builds them one after another).
+EXPORT_BUILDER_SECONDS = 5.0
 
 BACKGROUND_JOBS: tuple[BackgroundJob, ...] = (
     deliver_mail,
     flush_views,
     sweep_storage,
     empty_deleted_accounts,
+    build_data_exports,
 )

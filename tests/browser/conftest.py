@@ -344,11 +344,18 @@ class MailWatcher:
             for path in sorted(self.mail_dir.glob("*.eml"))
         ]
 
-    async def wait_for(self, address: str, timeout: float = MAIL_TIMEOUT_SECONDS) -> EmailMessage:
-        """The newest mail to ``address``, waiting for the server's mail worker to send it."""
+    async def wait_for(
+        self, address: str, timeout: float = MAIL_TIMEOUT_SECONDS, subject: str = ""
+    ) -> EmailMessage:
+        """The newest mail to ``address`` (with ``subject`` in its subject), waiting for
+        the server's mail worker to send it."""
         deadline = time.monotonic() + timeout
         while True:
-            mails = [m for m in self.all() if address.lower() in str(m["To"]).lower()]
+            mails = [
+                m
+                for m in self.all()
+                if address.lower() in str(m["To"]).lower() and subject in str(m["Subject"])
+            ]
             if mails:
                 return mails[-1]
             if time.monotonic() > deadline:

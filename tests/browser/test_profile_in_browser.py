@@ -5,12 +5,15 @@ Dana sets a display name and a bio, chooses an avatar and moves its square to
 the right half of the photo (only that half is blue), then picks the dark mode;
 "follow my system" then follows what the browser says, before the page draws.
 Then she adds a passkey and an authenticator app, and signs in with each.
+Last, she asks for her data and downloads the zip the mail links to.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import time
+import zipfile
 from pathlib import Path
 from urllib.parse import urljoin
 
@@ -24,11 +27,13 @@ from gallery.settings import Settings
 from tests.browser.conftest import (
     BrowserErrors,
     GalleryServer,
+    MailWatcher,
     ServerFactory,
     screenshots,
     seed_site,
     signed_in_page,
 )
+from tests.mailbox import link_in
 
 pytestmark = pytest.mark.browser
 
@@ -232,3 +237,65 @@ async def test_a_passkey_and_an_authenticator_app_each_sign_in(
         errors.assert_none()
     finally:
         await context.close()
+
+
+async def test_her_data_is_mailed_as_a_link_and_downloads_as_a_zip(
+    start_server: ServerFactory,
+    browser: Browser,
+    artifacts: Path,
+    settings: Settings,
+    mails: MailWatcher,
+    tmp_path: Path,
+) -> None:
+    await seed_site(settings, (DANA,), PASSWORD, users=1, images=1, comments=0, seed=9)
+    server = await start_server(workers=1)
+    photo = tmp_path / "halves.jpg"
+    red_and_blue(photo)
+    page = await signed_in_page(browser, server, DANA, PASSWORD)
+    errors = BrowserErrors(page)
+    try:
+        me = await (await page.request.get("/api/v1/me")).json()
+        posted = await page.request.post(
+            "/api/v1/images",
+            multipart={
+                "file": {
+                    "name": "halves.jpg",
+                    "mimeType": "image/jpeg",
+                    "buffer": photo.read_bytes(),
+                },
+                "description": "Red and blue",
+            },
+            headers={"X-CSRF-Token": me["csrf_token"]},
+        )
+        assert posted.status == 201, await posted.text()
+
+        await page.goto("/settings/data")
+        await page.get_by_role("button", name="Ask for my archive").click()
+        await expect(page.locator(".flash-stack .alert").last).to_contain_text(
+            "Your archive is being made"
+        )
+        # The server's own worker builds it and mails the link.
+        mail = await mails.wait_for(f"{DANA}@example.com", subject="data is ready", timeout=30)
+        link = link_in(mail, server.url, "/settings/data/")
+        await page.reload()
+        download_link = page.get_by_role("link", name="Download")
+        await expect(download_link).to_be_visible()
+        assert await download_link.get_attribute("href") == link
+        await screenshots(page, artifacts, "settings-your-data")
+        async with page.expect_download() as downloading:
+            await download_link.click()
+        download = await downloading.value
+        assert download.suggested_filename.startswith(f"gallery-{DANA}-")
+        saved = tmp_path / "export.zip"
+        await download.save_as(saved)
+        with zipfile.ZipFile(saved) as archive:
+            assert archive.testzip() is None
+            (post,) = json.loads(archive.read("posts.json"))
+            assert post["caption"] == "Red and blue"
+            # The full-size original (as stored: cleaned of its metadata).
+            kept = PILImage.open(io.BytesIO(archive.read(post["photos"][0]["file"])))
+            assert kept.size == PILImage.open(photo).size
+            assert json.loads(archive.read("profile.json"))["username"] == DANA
+        errors.assert_none()
+    finally:
+        await page.context.close()

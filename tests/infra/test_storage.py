@@ -522,3 +522,22 @@ def test_make_export_storage_gives_the_exports_prefix_of_the_bucket(tmp_path: Pa
     unprefixed = make_export_storage(Settings(instance_dir=tmp_path, storage_url="s3://photos"))
     assert isinstance(unprefixed, S3Storage)
     assert unprefixed.location == S3Location("photos", "exports/")
+
+
+async def test_abort_unfinished_uploads_removes_what_a_killed_stream_left(
+    tmp_path: Path,
+) -> None:
+    storage = _storage(tmp_path)
+    key = _key("export", "zip")
+    neighbour = _key("display", "jpg")
+    await storage.put(neighbour, b"another file in the same folder")
+    # What a writer killed mid-stream leaves: its temporary file, twice over.
+    folder = (storage.root / key).parent
+    folder.mkdir(parents=True, exist_ok=True)
+    for token in ("0badc0de", "deadbeef"):
+        (folder / f".{Path(key).name}.{token}.tmp").write_bytes(b"PK half")
+
+    assert await storage.abort_unfinished_uploads(key) == 2
+    assert _leftover_temporaries(tmp_path) == []
+    assert await storage.open(neighbour) == b"another file in the same folder"
+    assert await storage.abort_unfinished_uploads(key) == 0

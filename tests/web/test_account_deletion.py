@@ -72,7 +72,9 @@ async def image_counts(runtime: Runtime, image_id: int) -> tuple[int, int]:
 
 
 async def empty(runtime: Runtime, user_id: int) -> None:
-    await deletion.empty_account(runtime.db, runtime.storage, runtime.redis, user_id)
+    await deletion.empty_account(
+        runtime.db, runtime.storage, runtime.export_storage, runtime.redis, user_id
+    )
 
 
 async def test_deleting_hides_at_once_and_the_job_leaves_nothing_but_the_reserved_name(
@@ -142,7 +144,9 @@ async def test_the_job_carries_on_after_a_restart_mid_way(app: Quart, runtime: R
     # Two batches, then the worker dies (nothing of it holds a lock any more).
     for _ in range(2):
         async with runtime.db.session() as session:
-            assert await deletion.next_step(session, runtime.storage, runtime.redis, alice_id)
+            assert await deletion.next_step(
+                session, runtime.storage, runtime.export_storage, runtime.redis, alice_id
+            )
     assert await count_rows(runtime, User, User.id == alice_id) == 1
     # A new worker picks the account up from what is left, and finishes.
     async with runtime.db.session() as session:

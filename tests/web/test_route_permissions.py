@@ -261,7 +261,7 @@ ROUTES: dict[tuple[str, str], Route] = {
         A.PUBLIC, body={"code": "123456"}, limits=("sign-ins-by-address", "sign-ins-by-account")
     ),
     # Signing in with a passkey: a challenge, then its signed answer (JSON).
-    ("auth.passkey_sign_in_options", "POST"): Route(A.PUBLIC, exempt=True),
+    ("auth.passkey_sign_in_options", "POST"): Route(A.PUBLIC, limits=("passkey-challenges",)),
     ("auth.passkey_sign_in", "POST"): Route(A.PUBLIC, limits=("sign-ins-by-address",)),
     ("auth.activate", "GET"): Route(A.PUBLIC, fixed(token="not-a-token")),
     # The links mailed for an e-mail change: the token is the permission.
@@ -304,6 +304,11 @@ ROUTES: dict[tuple[str, str], Route] = {
     # Securing one's own account: locked accounts too. Codes count as sign-in guesses.
     ("settings.security", "GET"): Route(A.SIGNED_IN),
     ("settings.notification_settings", "GET"): Route(A.SIGNED_IN),
+    # Taking one's data along is open to locked accounts too; one a day, counted
+    # by the service in the database.
+    ("settings.your_data", "GET"): Route(A.SIGNED_IN),
+    ("settings.request_data_export", "POST"): Route(A.SIGNED_IN, exempt=True),
+    ("settings.download_data_export", "GET"): Route(A.SIGNED_IN, fixed(export_id=999_999)),
     # Leaving is open to locked accounts too; the password counts as a sign-in guess.
     ("settings.delete_account_page", "GET"): Route(A.SIGNED_IN),
     ("settings.delete_account", "POST"): Route(
@@ -447,6 +452,9 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("api.account.set_privacy", "PUT"): Route(A.SIGNED_IN, body={"is_private": False}, exempt=True),
     ("api.account.list_passkeys", "GET"): Route(A.SIGNED_IN),
     ("api.account.get_notice_settings", "GET"): Route(A.SIGNED_IN),
+    ("api.account.list_exports", "GET"): Route(A.SIGNED_IN),
+    ("api.account.request_export", "POST"): Route(A.SIGNED_IN, exempt=True),
+    ("api.account.download_export", "GET"): Route(A.SIGNED_IN, fixed(export_id=999_999)),
     ("api.account.set_notice_settings", "PUT"): Route(
         A.SIGNED_IN, body={"like": True}, exempt=True
     ),

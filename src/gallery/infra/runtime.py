@@ -20,7 +20,7 @@ from gallery.infra import redis as redis_infra
 from gallery.infra.db import Database
 from gallery.infra.live import LiveHub
 from gallery.infra.sessions import SignInStore
-from gallery.infra.storage import Storage, make_storage
+from gallery.infra.storage import Storage, make_export_storage, make_storage
 from gallery.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,8 @@ class Runtime:
     settings: Settings
     db: Database
     storage: Storage
+    # Where data exports go: apart from the media, which are served by URL.
+    export_storage: Storage
     redis: aioredis.Redis | None = None
     sign_ins: SignInStore | None = None
     # This process's one Redis subscription for live sockets (when live updates are on).
@@ -78,12 +80,14 @@ class Runtime:
                 connect_timeout=settings.db_connect_timeout_seconds,
             ),
             storage=make_storage(settings),
+            export_storage=make_export_storage(settings),
             background_jobs=background_jobs,
         )
 
     async def start(self, *, run_worker: bool) -> None:
         settings = self.settings
         await self.storage.start()
+        await self.export_storage.start()
         if settings.uses_embedded_redis:
             embedded = redis_infra.EmbeddedRedis(settings.instance_dir)
             await embedded.ensure_running()
@@ -126,6 +130,7 @@ class Runtime:
         if self.page_build_db is not None:
             await self.page_build_db.dispose()
         await self.storage.close()
+        await self.export_storage.close()
 
     @property
     def page_builds(self) -> Database:

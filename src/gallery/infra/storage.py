@@ -94,6 +94,14 @@ class Storage(Protocol):
     async def delete(self, key: str) -> None:
         """Remove ``key``; removing a missing key is not an error."""
 
+    async def abort_unfinished_uploads(self, key: str) -> int:
+        """Remove what a ``put_stream`` of ``key`` that was killed left; how many.
+
+        A process killed mid-stream (SIGKILL, a lost machine) runs none of its
+        clean-up: its temporary file, or its S3 multipart upload, stays. A job
+        that starts the same key again calls this first.
+        """
+
     async def size(self, key: str) -> int | None:
         """The stored size of ``key`` in bytes, or ``None`` if nothing is stored."""
 
@@ -338,6 +346,20 @@ class LocalStorage:
         except (StoredFileMissing, FileNotFoundError, NotADirectoryError):
             return None
         return stat.st_size
+
+    async def abort_unfinished_uploads(self, key: str) -> int:
+        """Remove the temporary files of streams of ``key`` whose writer was killed."""
+        path = self._path(key)
+
+        def remove_temporaries() -> int:
+            removed = 0
+            # Named as in put_stream: ".<name>.<8 hex digits>.tmp" beside the file.
+            for temporary in path.parent.glob(f".{path.name}.*.tmp"):
+                temporary.unlink(missing_ok=True)
+                removed += 1
+            return removed
+
+        return await asyncio.to_thread(remove_temporaries)
 
     async def delete(self, key: str) -> None:
         try:

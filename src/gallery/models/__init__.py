@@ -2,6 +2,7 @@
 
 from gallery.models.base import Base
 from gallery.models.comment import Comment
+from gallery.models.export import DataExport, ExportStatus
 from gallery.models.image import Image, Photo, PostVersion
 from gallery.models.mail import OutboxMessage, OutboxStatus
 from gallery.models.moderation import (
@@ -29,6 +30,8 @@ __all__ = [
     "Base",
     "Block",
     "Comment",
+    "DataExport",
+    "ExportStatus",
     "Follow",
     "FollowRequest",
     "Image",

@@ -9,11 +9,12 @@ reserved for ``usernames.RESERVED_DAYS``; then every session ends.
 What it leaves is removed afterwards by ``run_account_deleter`` (the
 worker's job), a batch per transaction: posts with their files, comments
 (their posts' counts go down with them), likes (likewise), drafts, the
-avatar, notices, follows, mutes, blocks, saves, requests, reports it filed,
-passkeys and codes, and finally the row. Each batch removes what is still
-there, so a restart mid-way, or two workers, just carry on: the account row
-is the job's bookmark. The moderation log keeps its entries and their
-wording; only the link to the account goes.
+avatar, data exports with their archives, notices, follows, mutes, blocks,
+saves, requests, reports it filed, passkeys and codes, and finally the row.
+Each batch removes what is still there, so a restart mid-way, or two
+workers, just carry on: the account row is the job's bookmark. The
+moderation log keeps its entries and their wording; only the link to the
+account goes.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ from gallery.models.user import (
 from gallery.services import moderation, two_factor
 from gallery.services import storage as stored_files
 from gallery.services.errors import InvalidInput, NotFoundError, PermissionDenied
+from gallery.services.exports import remove_exports_of
 from gallery.services.feeds import bump_feed_version
 from gallery.services.images import remove_post
 from gallery.services.passwords import verify_password
@@ -146,7 +148,11 @@ async def _hide(
 
 
 async def next_step(
-    session: AsyncSession, storage: Storage, redis: aioredis.Redis | None, user_id: int
+    session: AsyncSession,
+    storage: Storage,
+    exports: Storage,
+    redis: aioredis.Redis | None,
+    user_id: int,
 ) -> bool:
     """Remove one batch of what the deleted account ``user_id`` left; False once it is gone."""
     user = await session.get(User, user_id)
@@ -215,6 +221,7 @@ async def next_step(
         await stored_files.remove_files(session, storage, removals)
         return True
 
+    await remove_exports_of(session, exports, user_id)
     # The rest are rows without counts or files: one statement each.
     for statement in (
         delete(Notification).where(
@@ -257,7 +264,11 @@ async def deleted_accounts(session: AsyncSession) -> list[int]:
 
 
 async def empty_account(
-    db: Database, storage: Storage, redis: aioredis.Redis | None, user_id: int
+    db: Database,
+    storage: Storage,
+    exports: Storage,
+    redis: aioredis.Redis | None,
+    user_id: int,
 ) -> None:
     """Every batch of ``user_id``, one after another, under a lease (skipped if taken)."""
     lease = f"account-deletion:{user_id}"
@@ -266,7 +277,7 @@ async def empty_account(
     try:
         while True:
             async with db.session() as session:
-                if not await next_step(session, storage, redis, user_id):
+                if not await next_step(session, storage, exports, redis, user_id):
                     return
             if redis is not None:
                 await redis.expire(lease, LEASE_SECONDS)
@@ -278,6 +289,7 @@ async def empty_account(
 async def run_account_deleter(
     db: Database,
     storage: Storage,
+    exports: Storage,
     redis: aioredis.Redis | None,
     stop: asyncio.Event,
     *,
@@ -291,7 +303,7 @@ async def run_account_deleter(
             for user_id in waiting:
                 if stop.is_set():
                     break
-                await empty_account(db, storage, redis, user_id)
+                await empty_account(db, storage, exports, redis, user_id)
         except Exception:
             log.exception("Emptying deleted accounts failed; trying again later")
         with contextlib.suppress(TimeoutError):

@@ -42,3 +42,13 @@ class Conflict(ServiceError):
     """The request clashes with what is already there (a second open report, say)."""
 
     status = 409
+
+
+class TooSoon(ServiceError):
+    """Allowed again later (one archive a day, say): 429, with how many seconds to wait."""
+
+    status = 429
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

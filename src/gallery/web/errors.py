@@ -17,7 +17,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
 from gallery.infra.runtime import outage, pool_wait_timed_out
-from gallery.services.errors import ServiceError
+from gallery.services.errors import ServiceError, TooSoon
 from gallery.services.permissions import AccountLocked
 from gallery.web.json_routes import JSON_ROUTE_PREFIXES
 from gallery.web.rate_limits import RateLimited
@@ -171,12 +171,17 @@ async def handle_service_error(error: ServiceError) -> ResponseReturnValue:
     A locked account on a page is not shown an error page for trying: the
     message is flashed on the page it came from.
     """
-    if wants_json():
-        return json_error(error.status, error.message)
-    if isinstance(error, AccountLocked):
+    if isinstance(error, AccountLocked) and not wants_json():
         await flash(error.message, "warning")
         return redirect(await return_path(), 303)
-    return await render_error(error.status, error.message)
+    if wants_json():
+        response = json_error(error.status, error.message)
+    else:
+        body, status = await render_error(error.status, error.message)
+        response = Response(body, status=status, mimetype="text/html")
+    if isinstance(error, TooSoon):
+        response.headers["Retry-After"] = str(error.retry_after)
+    return response
 
 
 async def overloaded(error: BaseException) -> Response:

@@ -47,6 +47,8 @@ JSON_ROUTE_PREFIXES = ("/api/", "/index/images/", "/profile/images/")
 View = TypeVar("View", bound=Callable[..., Awaitable[Any]])
 
 ANSWERS_ATTRIBUTE = "_gallery_answers"
+# Where ``answers_file`` keeps the media type and description of a file success.
+FILE_ATTRIBUTE = "_gallery_file"
 PATH_BOUNDS_ATTRIBUTE = "_gallery_path_bounds"
 ERROR_SCHEMA_NAME = "Error"
 
@@ -94,6 +96,16 @@ ETAG_HEADER = {
         "schema": {"type": "string"},
     }
 }
+
+
+def answers_file(media_type: str, description: str) -> Callable[[View], View]:
+    """Document a success that is a file (a zip, say), not JSON: 200 with ``media_type``."""
+
+    def decorator(view: View) -> View:
+        setattr(view, FILE_ATTRIBUTE, (media_type, description))
+        return view
+
+    return decorator
 
 
 def answers(*statuses: int) -> Callable[[View], View]:
@@ -267,6 +279,7 @@ class JsonRoutesOpenAPIProvider(OpenAPIProvider):
         view = self._app.view_functions[rule.endpoint]
         common = CommonStatuses.of(view)
         declared: frozenset[int] = getattr(view, ANSWERS_ATTRIBUTE, frozenset())
+        file: tuple[str, str] | None = getattr(view, FILE_ATTRIBUTE, None)
         bounds: dict[str, Bounds] = getattr(view, PATH_BOUNDS_ATTRIBUTE, {})
         for operations in paths.values():
             for method, operation in operations.items():
@@ -276,7 +289,10 @@ class JsonRoutesOpenAPIProvider(OpenAPIProvider):
                     self.bounded(parameter, bounds) for parameter in operation["parameters"]
                 ]
                 operation["responses"] = self.responses(
-                    operation["responses"], common.for_method(method.upper(), declared), declared
+                    operation["responses"],
+                    common.for_method(method.upper(), declared),
+                    declared,
+                    file,
                 )
         return paths, components
 
@@ -294,10 +310,19 @@ class JsonRoutesOpenAPIProvider(OpenAPIProvider):
 
     @staticmethod
     def responses(
-        documented: dict[Any, dict[str, Any]], errors: dict[int, str], declared: frozenset[int]
+        documented: dict[Any, dict[str, Any]],
+        errors: dict[int, str],
+        declared: frozenset[int],
+        file: tuple[str, str] | None = None,
     ) -> dict[str, dict[str, Any]]:
         """The success responses quart-schema built, the empty ones and the errors, by status."""
         by_status = {int(status): dict(response) for status, response in documented.items()}
+        if file is not None:
+            media_type, description = file
+            by_status[200] = {
+                "description": description,
+                "content": {media_type: {"schema": {"type": "string", "format": "binary"}}},
+            }
         for status, response in by_status.items():
             response["description"] = response.get("description") or DESCRIPTIONS.get(status, "")
         polled = 304 in declared

@@ -59,6 +59,10 @@ class RequestResources:
         return self.runtime.storage
 
     @property
+    def export_storage(self) -> Storage:
+        return self.runtime.export_storage
+
+    @property
     def sign_ins(self) -> SignInStore:
         sign_ins = self.runtime.sign_ins
         assert sign_ins is not None, "the sign-in store exists once the app serves"

@@ -1,5 +1,6 @@
 """The settings pages (``/settings/...``): profile and avatar, notifications,
-appearance, security (passkeys, two-factor sign-in) and deleting the account.
+appearance, security (passkeys, two-factor sign-in), "Your data" (the export)
+and deleting the account.
 
 The account's username, e-mail, password, sessions and privacy switches are
 on ``/account`` (web/auth.py), which shares these pages' navigation.
@@ -7,19 +8,22 @@ on ``/account`` (web/auth.py), which shares these pages' navigation.
 
 from __future__ import annotations
 
-from quart import Blueprint, flash, redirect, render_template, request, session, url_for
+from quart import Blueprint, Response, flash, redirect, render_template, request, session, url_for
 from quart.typing import ResponseReturnValue
 from quart_auth import logout_user
 
-from gallery.models.user import AVATAR_SIZES, Theme
+from gallery.infra.storage import StoredFileMissing
+from gallery.models.base import utcnow
+from gallery.models.user import AVATAR_SIZES, Theme, User
 from gallery.services import (
     deletion,
+    exports,
     notifications,
     passkeys,
     profiles,
     two_factor,
 )
-from gallery.services.errors import InvalidInput, Rejected
+from gallery.services.errors import Conflict, InvalidInput, NotFoundError, Rejected, TooSoon
 from gallery.web.actions import change_avatar
 from gallery.web.body_limits import accepts_uploads
 from gallery.web.current_user import require_user
@@ -320,3 +324,63 @@ async def delete_account() -> ResponseReturnValue:
     session.clear()
     await flash("Your account is deleted. Goodbye, and thank you for the photos.", "info")
     return redirect(url_for("main.index"), 303)
+
+
+@bp.get("/data")
+async def your_data() -> ResponseReturnValue:
+    """ "Download my data": ask for an archive, and download the ones that are ready."""
+    user = require_user()
+    return await render_template(
+        "settings/data.html",
+        exports=await exports.exports_of(resources().db, user),
+        now=utcnow(),
+        valid_days=exports.VALID_DAYS,
+        readable_size=exports.readable_size,
+    )
+
+
+@bp.post("/data")
+@rate_limit_exempt("one archive a day per account, which the service counts in the database")
+async def request_data_export() -> ResponseReturnValue:
+    user = require_user()
+    try:
+        await exports.request_export(resources().db, user)
+    except (Conflict, TooSoon) as error:
+        await flash(error.message, "warning")
+    else:
+        await flash(
+            "Your archive is being made. We will mail you a link when it is ready; "
+            "it usually takes a few minutes.",
+            "success",
+        )
+    return redirect(url_for("settings.your_data"), 303)
+
+
+@bp.get("/data/<int:export_id>/download")
+async def download_data_export(export_id: int) -> ResponseReturnValue:
+    """The archive, streamed from the export storage to its owner (and nobody else)."""
+    return await archive_response(require_user(), export_id)
+
+
+async def archive_response(user: User, export_id: int) -> ResponseReturnValue:
+    """``user``'s archive as a download: streamed, never cached by anyone but the browser.
+
+    Shared with the API (``GET /api/v1/me/exports/<id>/archive``).
+    """
+    use = resources()
+    export = await exports.downloadable(use.db, user, export_id)
+    assert export.archive_key is not None
+    try:
+        pieces = await use.export_storage.open_stream(export.archive_key, exports.CHUNK_BYTES)
+    except StoredFileMissing as error:
+        raise NotFoundError("The archive is gone; ask for a new one.") from error
+    headers = {
+        "Content-Disposition": f'attachment; filename="{exports.archive_name(user, export)}"',
+        "Cache-Control": "private, no-store",
+    }
+    if export.size_bytes is not None:
+        headers["Content-Length"] = str(export.size_bytes)
+    response = Response(pieces, mimetype="application/zip", headers=headers)
+    # Gigabytes on a slow line take longer than Quart's minute for a response.
+    response.timeout = None
+    return response

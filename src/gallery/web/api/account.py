@@ -7,23 +7,26 @@ from typing import Annotated, Any
 
 from pydantic import Field
 from quart import Blueprint, Response, abort, session
+from quart.typing import ResponseReturnValue
 from quart_schema import DataSource, document_request, document_response, tag
 from quart_schema.pydantic import File
 from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
 
+from gallery.models.export import DataExport, ExportStatus
 from gallery.models.social import NotificationKind
 from gallery.models.user import Passkey, Theme, User
-from gallery.services import notifications, passkeys, privacy, profiles
+from gallery.services import exports, notifications, passkeys, privacy, profiles
 from gallery.services.errors import InvalidInput
 from gallery.web.actions import change_avatar
 from gallery.web.body_limits import accepts_uploads
 from gallery.web.current_user import require_user, session_user
 from gallery.web.json_bodies import validate_json
-from gallery.web.json_routes import answers
+from gallery.web.json_routes import answers, answers_file
 from gallery.web.permissions import permission_required
 from gallery.web.rate_limits import rate_limit_exempt, rate_limited
 from gallery.web.resources import resources
 from gallery.web.security import csrf_token, relying_party
+from gallery.web.settings import archive_response
 from gallery.web.shapes import PrivacyOut, ProfileOut, avatar_url, avatar_urls, iso_utc, profile_out
 
 bp = Blueprint("account", __name__)
@@ -408,3 +411,66 @@ async def set_notice_settings(data: NoticeSettingsIn) -> NoticeSettings:
             off.add(kind)
     await notifications.set_kinds_off(resources().db, user, off)
     return notice_settings_of(user)
+
+
+@dataclass
+class ExportOut:
+    id: int
+    # "waiting", "building", "ready" (``archive_url`` downloads it), "failed" or "expired".
+    status: str
+    requested_at: str
+    finished_at: str | None = None
+    expires_at: str | None = None
+    size_bytes: int | None = None
+    archive_url: str | None = None
+
+
+@dataclass
+class ExportList:
+    exports: list[ExportOut]
+
+
+def export_out(export: DataExport) -> ExportOut:
+    ready = export.status == ExportStatus.READY
+    return ExportOut(
+        id=export.id,
+        status=export.status,
+        requested_at=iso_utc(export.requested_at),
+        finished_at=iso_utc(export.finished_at) if export.finished_at else None,
+        expires_at=iso_utc(export.expires_at) if export.expires_at else None,
+        size_bytes=export.size_bytes,
+        archive_url=f"/api/v1/me/exports/{export.id}/archive" if ready else None,
+    )
+
+
+@bp.get("/me/exports")  # type: ignore[type-var]
+@tag(["account"])
+@document_response(ExportList)
+@answers(401)
+async def list_exports() -> ExportList:
+    """The caller's latest data exports ("Download my data"), newest first."""
+    found = await exports.exports_of(resources().db, require_user())
+    return ExportList(exports=[export_out(export) for export in found])
+
+
+@bp.post("/me/exports")  # type: ignore[type-var]
+@tag(["account"])
+@document_response(ExportOut, 202)
+@answers(401, 409, 429)
+@rate_limit_exempt("one archive a day per account, which the service counts in the database")
+async def request_export() -> tuple[ExportOut, int]:
+    """Ask for an archive of everything the account made (JSON and the original
+    photos, as a zip). It is built in the background; a mail says when it is
+    ready, and ``GET /me/exports`` shows its status. One a day: 429 with
+    ``Retry-After`` before then, 409 while one is being made."""
+    export = await exports.request_export(resources().db, require_user())
+    return export_out(export), 202
+
+
+@bp.get("/me/exports/<int:export_id>/archive")
+@tag(["account"])
+@answers_file("application/zip", "The archive: a zip of JSON files and the photos.")
+@answers(401, 404)
+async def download_export(export_id: int) -> ResponseReturnValue:
+    """The zip of a ready export (``application/zip``), streamed; 404 once it expired."""
+    return await archive_response(require_user(), export_id)
