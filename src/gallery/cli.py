@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ from gallery.settings import Settings
 
 if TYPE_CHECKING:
     from gallery.infra.storage_check import CheckStep
+    from gallery.infra.web_fetch import FetchPolicy as WebFetchPolicy
+    from gallery.services.web_import import ImportReport as WebImportReport
 
 log = logging.getLogger("gallery")
 
@@ -423,61 +426,156 @@ def _megabytes(size: int) -> str:
 
 
 @main.command("import")
-@click.argument(
-    "directory",
-    metavar="DIR",
-    type=click.Path(exists=True, file_okay=False, dir_okay=True, path_type=Path),
-)
+@click.argument("sources", metavar="SOURCE...", nargs=-1, required=True)
 @click.option("--user", "username", required=True, help="The activated user who uploads them.")
-@click.option("--description", default="", help="A description for every imported image.")
-def import_command(directory: Path, username: str, description: str) -> None:
-    """Import every image file under DIR for a user, with a progress bar.
+@click.option("--description", default=None, help="A description for every imported image.")
+@click.option(
+    "--depth",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Levels of same-site links to follow from a web page.",
+)
+@click.option(
+    "--max", "max_photos", type=click.IntRange(min=1), default=None, help="Stop after N photos."
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1, max=64),
+    default=8,
+    show_default=True,
+    help="Web requests at once, all sites together.",
+)
+@click.option(
+    "--per-host",
+    type=click.IntRange(min=1, max=8),
+    default=2,
+    show_default=True,
+    help="Web requests at once to one site.",
+)
+@click.option(
+    "--delay",
+    type=click.FloatRange(min=0.0),
+    default=1.0,
+    show_default=True,
+    help="Seconds between the starts of two requests to one site (robots.txt may ask more).",
+)
+def import_command(
+    sources: tuple[str, ...],
+    username: str,
+    description: str | None,
+    depth: int,
+    max_photos: int | None,
+    concurrency: int,
+    per_host: int,
+    delay: float,
+) -> None:
+    """Import photos for a user from folders, web pages, feeds, sitemaps or lists of URLs.
 
-    DIR is walked recursively in name order; hidden files and folders are left
-    out, and symbolic links are followed only when they point inside DIR (each
-    file is imported once). Each file goes through the same pipeline as an
-    upload; files that are not images we accept, are damaged, or are larger
-    than the upload limit are skipped and listed with the reason at the end.
+    Each SOURCE is a folder (every image file under it, recursively, in name
+    order; hidden files left out, symbolic links followed only inside it), a
+    text file of web addresses (one per line), or a web address: a page (its
+    <img>, <picture> and og:image photos), an RSS or Atom feed (its enclosures
+    and media), a sitemap or sitemap index (image sitemaps too), a list of
+    addresses, or a photo. --depth follows links to pages of the same site.
 
-    Exit status: 0 when at least one file was imported (even if others were
-    skipped); 1 when nothing was imported (no files under DIR, or every file
-    skipped); 2 for a usage error, such as an unknown or inactive user.
+    The web is read politely: robots.txt is obeyed, at most --per-host
+    requests go to one site at once, --delay apart, and 429 and 5xx answers are
+    retried after the wait they ask for. Every photo goes through the upload
+    pipeline; what is not an image, too large or broken is skipped with the
+    reason. A photo is imported once per user, by its address and by its bytes,
+    across runs: Ctrl-C stops cleanly, and the same command continues.
+
+    Exit status: 0 when at least one photo was imported; 1 when none was; 2 for
+    a usage error, such as an unknown or inactive user; 130 when stopped by Ctrl-C.
     """
     from gallery.services import images
     from gallery.services.errors import ServiceError
 
-    try:
-        text = images.check_description(description)
-    except ServiceError as error:
-        raise click.BadParameter(error.message, param_hint="'--description'") from error
+    if description is not None:
+        try:
+            description = images.check_description(description)
+        except ServiceError as error:
+            raise click.BadParameter(error.message, param_hint="'--description'") from error
+    folders, addresses = _sort_sources(sources)
     settings = settings_with_current_schema()
-    limit = settings.max_upload_bytes
 
-    async def run() -> tuple[int, list[ImportEntry], list[tuple[str, str]]]:
+    async def run() -> tuple[int, WebImportReport | None]:
         async with command_runtime(settings) as runtime:
             user_id = await import_user_id(runtime, username)
-            entries = await asyncio.to_thread(find_import_files, directory)
-            skipped: list[tuple[str, str]] = []
             imported = 0
-            if not entries:
-                return imported, entries, skipped
-            with click.progressbar(
-                length=len(entries), label="Importing", item_show_func=lambda name: name
-            ) as bar:
-                for entry in entries:
-                    reason = entry.skip_reason
-                    if reason is None:
-                        reason = await import_one(runtime, user_id, entry, text, limit)
-                    if reason is None:
-                        imported += 1
-                    else:
-                        skipped.append((entry.name, reason))
-                    bar.update(1, entry.name)
-            return imported, entries, skipped
+            for folder in folders:
+                imported += await import_folder(
+                    runtime, user_id, folder, description or "", settings.max_upload_bytes
+                )
+            if not addresses:
+                return imported, None
+            policy = web_fetch_policy(settings, concurrency, per_host, delay)
+            report = await import_from_web(
+                runtime, user_id, addresses, policy, depth, max_photos, description
+            )
+            return imported + report.imported, report
 
-    imported, entries, skipped = asyncio.run(run())
+    imported, report = asyncio.run(run())
+    if report is not None:
+        print_web_import_summary(report)
+        if report.stopped:
+            click.echo("Stopped. The same command continues: nothing is imported twice.")
+            sys.exit(130)
+    if imported == 0:
+        sys.exit(1)
+
+
+def _sort_sources(sources: tuple[str, ...]) -> tuple[list[Path], list[str]]:
+    """The folders, and the web addresses (those of the files of addresses read in)."""
+    from gallery.infra.web_sources import parse_url_list
+
+    folders: list[Path] = []
+    addresses: list[str] = []
+    for source in sources:
+        if source.startswith(("http://", "https://")):
+            addresses.append(source)
+            continue
+        path = Path(source)
+        if path.is_dir():
+            folders.append(path)
+        elif path.is_file():
+            try:
+                text = path.read_text(encoding="utf-8", errors="replace")
+            except OSError as error:
+                raise click.BadParameter(f"{source}: {_os_reason(error)}") from error
+            listed = parse_url_list(text)
+            if not listed:
+                raise click.BadParameter(f"{source} lists no http or https address.")
+            addresses.extend(listed)
+        else:
+            raise click.BadParameter(
+                f"{source!r} is neither a folder, a file of addresses nor an http(s) address."
+            )
+    return folders, addresses
+
+
+async def import_folder(
+    runtime: Runtime, user_id: int, directory: Path, description: str, limit: int
+) -> int:
+    """The folder part of ``gallery import``: its files, with a progress bar and a summary."""
+    entries = await asyncio.to_thread(find_import_files, directory)
     if not entries:
         raise click.ClickException(f"There are no files to import under {directory}.")
+    skipped: list[tuple[str, str]] = []
+    imported = 0
+    with click.progressbar(
+        length=len(entries), label="Importing", item_show_func=lambda name: name
+    ) as bar:
+        for entry in entries:
+            reason = entry.skip_reason
+            if reason is None:
+                reason = await import_one(runtime, user_id, entry, description, limit)
+            if reason is None:
+                imported += 1
+            else:
+                skipped.append((entry.name, reason))
+            bar.update(1, entry.name)
     summary = f"Imported {imported} of {plural(len(entries), 'file')}"
     if skipped:
         click.echo(f"{summary}; skipped {len(skipped)}:")
@@ -485,8 +583,122 @@ def import_command(directory: Path, username: str, description: str) -> None:
             click.echo(f"  {name}: {reason}")
     else:
         click.echo(f"{summary}.")
-    if imported == 0:
-        sys.exit(1)
+    return imported
+
+
+def web_fetch_policy(
+    settings: Settings, concurrency: int, per_host: int, delay: float
+) -> WebFetchPolicy:
+    from gallery.infra.web_fetch import FetchPolicy
+
+    return FetchPolicy(
+        user_agent=f"GalleryImporter/1.0 (+{settings.public_url})",
+        concurrency=concurrency,
+        per_host=min(per_host, concurrency),
+        delay_seconds=delay,
+    )
+
+
+async def import_from_web(
+    runtime: Runtime,
+    user_id: int,
+    addresses: list[str],
+    policy: WebFetchPolicy,
+    depth: int,
+    max_photos: int | None,
+    description: str | None,
+) -> WebImportReport:
+    """The web part of ``gallery import``, with a progress line on a terminal."""
+    from gallery.infra.web_fetch import PoliteFetcher
+    from gallery.services.web_import import ImportLimits, WebImport
+
+    limits = ImportLimits(
+        max_photo_bytes=runtime.settings.max_upload_bytes,
+        depth=depth,
+        max_photos=max_photos,
+        description=description,
+    )
+    progress = ProgressLine(enabled=sys.stderr.isatty())
+    async with PoliteFetcher(policy) as fetcher:
+        crawl = WebImport(
+            runtime.db,
+            runtime.storage,
+            runtime.redis,
+            fetcher,
+            author_id=user_id,
+            limits=limits,
+            on_progress=progress.show,
+        )
+        report = await crawl.run(addresses)
+    progress.close()
+    return report
+
+
+class ProgressLine:
+    """One line on the terminal, redrawn as the import moves (at most ten times a second)."""
+
+    WIDTH = 24
+
+    def __init__(self, *, enabled: bool) -> None:
+        from gallery.services.web_import import SKIP_KINDS
+
+        self.labels = SKIP_KINDS
+        self.enabled = enabled
+        self.drawn_at = 0.0
+        self.drawn = False
+
+    def show(self, report: WebImportReport) -> None:
+        now = time.monotonic()
+        if not self.enabled or now - self.drawn_at < 0.1:
+            return
+        self.drawn_at = now
+        done = report.imported + len(report.skipped)
+        filled = self.WIDTH * min(done, report.found) // max(report.found, 1)
+        bar = "#" * filled + "-" * (self.WIDTH - filled)
+        reasons = ", ".join(
+            f"{self.labels.get(kind, kind)} {count}"
+            for kind, count in report.skipped_by_kind().most_common(3)
+        )
+        line = (
+            f"\rImporting [{bar}] found {report.found} · fetched {report.fetched} · "
+            f"imported {report.imported} · skipped {len(report.skipped)}"
+            + (f" ({reasons})" if reasons else "")
+        )
+        click.echo(line[:200].ljust(120), nl=False, err=True)
+        self.drawn = True
+
+    def close(self) -> None:
+        if self.drawn:
+            click.echo(err=True)
+
+
+# URLs listed per kind of skip in the summary; the rest are counted.
+SKIPS_LISTED = 10
+
+
+def print_web_import_summary(report: WebImportReport) -> None:
+    from gallery.services.web_import import SKIP_KINDS
+
+    read = plural(report.sources_read, "page, feed or list")
+    head = (
+        f"Imported {plural(report.imported, 'photo')} from the web (found {report.found}, "
+        f"fetched {report.fetched}; read {read})"
+    )
+    if report.reached_max:
+        head += "; stopped at --max"
+    if not report.skipped:
+        click.echo(f"{head}.")
+        return
+    click.echo(f"{head}; skipped {len(report.skipped)}:")
+    by_kind: dict[str, list[tuple[str, str]]] = {}
+    for skip in report.skipped:
+        by_kind.setdefault(skip.kind, []).append((skip.url, skip.reason))
+    for kind, skips in sorted(by_kind.items(), key=lambda item: -len(item[1])):
+        click.echo(f"  {SKIP_KINDS.get(kind, kind)}: {len(skips)}")
+        for url, reason in skips[:SKIPS_LISTED]:
+            click.echo(f"    {url}: {reason}")
+        if len(skips) > SKIPS_LISTED:
+            click.echo(f"    … and {len(skips) - SKIPS_LISTED} more")
 
 
 async def import_user_id(runtime: Runtime, username: str) -> int:

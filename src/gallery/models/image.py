@@ -23,13 +23,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from gallery.models.base import Base, UTCDateTime, utcnow
+from gallery.models.base import Base, UTCDateTime, exact_string, utcnow
 from gallery.models.user import User
 
 DESCRIPTION_MAX_LENGTH = 2000
 MAX_PHOTOS_PER_POST = 10
 ALT_TEXT_MAX_LENGTH = 1500
 CONTENT_WARNING_MAX_LENGTH = 100
+# Longer web addresses are not imported (browsers and servers balk at them too).
+SOURCE_URL_MAX_LENGTH = 2048
 
 
 class PostVisibility(StrEnum):
@@ -109,6 +111,9 @@ class Image(Base):
         Index("ix_images_author_id_id", "author_id", "id"),
         # The hot ranking reads the images of the last week (services/ranking.py).
         Index("ix_images_created_at", "created_at"),
+        # `gallery import URL` imports a photo once per account: by its URL and by its bytes.
+        Index("ix_images_author_id_source_url_sha256", "author_id", "source_url_sha256"),
+        Index("ix_images_author_id_source_sha256", "author_id", "source_sha256"),
         # Search over descriptions on MariaDB (services/search.py); SQLite gets an
         # FTS5 table kept in step by triggers instead (models/search.py).
         Index("ix_images_description_fulltext", "description", mysql_prefix="FULLTEXT").ddl_if(
@@ -150,6 +155,12 @@ class Image(Base):
     # by services/privacy.py, so the shared (anonymous) feed pages filter on
     # one column of the row they read anyway.
     is_public: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+    # Where `gallery import` found the photo (None for uploads): shown to its
+    # owner and to moderators. The SHA-256 of that URL (normalised) and of the
+    # bytes fetched let a rerun skip what it imported before.
+    source_url: Mapped[str | None] = mapped_column(String(SOURCE_URL_MAX_LENGTH), default=None)
+    source_url_sha256: Mapped[str | None] = mapped_column(exact_string(64), default=None)
+    source_sha256: Mapped[str | None] = mapped_column(exact_string(64), default=None)
 
     author: Mapped[User] = relationship(lazy="raise")
     # Loaded with every post (one more query per batch of posts, never one per

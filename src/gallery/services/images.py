@@ -142,6 +142,15 @@ class PhotoUpload:
     alt_text: str = ""
 
 
+@dataclass(frozen=True)
+class ImportedFrom:
+    """Where `gallery import` found a post's photo: kept on the post (``Image.source_url``)."""
+
+    url: str
+    url_sha256: str  # of the normalised URL (services/web_import.py)
+    content_sha256: str  # of the bytes as fetched
+
+
 class PhotosRejected(Rejected):
     """Some photos of a post are not acceptable: ``failures`` maps each one's position to why.
 
@@ -315,6 +324,7 @@ async def ingest(
     data: bytes,
     description: str | None = "",
     alt_text: str | None = "",
+    imported_from: ImportedFrom | None = None,
 ) -> Image:
     """A post of one photo (``create_post`` with one upload): the CLI's import, forge, the tests."""
     return await create_post(
@@ -324,6 +334,7 @@ async def ingest(
         author=author,
         photos=[PhotoUpload(data, alt_text or "")],
         description=description,
+        imported_from=imported_from,
     )
 
 
@@ -336,8 +347,12 @@ async def create_post(
     photos: Sequence[PhotoUpload],
     description: str | None = "",
     visibility: PostVisibility = PostVisibility.PUBLIC,
+    imported_from: ImportedFrom | None = None,
 ) -> Image:
     """Store a post of ``photos`` (in that order) for ``author`` and return its committed row.
+
+    ``imported_from`` is recorded in the same transaction, so an import that is
+    stopped never finds a post it made without knowing where it came from.
 
     Raises ``PermissionDenied``, ``InvalidInput`` (no photo, more than ten, a
     caption or alt text too long) or ``PhotosRejected`` (415 not an image, 422
@@ -356,6 +371,10 @@ async def create_post(
         rows.append(photo)
         files.update(photo_files)
     post = new_post(author, text, rows, visibility)
+    if imported_from is not None:
+        post.source_url = imported_from.url
+        post.source_url_sha256 = imported_from.url_sha256
+        post.source_sha256 = imported_from.content_sha256
     async with storing(session, storage, files):
         session.add(post)
         # The id, so its hashtags are linked in the same transaction as the row.

@@ -148,6 +148,8 @@ async def detail(image_id: int) -> ResponseReturnValue:
         # Deleting the photo and switching its comments: the same people.
         can_change=images.may_change_image(viewer, card.image),
         viewer_moderates=bool(viewer and viewer.can(Permission.MODERATE)),
+        # Where `gallery import` found it: for its owner and the moderators.
+        source_url=card.image.source_url if images.may_change_image(viewer, card.image) else None,
         comment_max_length=COMMENT_MAX_LENGTH,
         comments_off_message=comments.COMMENTS_OFF_MESSAGE,
         author_followed=await social.is_following(

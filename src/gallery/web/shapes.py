@@ -103,6 +103,9 @@ class ImageOut(SeedImageOut):
     # Who the author shows it to: "public" or "followers" (a private account's
     # posts reach its followers only, whatever this says).
     visibility: str = "public"
+    # Where `gallery import` found the photo, on ``GET /api/v1/images/<id>`` for
+    # its owner and moderators; null for everyone else, in feeds, and for uploads.
+    source_url: str | None = None
 
 
 SEED_IMAGE_FIELDS = tuple(field.name for field in fields(SeedImageOut))

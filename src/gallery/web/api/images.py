@@ -261,8 +261,12 @@ async def image_detail(image_id: int) -> Response:
 
     async def build() -> ImageOut:
         use = resources()
-        card = await feeds.image_card(use.db, image_id, signed_in_user())
-        return image_out(card, use.storage)
+        viewer = signed_in_user()
+        card = await feeds.image_card(use.db, image_id, viewer)
+        out = image_out(card, use.storage)
+        if images.may_change_image(viewer, card.image):
+            out.source_url = card.image.source_url
+        return out
 
     await record_image_view(image_id)
     return await conditional_json(build)
