@@ -499,6 +499,9 @@ def import_command(
             raise click.BadParameter(error.message, param_hint="'--description'") from error
     folders, addresses = _sort_sources(sources)
     settings = settings_with_current_schema()
+    # A line per request would bury the progress line and the summary.
+    for chatty in ("httpx", "httpcore"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
 
     async def run() -> tuple[int, WebImportReport | None]:
         async with command_runtime(settings) as runtime:
@@ -679,7 +682,11 @@ SKIPS_LISTED = 10
 def print_web_import_summary(report: WebImportReport) -> None:
     from gallery.services.web_import import SKIP_KINDS
 
-    read = plural(report.sources_read, "page, feed or list")
+    read = (
+        "1 page, feed, sitemap or list"
+        if report.sources_read == 1
+        else f"{report.sources_read} pages, feeds, sitemaps or lists"
+    )
     head = (
         f"Imported {plural(report.imported, 'photo')} from the web (found {report.found}, "
         f"fetched {report.fetched}; read {read})"
