@@ -304,6 +304,7 @@ def without_proxies(env: dict[str, str]) -> dict[str, str]:
     return {key: value for key, value in env.items() if not key.lower().endswith("_proxy")}
 
 
+@pytest.mark.slow
 async def test_the_command_reads_a_list_of_addresses_and_sums_up(
     runtime: Runtime, settings: Settings, site: TestSite, tmp_path: Path
 ) -> None:
@@ -334,6 +335,7 @@ async def test_the_command_reads_a_list_of_addresses_and_sums_up(
     assert "/photos/deeper.jpg" in site.paths_requested()
 
 
+@pytest.mark.slow
 async def test_ctrl_c_stops_cleanly_and_the_same_command_continues(
     runtime: Runtime, settings: Settings, site: TestSite
 ) -> None:
