@@ -77,6 +77,7 @@ IMAGE_KEYS = SEED_IMAGE_KEYS | {
     "content_warning",
     "saved",
     "visibility",
+    "source_url",
 }
 PHOTO_KEYS = {
     "id",
