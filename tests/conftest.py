@@ -344,3 +344,12 @@ async def private_redis(tmp_path: Path) -> AsyncIterator[PrivateRedis]:
         yield redis
     finally:
         await redis.stop()
+
+
+@pytest.fixture
+def no_proxy_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The crawler trusts the environment (operators behind a proxy); the local site
+    must be reached directly whatever the machine running the tests has set."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)

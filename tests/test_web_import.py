@@ -62,11 +62,7 @@ def photo(shade: int) -> bytes:
     return jpeg_bytes(320, 240, (shade, 255 - shade, (shade * 7) % 256))
 
 
-@pytest.fixture(autouse=True)
-def no_proxy_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.lower(), raising=False)
+pytestmark = pytest.mark.usefixtures("no_proxy_from_the_environment")
 
 
 @pytest.fixture

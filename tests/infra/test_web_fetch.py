@@ -40,13 +40,7 @@ ARRIVAL_JITTER_SECONDS = 0.05
 HANG_GUARD_SECONDS = 30.0
 
 
-@pytest.fixture(autouse=True)
-def no_proxy_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The fetcher trusts the environment (operators behind a proxy); the local site
-    # must be reached directly whatever the machine running the tests has set.
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.lower(), raising=False)
+pytestmark = pytest.mark.usefixtures("no_proxy_from_the_environment")
 
 
 @pytest.fixture

@@ -222,12 +222,11 @@ class _Builder:
         sink = _Sink()
         with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             made_at = utcnow()
-            self._write_text(
-                archive,
+            archive.writestr(
                 "README.txt",
                 ARCHIVE_README.format(made_at=f"{made_at:%Y-%m-%d %H:%M}", site_url=self.site_url),
             )
-            self._write_text(archive, "profile.json", _dump(await self._profile()))
+            archive.writestr("profile.json", _dump(await self._profile()))
             yield sink.take()
 
             files: dict[int, str] = {}
@@ -271,10 +270,6 @@ class _Builder:
                             await self._beat()
                 yield sink.take()
         yield sink.take()  # the central directory, written as the zip closes
-
-    @staticmethod
-    def _write_text(archive: zipfile.ZipFile, name: str, text: str) -> None:
-        archive.writestr(name, text.encode())
 
     async def _profile(self) -> dict[str, Any]:
         user = self.user

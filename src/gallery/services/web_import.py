@@ -286,21 +286,16 @@ class WebImport:
         self._on_progress(self.report)
 
     def _read(self, source: _Source, fetched: Fetched, kind: str) -> None:
-        follow = source.depth < self.limits.depth
-        if kind == "html":
-            page = parse_html(fetched.body, fetched.url, fetched.charset)
-            for found in page.images:
-                self._add_photo(found, page.title)
-            if follow:
-                for link in page.links:
-                    if site_of(link) == source.site:
-                        self._add_source(_Source(link, source.depth + 1, source.site))
-        elif kind == "feed":
-            feed = parse_feed(fetched.body, fetched.url)
-            for found in feed.images:
-                self._add_photo(found, feed.title)
-            if follow:
-                for link in feed.links:
+        if kind in ("html", "feed"):
+            content = (
+                parse_html(fetched.body, fetched.url, fetched.charset)
+                if kind == "html"
+                else parse_feed(fetched.body, fetched.url)
+            )
+            for found in content.images:
+                self._add_photo(found, content.title)
+            if source.depth < self.limits.depth:
+                for link in content.links:
                     if site_of(link) == source.site:
                         self._add_source(_Source(link, source.depth + 1, source.site))
         elif kind == "sitemap":
