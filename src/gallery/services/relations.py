@@ -26,6 +26,7 @@ from gallery.models.social import Block, Follow, Mute, NotificationKind
 from gallery.models.user import User
 from gallery.services import live, notifications, privacy
 from gallery.services.errors import InvalidInput
+from gallery.services.feed_viewers import viewer_changed
 from gallery.services.feeds import bump_feed_version
 from gallery.services.people import UserPage, people_page
 from gallery.services.users import find_by_username
@@ -51,9 +52,10 @@ async def _other(session: AsyncSession, user: User, username: str, verb: str) ->
 async def _relations_changed(
     session: AsyncSession, redis: aioredis.Redis | None, *users: User
 ) -> None:
-    """After the commit: their notices and open pages see the change at once."""
+    """After the commit: their feeds, notices and open pages see the change at once."""
     if redis is None:
         return
+    await viewer_changed(redis, *(user.id for user in users))
     for user in users:
         await notifications.changed(session, redis, user.id)
         await live.relations_changed(redis, user_id=user.id)

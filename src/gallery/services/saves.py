@@ -3,7 +3,8 @@
 Nobody else learns of a save: no notice, no counter on the post, no change to
 the shared feed pages. What the viewer sees as "saved" is laid over those
 pages per viewer (``web/feed_pages.py``), keyed by ``users.saves_version``,
-which every save and unsave moves on in the same transaction.
+which every save and unsave moves on in the same transaction (and, after the
+commit, the account's generation, ``services/feed_viewers.py``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import redis.asyncio as aioredis
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
@@ -19,6 +21,7 @@ from gallery.infra.db import insert_unless_present
 from gallery.models.image import Image
 from gallery.models.social import Save
 from gallery.models.user import User
+from gallery.services.feed_viewers import viewer_changed
 from gallery.services.feeds import FeedPage, cards_for
 from gallery.services.paging import check_limit, decode_cursor, encode_cursor
 from gallery.services.visibility import not_blocked, visible_post_author, visible_posts
@@ -35,7 +38,9 @@ async def _bump_saves_version(session: AsyncSession, user: User) -> None:
     )
 
 
-async def save_post(session: AsyncSession, *, user: User, image_id: int) -> SaveState:
+async def save_post(
+    session: AsyncSession, redis: aioredis.Redis | None, *, user: User, image_id: int
+) -> SaveState:
     """``user`` saves the post (again is fine). Any signed-in account may, locked or not:
     a bookmark changes nothing anyone else sees."""
     await visible_post_author(session, user, image_id)
@@ -45,10 +50,14 @@ async def save_post(session: AsyncSession, *, user: User, image_id: int) -> Save
     if added:
         await _bump_saves_version(session, user)
     await session.commit()
+    if added:
+        await viewer_changed(redis, user.id)
     return SaveState(saved=True)
 
 
-async def unsave_post(session: AsyncSession, *, user: User, image_id: int) -> SaveState:
+async def unsave_post(
+    session: AsyncSession, redis: aioredis.Redis | None, *, user: User, image_id: int
+) -> SaveState:
     """Take the post off ``user``'s saved list (not there, or deleted meanwhile, is fine)."""
     removed = await session.execute(
         delete(Save).where(Save.user_id == user.id, Save.image_id == image_id)
@@ -56,6 +65,8 @@ async def unsave_post(session: AsyncSession, *, user: User, image_id: int) -> Sa
     if removed.rowcount:  # type: ignore[attr-defined]
         await _bump_saves_version(session, user)
     await session.commit()
+    if removed.rowcount:  # type: ignore[attr-defined]
+        await viewer_changed(redis, user.id)
     return SaveState(saved=False)
 
 

@@ -114,7 +114,7 @@ async def unlike(image_id: int) -> ResponseReturnValue:
 async def save(image_id: int) -> ResponseReturnValue:
     """The post's "Save" button without JavaScript (locked accounts may save too)."""
     use = resources()
-    await saves.save_post(use.db, user=require_user(), image_id=image_id)
+    await saves.save_post(use.db, use.redis, user=require_user(), image_id=image_id)
     return redirect(await return_path(url_for("images.detail", image_id=image_id)), 303)
 
 
@@ -122,7 +122,7 @@ async def save(image_id: int) -> ResponseReturnValue:
 @rate_limited("saves")
 async def unsave(image_id: int) -> ResponseReturnValue:
     use = resources()
-    await saves.unsave_post(use.db, user=require_user(), image_id=image_id)
+    await saves.unsave_post(use.db, use.redis, user=require_user(), image_id=image_id)
     return redirect(await return_path(url_for("images.detail", image_id=image_id)), 303)
 
 

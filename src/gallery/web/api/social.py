@@ -316,7 +316,8 @@ async def save_image(image_id: int) -> SaveOut:
     """Save a post for later (private; again changes nothing). Locked accounts may too."""
     use = resources()
     user = require_user()
-    return SaveOut(saved=(await saves.save_post(use.db, user=user, image_id=image_id)).saved)
+    state = await saves.save_post(use.db, use.redis, user=user, image_id=image_id)
+    return SaveOut(saved=state.saved)
 
 
 @bp.delete("/images/<int:image_id>/save")  # type: ignore[type-var]
@@ -328,7 +329,8 @@ async def unsave_image(image_id: int) -> SaveOut:
     """Take a post off your saved list (not there is fine)."""
     use = resources()
     user = require_user()
-    return SaveOut(saved=(await saves.unsave_post(use.db, user=user, image_id=image_id)).saved)
+    state = await saves.unsave_post(use.db, use.redis, user=user, image_id=image_id)
+    return SaveOut(saved=state.saved)
 
 
 @bp.get("/saved")
