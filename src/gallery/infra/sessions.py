@@ -99,15 +99,31 @@ class SignInStore:
         return cast(dict[str, str], await self.redis.hgetall(key))
 
     async def get(self, token: str) -> SignIn | None:
-        data = await self._hash(self._key(token))
+        return self._sign_in(await self._hash(self._key(token)))
+
+    async def get_along_with(self, token: str, key: str) -> tuple[SignIn | None, str | None]:
+        """The sign-in and the string under ``key``, in one round trip."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(self._key(token))
+            pipe.get(key)
+            data, value = await pipe.execute()
+        return self._sign_in(data), value
+
+    @staticmethod
+    def _sign_in(data: dict[str, str]) -> SignIn | None:
         if not data or "user_id" not in data:
             return None
         return SignIn.from_hash(data)
 
+    def needs_touch(self, sign_in: SignIn, now: datetime | None = None) -> bool:
+        """Whether a request of this sign-in should record activity (``touch``)."""
+        moment = now or datetime.now(UTC)
+        return (moment - sign_in.last_seen_at).total_seconds() >= self.TOUCH_INTERVAL_SECONDS
+
     async def touch(self, token: str, sign_in: SignIn) -> None:
         """Record activity, and slide the expiry of a sign-in that is in use."""
         now = datetime.now(UTC)
-        if (now - sign_in.last_seen_at).total_seconds() < self.TOUCH_INTERVAL_SECONDS:
+        if not self.needs_touch(sign_in, now):
             return
         ttl = self.remember_ttl if sign_in.remember else self.session_ttl
         key = self._key(token)

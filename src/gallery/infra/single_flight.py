@@ -71,6 +71,9 @@ class SingleFlightLRU(Generic[T]):
         if task.exception() is None:  # also marks a failure as seen when every waiter left
             self.put(key, task.result())
 
+    def discard(self, key: str) -> None:
+        self._kept.pop(key, None)
+
     def clear(self) -> None:
         self._kept.clear()
 

@@ -39,10 +39,17 @@ def current_etag(version: str) -> str:
     viewer = signed_in_user()
     if viewer is None:
         return etag_for(version, request.full_path, None)
-    # The signed URLs of followers-only photos (never shown to anonymous
-    # visitors) change every hour: so does a signed-in viewer's tag.
-    personal = f"s{viewer.saves_version}:r{viewer.relations_version}:m{current_window()}"
+    personal = personal_version(viewer.saves_version, viewer.relations_version)
     return etag_for(f"{version}:{personal}", request.full_path, viewer.id)
+
+
+def personal_version(saves_version: int, relations_version: int) -> str:
+    """What a signed-in viewer's ETags add to the feed version.
+
+    The signed URLs of followers-only photos (never shown to anonymous
+    visitors) change every hour: so does a signed-in viewer's tag.
+    """
+    return f"s{saves_version}:r{relations_version}:m{current_window()}"
 
 
 def set_validators(response: Response, etag: str) -> Response:
