@@ -72,6 +72,7 @@ from gallery.web.feed_pages import (
     PageBuilder,
     author_page_by_name,
     latest_page,
+    personal_page_key,
     seed_page,
     tag_page,
 )
@@ -89,6 +90,9 @@ def _page_query(query: dict[str, str]) -> tuple[int | None, str | None]:
     return (int(limit) if limit is not None else None), query.get("cursor")
 
 
+# The one route whose signed-in answer is the shared page with the viewer's
+# marks (``feed_pages.personal_page`` with its defaults); the others depend on
+# the viewer in other ways (a profile shown in full to its followers).
 EVERYONES_FEED = re.compile(r"/api/v1/feed")
 ROUTES: list[tuple[re.Pattern[str], PageKey]] = [
     (EVERYONES_FEED, lambda _m, q: latest_page(*_page_query(q))),
@@ -115,9 +119,6 @@ ROUTES: list[tuple[re.Pattern[str], PageKey]] = [
 ]
 QUERY_KEYS = frozenset({"limit", "cursor"})
 LIMIT = re.compile(r"[0-9]{1,3}")
-# The feed route whose signed-in answer is the shared page with the viewer's
-# marks (``feed_pages.personal_page`` with its defaults); the other routes
-# depend on the viewer in other ways (a profile shown in full to its followers).
 # The bound on serving a viewer's figures whose generation could not be moved
 # (see the module's docstring); a reread costs one indexed query.
 VIEWER_MAX_AGE_SECONDS = 10.0
@@ -224,9 +225,11 @@ class FeedFastPath:
         if page is None:
             return False  # the app builds it (and this process keeps it)
         if viewer is not None:
-            # The viewer's copy, kept by the app under the key it uses (feed_pages.personal_page).
+            # The viewer's copy, kept by the app (feed_pages.personal_page).
             page = cache.personal(
-                f"{page.key}@{viewer.id}:{viewer.saves_version}:{viewer.relations_version}"
+                personal_page_key(
+                    page.key, viewer.id, viewer.saves_version, viewer.relations_version
+                )
             )
             if page is None:
                 return False  # the app lays it out (and this process keeps it)

@@ -146,6 +146,17 @@ async def _without_hidden(
     ]
 
 
+def personal_page_key(
+    page_key: str, viewer_id: int, saves_version: int, relations_version: int
+) -> str:
+    """Under what a viewer's copy of a shared page is kept (``PageCache.personal``).
+
+    The shared page's key holds the feed version, which moves with every like;
+    the viewer's saves and mutes move their own versions.
+    """
+    return f"{page_key}@{viewer_id}:{saves_version}:{relations_version}"
+
+
 async def personal_page(
     page: CachedPage, list_field: str, *, spare_hidden: bool = True
 ) -> tuple[dict[str, Any], bytes]:
@@ -159,8 +170,9 @@ async def personal_page(
     if viewer is None:
         return page.data, page.body
     cache = current_page_cache()
-    # The feed version moves with every like; the viewer's saves and mutes move their own.
-    personal_key = f"{page.key}@{viewer.id}:{viewer.saves_version}:{viewer.relations_version}"
+    personal_key = personal_page_key(
+        page.key, viewer.id, viewer.saves_version, viewer.relations_version
+    )
     mine = cache.personal(personal_key)
     if mine is None:
         items = page.data[list_field]
