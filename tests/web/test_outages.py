@@ -89,6 +89,8 @@ async def test_a_signed_in_visitor_gets_503_not_a_signed_out_page(
         client.set_cookie(cookie.domain, cookie.name, cookie.value or "")
     assert_outage_answer(await client.get("/api/v1/me"), json=True)
     assert_outage_answer(await client.get("/api/v1/feed/following"), json=True)
+    # Everyone's feed, signed in: the fast path cannot read the sign-in, the app answers.
+    assert_outage_answer(await client.get("/api/v1/feed"), json=True)
     # Redis kept the sign-in: the working app still knows the visitor.
     assert (await working.get("/api/v1/me")).status_code == 200
 
@@ -98,3 +100,18 @@ async def test_no_database_is_503_with_retry_after(without_database: Quart) -> N
     assert_outage_answer(await client.get("/api/v1/feed"), json=True)
     assert_outage_answer(await client.get("/index/images/1/5/"), json=True)
     assert_outage_answer(await client.get("/u/ann"), json=False)
+
+
+async def test_a_signed_in_poll_without_the_database_is_503(
+    app: Quart, runtime: Runtime, without_database: Quart
+) -> None:
+    """The sign-in is in Redis, which works; the account behind it cannot be read."""
+    working, _ = await signed_in(app, runtime)
+    assert (await working.get("/api/v1/feed")).status_code == 200
+    # An anonymous poll first, from the page Redis still holds: this app makes its
+    # page cache, so the signed-in poll below goes through the fast path first.
+    assert (await without_database.test_client().get("/api/v1/feed")).status_code == 200
+    client = without_database.test_client()
+    for cookie in working.cookie_jar:  # type: ignore[attr-defined]
+        client.set_cookie(cookie.domain, cookie.name, cookie.value or "")
+    assert_outage_answer(await client.get("/api/v1/feed"), json=True)

@@ -56,7 +56,7 @@ from hypercorn.typing import (
 from quart import Quart
 from quart_auth import QuartAuth
 from redis.exceptions import RedisError
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.http import parse_cookie, parse_etags
 
 from gallery.infra.page_cache import PageCache
@@ -183,7 +183,7 @@ class FeedFastPath:
             try:
                 if await self._answer(scope, send):
                     return
-            except (RedisError, OSError, SQLAlchemyError, DBAPIError):
+            except (RedisError, OSError, SQLAlchemyError):
                 log.debug("fast path unavailable; the app answers", exc_info=True)
         await self.app(scope, receive, send)
 
