@@ -22,16 +22,19 @@ All on 127.0.0.1, every step bounded in time:
    a warm-up that is not counted; ratios are to the ceiling at the same
    concurrency in the same run.
 6. The live phase (issue 14; --no-live skips it): Gallery stops and comes back
-   with one worker on the same data (live.py). The feed routes are measured on
-   it, with the ceiling before and after, in --live-rounds rounds; a load client
-   in its own process (live_client.py) opens --live-sockets WebSockets to
-   /api/v1/live, all subscribed to the feed; the feed routes are measured again
-   in as many rounds; the bench user
-   uploads photos through the JSON API and the client times each broadcast's
-   arrival on every socket; the worker's RSS is read throughout; the sockets
-   close and the feed routes are measured in as many rounds again. The drop
-   compares the median with the sockets to the mean of the medians before and
-   after them, so that drift over the phase does not count as their cost.
+   as two one-worker servers on the same data (live.py): the subject, which
+   will hold the sockets, and its control, which never does. In each of
+   --live-rounds rounds the feed routes are measured on both, one right after
+   the other, between two runs of the ceiling; a load client in its own
+   process (live_client.py) opens --live-sockets WebSockets to the subject's
+   /api/v1/live, all subscribed to the feed; the rounds are measured again;
+   the bench user uploads photos through the JSON API and the client times
+   each broadcast's arrival on every socket; the subject's RSS and idle CPU
+   are read throughout; the sockets close and the rounds are measured again.
+   The drop is the subject's rate over the control's: its median with the
+   sockets against the mean of the medians before and after them, so that
+   neither the machine's swings within a phase nor drift over it count as
+   the sockets' cost.
 7. The uploads phase (issue 16; --no-uploads skips it), on the two-worker
    Gallery before the live phase: the anonymous and signed-in feeds at 64
    connections, quiet, while two posters post ten-photo posts of a
@@ -111,6 +114,9 @@ from live import (
     BROADCAST_PAUSE_SECONDS,
     DELIVERY_TIMEOUT_SECONDS,
     FEED_SLUGS,
+    IDLE_CPU_SECONDS,
+    LIVE_DURATION_SECONDS,
+    LIVE_ROUNDS,
     PUBLICATION_TIMEOUT_SECONDS,
     Broadcast,
     LiveClient,
@@ -118,6 +124,8 @@ from live import (
     LiveOutcome,
     PublicationWatcher,
     Uploader,
+    control_route,
+    idle_cpu_share,
     memory_mib,
     render_live,
     skipped_live,
@@ -330,9 +338,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--live-rounds",
         type=int,
-        default=3,
-        help="rounds of the feed routes without and then with the sockets; the drop "
-        "compares medians (default 3)",
+        default=LIVE_ROUNDS,
+        help="rounds of the feed routes before, with and after the sockets; the drop "
+        f"compares medians (default {LIVE_ROUNDS})",
+    )
+    parser.add_argument(
+        "--live-duration",
+        type=int,
+        default=LIVE_DURATION_SECONDS,
+        help="seconds per measurement in the live phase's rounds "
+        f"(default {LIVE_DURATION_SECONDS}: more, shorter rounds, each subject and control "
+        "measured closer together)",
     )
     parser.add_argument(
         "--live-compression",
@@ -343,8 +359,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.duration < 1 or args.users < 2 or args.images < 1 or args.comments < 0:
         parser.error("need --duration ≥ 1, --users ≥ 2, --images ≥ 1, --comments ≥ 0")
-    if args.live_sockets < 1 or args.live_broadcasts < 1 or args.live_rounds < 1:
-        parser.error("need --live-sockets ≥ 1, --live-broadcasts ≥ 1 and --live-rounds ≥ 1")
+    if min(args.live_sockets, args.live_broadcasts, args.live_rounds, args.live_duration) < 1:
+        parser.error(
+            "need --live-sockets, --live-broadcasts, --live-rounds and --live-duration ≥ 1"
+        )
     return args
 
 
@@ -525,10 +543,10 @@ def measure(
     return result, spread
 
 
-def progress_line(route: Route, connections: int, result: WrkResult) -> str:
+def progress_line(name: str, connections: int, result: WrkResult) -> str:
     errors = result.socket_errors
     return (
-        f"  {route.name} at {connections}: {result.requests_per_second:,.0f} req/s, "
+        f"  {name} at {connections}: {result.requests_per_second:,.0f} req/s, "
         f"p99 {number(result.p99_ms, 1)} ms, 5xx {result.statuses.server_error}, socket errors "
         f"{errors.connect}/{errors.read}/{errors.write}/{errors.timeout}"
     )
@@ -537,6 +555,33 @@ def progress_line(route: Route, connections: int, result: WrkResult) -> str:
 def measure_all(bench: Bench, headers: dict[str, dict[str, str]]) -> list[Measurement]:
     """Each concurrency in turn: the ceiling, the chosen routes, the ceiling again."""
     return measure_rows(bench, bench.gallery, bench.args.routes, bench.args.connections, headers)
+
+
+def measure_row(
+    bench: Bench,
+    server: Server,
+    route: Route,
+    connections: int,
+    headers: dict[str, str],
+    name: str | None = None,
+    duration: int | None = None,
+) -> Measurement:
+    """One row of the report: ``route`` on ``server`` (recorded as ``name``, by
+    default the route's own) for ``duration`` seconds (by default --duration)."""
+    name = name or route.name
+    duration = duration or bench.args.duration
+    result, spread = measure(
+        server, server.base_url + route.path_for(bench.site), headers, connections, duration
+    )
+    say(progress_line(name, connections, result))
+    return Measurement(
+        route=name,
+        connections=connections,
+        result=result,
+        expected_status=route.expected_status,
+        duration=duration,
+        connections_per_worker=spread,
+    )
 
 
 def measure_rows(
@@ -553,24 +598,41 @@ def measure_rows(
         say(f"{connections} connections:")
         for route in [first, *routes, last]:
             server = bench.ceiling if route.server == "ceiling" else gallery
-            result, spread = measure(
-                server,
-                server.base_url + route.path_for(bench.site),
-                headers[route.name],
-                connections,
-                bench.args.duration,
-            )
-            say(progress_line(route, connections, result))
-            measurements.append(
-                Measurement(
-                    route=route.name,
-                    connections=connections,
-                    result=result,
-                    expected_status=route.expected_status,
-                    duration=bench.args.duration,
-                    connections_per_worker=spread,
+            measurements.append(measure_row(bench, server, route, connections, headers[route.name]))
+    return measurements
+
+
+def measure_paired_rows(
+    bench: Bench,
+    subject: Server,
+    control: Server,
+    headers: dict[int, dict[str, dict[str, str]]],
+    round_index: int,
+) -> list[Measurement]:
+    """One round of the live phase at each concurrency: the ceiling, each feed route
+    on the subject and on the control back to back, the ceiling again. Which of
+    the two goes first alternates from route to route and from round to round, so
+    that neither is always the one measured on a machine that just got busier."""
+    first, last = CEILING_ROUTES
+    duration = bench.args.live_duration
+    measurements = []
+    for connections in bench.args.live_connections:
+        say(f"{connections} connections:")
+        measurements.append(
+            measure_row(bench, bench.ceiling, first, connections, {}, duration=duration)
+        )
+        for index, route in enumerate(LIVE_ROUTES):
+            pair = [(subject, route.name), (control, control_route(route.name))]
+            if (index + round_index) % 2:
+                pair.reverse()
+            for server, name in pair:
+                known = headers[server.port][route.name]
+                measurements.append(
+                    measure_row(bench, server, route, connections, known, name, duration)
                 )
-            )
+        measurements.append(
+            measure_row(bench, bench.ceiling, last, connections, {}, duration=duration)
+        )
     return measurements
 
 
@@ -640,48 +702,63 @@ def broadcast(
 
 
 def live_phase(bench: Bench, cleanup: contextlib.ExitStack) -> LiveOutcome:
-    """One worker, the feed routes without and with the sockets, the broadcasts, the RSS."""
+    """Two one-worker Gallerys, the subject and its control; the feed routes on both
+    without, with (on the subject) and after the sockets; the broadcasts; the RSS."""
     args = bench.args
     sockets = args.live_sockets
-    say("Live phase: Gallery again, with one worker")
-    # Its two idle workers would only share the cores (and hear the broadcasts).
+    say("Live phase: Gallery again, as two one-worker servers (the subject and its control)")
+    # Its two workers would only share the cores (and hear the broadcasts).
     stop_server(bench.gallery)
     raise_open_file_limit_to_hard(sockets)
-    port = free_port()
-    server = start_one_worker_gallery(
-        live_environment(bench, port), bench.workdir / "gallery-live.log", port
-    )
-    cleanup.callback(stop_server, server)
-    worker = only_worker(server)
-    # The signed-in feed must really be signed in (a 200 does not tell).
-    me = httpx.get(server.base_url + "/api/v1/me", headers={"Cookie": bench.cookie}, timeout=30)
-    if me.status_code != 200:
-        raise LiveError(
-            f"the bench user's cookie is not signed in there: /api/v1/me {me.status_code}"
+    servers = []
+    for name in ("live", "live-control"):
+        port = free_port()
+        server = start_one_worker_gallery(
+            live_environment(bench, port), bench.workdir / f"gallery-{name}.log", port
         )
+        cleanup.callback(stop_server, server)
+        servers.append(server)
+    subject, control = servers
+    worker = only_worker(subject)
+    only_worker(control)
+    headers: dict[int, dict[str, dict[str, str]]] = {}
+    for server in servers:
+        # The signed-in feed must really be signed in (a 200 does not tell).
+        me = httpx.get(server.base_url + "/api/v1/me", headers={"Cookie": bench.cookie}, timeout=30)
+        if me.status_code != 200:
+            raise LiveError(
+                f"the bench user's cookie is not signed in on {server.base_url}: "
+                f"/api/v1/me {me.status_code}"
+            )
+        headers[server.port] = {
+            route.name: checked_headers(server.base_url + route.path_for(bench.site), route,
+                                        bench.cookie)
+            for route in LIVE_ROUTES
+        }  # fmt: skip
     outcome = LiveOutcome(
         sockets_wanted=sockets,
-        port=port,
+        port=subject.port,
+        control_port=control.port,
         connections=args.live_connections,
         compression=args.live_compression,
     )
     outcome.rss_mib["started"] = memory_mib(worker)[0]
     outcome.load = (os.getloadavg()[0], math.nan)
-    headers = {
-        route.name: checked_headers(server.base_url + route.path_for(bench.site), route,
-                                    bench.cookie)
-        for route in LIVE_ROUTES
-    } | {route.name: {} for route in CEILING_ROUTES}  # fmt: skip
-    say("  the feed routes, no socket open:")
-    outcome.without_rounds = [
-        measure_rows(bench, server, LIVE_ROUTES, args.live_connections, headers)
-        for _ in range(args.live_rounds)
-    ]
-    outcome.rss_mib["before sockets"] = memory_mib(worker)[0]
 
-    say(f"  opening {sockets:,} WebSockets (bench/live_client.py)")
+    def rounds() -> list[list[Measurement]]:
+        return [
+            measure_paired_rows(bench, subject, control, headers, index)
+            for index in range(args.live_rounds)
+        ]
+
+    say("  the feed routes, no socket open:")
+    outcome.without_rounds = rounds()
+    outcome.rss_mib["before sockets"] = memory_mib(worker)[0]
+    outcome.idle_cpu["no socket open"] = idle_cpu_share(worker, IDLE_CPU_SECONDS)
+
+    say(f"  opening {sockets:,} WebSockets to the subject (bench/live_client.py)")
     client = LiveClient.start(
-        server.base_url,
+        subject.base_url,
         sockets,
         bench.workdir / "live-client.log",
         compression=args.live_compression,
@@ -693,22 +770,22 @@ def live_phase(bench: Bench, cleanup: contextlib.ExitStack) -> LiveOutcome:
         f"  {outcome.opened_count:,} open in {outcome.opened.get('seconds')} s, failures: "
         f"{outcome.opened.get('failures') or 'none'}"
     )
-    held = connections_per_worker(port, [worker])
+    held = connections_per_worker(subject.port, [worker])
     outcome.held_by_worker = held[0] if held else None
     outcome.rss_mib["sockets open"] = memory_mib(worker)[0]
+    outcome.idle_cpu[f"{outcome.opened_count:,} sockets open"] = idle_cpu_share(
+        worker, IDLE_CPU_SECONDS
+    )
 
     say(f"  the feed routes, {outcome.opened_count:,} sockets open:")
-    outcome.with_rounds = [
-        measure_rows(bench, server, LIVE_ROUTES, args.live_connections, headers)
-        for _ in range(args.live_rounds)
-    ]
+    outcome.with_rounds = rounds()
     status = client.ask({"cmd": "status"}, "status", CLIENT_TIMEOUT_SECONDS)
     outcome.open_after_measuring = int(status["open"])
     outcome.rss_mib["after measuring"] = memory_mib(worker)[0]
 
     say(f"  {args.live_broadcasts} broadcasts:")
     watcher = PublicationWatcher(bench.backends.redis_url)
-    uploader = Uploader(server.base_url, bench.cookie)
+    uploader = Uploader(subject.base_url, bench.cookie)
     try:
         for index in range(args.live_broadcasts):
             outcome.broadcasts.append(broadcast(client, uploader, watcher, index))
@@ -722,10 +799,7 @@ def live_phase(bench: Bench, cleanup: contextlib.ExitStack) -> LiveOutcome:
     # machine) that just got slower over the phase would count as the sockets' cost.
     say(f"  the feed routes again, sockets closed ({AFTER_CLOSE_PAUSE_SECONDS} s later):")
     time.sleep(AFTER_CLOSE_PAUSE_SECONDS)
-    outcome.after_rounds = [
-        measure_rows(bench, server, LIVE_ROUTES, args.live_connections, headers)
-        for _ in range(args.live_rounds)
-    ]
+    outcome.after_rounds = rounds()
     outcome.load = (outcome.load[0], os.getloadavg()[0])
     return outcome
 
@@ -943,7 +1017,9 @@ def run(args: argparse.Namespace) -> str:
                 live_failure = f"the live phase failed: {error}"
                 live = ["## Live updates (issue 14)", "", live_failure]
             else:
-                live = render_live(outcome, [route.name for route in LIVE_ROUTES], args.duration)
+                live = render_live(
+                    outcome, [route.name for route in LIVE_ROUTES], args.live_duration
+                )
         report = render(
             preamble(bench, hypercorn_settings(), load),
             measurements,
