@@ -640,7 +640,7 @@ def render_live(outcome: LiveOutcome, routes: list[str], duration: int) -> list[
             "",
         ]
     lines += [
-        f"The worker's RSS (MiB): {mib('started')} when it first answered, "
+        f"The subject's RSS (MiB): {mib('started')} when it first answered, "
         f"{mib('before sockets')} after the round without sockets, "
         f"{mib('sockets open')} with the {n:,} sockets open, {mib('after measuring')} after "
         f"the round with them, {mib('after broadcasts')} after the broadcasts; peak "
