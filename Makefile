@@ -9,7 +9,7 @@ PYTEST := $(BIN)/python -m pytest
 PYTEST_ARGS ?=
 LINT_PATHS := src tests alembic bench
 
-.PHONY: run test test-mariadb lint bench clean chromium
+.PHONY: run test test-mariadb lint bench bench-instructions clean chromium
 
 # Serve the app on the embedded back-end (SQLite + embedded Redis): no servers needed.
 run: $(VENV)/.installed
@@ -42,6 +42,17 @@ bench: $(VENV)/.installed-test
 	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; \
 	fi
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# Count (with callgrind, not a clock) what a request costs one worker with and
+# without open live sockets (bench/instructions.py); installs valgrind if missing.
+bench-instructions: $(VENV)/.installed-test
+	@if ! command -v valgrind >/dev/null; then \
+	  sudo=; if [ "$$(id -u)" != 0 ] && command -v sudo >/dev/null; then sudo=sudo; fi; \
+	  echo "Installing valgrind with apt-get"; \
+	  $$sudo apt-get update -qq && \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind; \
+	fi
+	$(BIN)/python bench/instructions.py $(BENCH_ARGS)
 
 # Remove the virtualenv, caches and build output (never instance/).
 clean:
