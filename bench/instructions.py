@@ -46,9 +46,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from servers import HYPERCORN_CONFIG, REPO, free_port
+
 LIVE_CLIENT = REPO / "bench" / "live_client.py"
-HYPERCORN_CONFIG = REPO / "hypercorn.toml"
 # A small site: enough photos, comments and likes for the feed to be a real page.
 FORGE_ARGS = ["--users", "30", "--images", "120", "--comments", "200", "--likes", "300",
               "--follows", "40", "--seed", "1"]  # fmt: skip
@@ -87,14 +87,6 @@ def l2_cache() -> str:
         return f"{int(size[:-1]) * factor},{ways},{line}"
     except (OSError, ValueError, KeyError):
         return f"{2 * 1024 * 1024},16,64"
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # --- the load: exactly N requests, from a process of its own -----------------
