@@ -20,7 +20,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
 import queue
 import statistics
 import subprocess
@@ -41,6 +40,7 @@ from servers import (
     REPO,
     Server,
     check_port_is_ours,
+    cpu_seconds,
     wait_until_serving,
 )
 
@@ -99,18 +99,6 @@ def start_one_worker_gallery(env: dict[str, str], log: Path, port: int) -> Serve
     wait_until_serving(server)
     check_port_is_ours(server)
     return server
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """The user and system CPU time a process has used so far (/proc/<pid>/stat)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # The fields after the command's ")" (which may itself hold spaces):
-    # utime and stime are the 14th and 15th of the whole line.
-    fields = stat.rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def idle_cpu_share(pid: int, seconds: float) -> float:
@@ -380,6 +368,41 @@ def round_quotients(rounds: list[list[Measurement]], route: str, connections: in
     return [ratio(measured, route, control_route(route), connections) for measured in rounds]
 
 
+TOGETHER = " · together"
+
+
+def together_route(route: str) -> str:
+    """The name of a route's row measured at the same time on both workers."""
+    return route + TOGETHER
+
+
+def control_of(row: str) -> str:
+    """The control's row measured in the same way as the subject's ``row``."""
+    if row.endswith(TOGETHER):
+        return together_route(control_route(row.removesuffix(TOGETHER)))
+    return control_route(row)
+
+
+def capacity(measured: list[Measurement], route: str, connections: int) -> float:
+    """The route's answers per second of its worker's CPU in one round (nan if unread)."""
+    found = [m for m in measured if m.route == route and m.connections == connections]
+    return found[0].requests_per_cpu_second if found else math.nan
+
+
+def round_capacity_quotients(
+    rounds: list[list[Measurement]], route: str, connections: int
+) -> list[float]:
+    """The route's answers per CPU-second on the subject over the control's, in
+    each round (``route`` names the subject's row: measured one after the other
+    or side by side, see control_of)."""
+    quotients = []
+    for measured in rounds:
+        theirs = capacity(measured, control_of(route), connections)
+        ours = capacity(measured, route, connections)
+        quotients.append(math.nan if not theirs else ours / theirs)
+    return quotients
+
+
 def drop_over_phase(
     outcome: LiveOutcome, per_round: Callable[[list[list[Measurement]]], list[float]]
 ) -> tuple[float, float, float, float]:
@@ -410,6 +433,18 @@ def paired_change(
     return drop_over_phase(outcome, lambda rounds: round_quotients(rounds, route, connections))
 
 
+def capacity_change(
+    outcome: LiveOutcome, route: str, connections: int
+) -> tuple[float, float, float, float]:
+    """The subject/control quotient of answers per CPU-second: before, with, after
+    and the drop. The same comparison as paired_change, on each worker's cost
+    per request instead of its rate, so that a round in which the machine gave
+    one worker less of a core than the other does not count."""
+    return drop_over_phase(
+        outcome, lambda rounds: round_capacity_quotients(rounds, route, connections)
+    )
+
+
 def median(values: list[float]) -> float:
     known = [value for value in values if not math.isnan(value)]
     return statistics.median(known) if known and len(known) == len(values) else math.nan
@@ -430,6 +465,26 @@ def ratios_of(rounds: list[list[Measurement]], route: str, connections: int) -> 
 
 def quotients_of(rounds: list[list[Measurement]], route: str, connections: int) -> str:
     return " / ".join(number(value, 2) for value in round_quotients(rounds, route, connections))
+
+
+def capacity_quotients_of(rounds: list[list[Measurement]], route: str, connections: int) -> str:
+    """Each round's quotient, with the share of a core each worker used in its
+    window (subject · control): a worker well under one core was not saturated,
+    and its requests cost more (fewer answered per turn of the event loop)."""
+    cells = []
+    for measured, quotient in zip(
+        rounds, round_capacity_quotients(rounds, route, connections), strict=True
+    ):
+        shares = [core_share(measured, name, connections) for name in (route, control_of(route))]
+        cells.append(f"{number(quotient, 2)} ({' · '.join(number(share, 2) for share in shares)})")
+    return " / ".join(cells)
+
+
+def core_share(measured: list[Measurement], route: str, connections: int) -> float:
+    found = [m for m in measured if m.route == route and m.connections == connections]
+    if not found or found[0].server_cpu_seconds is None:
+        return math.nan
+    return found[0].server_cpu_seconds / found[0].duration
 
 
 def phase_table(
@@ -482,14 +537,18 @@ def worst_drop(
     return max(measured, default=math.nan), bool(measured) and len(measured) == len(drops)
 
 
-def idle_difference(outcome: LiveOutcome, routes: list[str]) -> float:
+def idle_difference(
+    outcome: LiveOutcome,
+    routes: list[str],
+    change: Callable[[LiveOutcome, str, int], tuple[float, float, float, float]] | None = None,
+) -> float:
     """How far the subject/control quotient moved between the rounds before and
     after the sockets, with no socket open on either side (the largest over the
     routes): what this run's noise alone gives, to read the drop against."""
     moves = []
     for connections in outcome.connections:
         for route in routes:
-            before, _, after, _ = paired_change(outcome, route, connections)
+            before, _, after, _ = (change or paired_change)(outcome, route, connections)
             moves.append(abs(1 - after / before) if before else math.nan)
     return max(moves, default=math.nan)
 
@@ -532,6 +591,11 @@ def targets(outcome: LiveOutcome, routes: list[str]) -> list[str]:
     worst, complete = worst_drop(outcome, routes, paired_change)
     drop_met = worst <= RATIO_DROP_LIMIT if complete else None
     worst_to_ceiling, _ = worst_drop(outcome, routes, ratio_change)
+    worst_cost, cost_complete = worst_drop(outcome, routes, capacity_change)
+    cost_met = worst_cost <= RATIO_DROP_LIMIT if cost_complete else None
+    side_by_side = [together_route(route) for route in routes]
+    worst_together, together_complete = worst_drop(outcome, side_by_side, capacity_change)
+    together_met = worst_together <= RATIO_DROP_LIMIT if together_complete else None
     return [
         "Targets of issue 14:",
         "",
@@ -551,6 +615,28 @@ def targets(outcome: LiveOutcome, routes: list[str]) -> list[str]:
         f"{number(100 * worst_to_ceiling, 1)} %; the quotient moved by up to "
         f"{number(100 * idle_difference(outcome, routes), 1)} % between before and after, "
         f"with no socket open): {verdict(drop_met)}",
+        "- the same drop on each worker's answers per CPU-second instead of its rate (what "
+        "a request costs the worker, whatever share of a core it got): "
+        f"worst {number(100 * worst_cost, 1)} %, by route "
+        + ", ".join(
+            f"{route} at {connections}: "
+            f"{number(100 * capacity_change(outcome, route, connections)[3], 1)} %"
+            for connections in outcome.connections
+            for route in routes
+        )
+        + f": {verdict(cost_met)}",
+        "- the same drop with both workers measured **side by side** (each its own wrk, "
+        "at the same time), on answers per CPU-second: worst "
+        f"{number(100 * worst_together, 1)} %, by route "
+        + ", ".join(
+            f"{route} at {connections}: "
+            f"{number(100 * capacity_change(outcome, together_route(route), connections)[3], 1)} %"
+            for connections in outcome.connections
+            for route in routes
+        )
+        + f" (the quotient moved by up to "
+        f"{number(100 * idle_difference(outcome, side_by_side, capacity_change), 1)} % "
+        f"between before and after, with no socket open): {verdict(together_met)}",
     ]
 
 
@@ -612,6 +698,38 @@ def render_live(outcome: LiveOutcome, routes: list[str], duration: int) -> list[
         "way:",
         "",
         *phase_table(outcome, routes, "ratio to ceiling", ratios_of, ratio_change),
+        "",
+        "The same rounds by what a request costs: each worker's answers per second of "
+        "its own CPU (user and system time from /proc over the wrk run, all answers "
+        "counted), the subject's over the control's. This takes out how much of a core "
+        "the machine gave each worker in its window, but not how fast that core ran "
+        "(in brackets, the share of a core each worker, subject · control, used):",
+        "",
+        *phase_table(
+            outcome,
+            routes,
+            "subject / control, per CPU-second",
+            capacity_quotients_of,
+            capacity_change,
+        ),
+        "",
+        "And measured **side by side**: in each round, right after the rows above, "
+        "each route once more on both workers at the same time, each driven by its own "
+        f"wrk at the same concurrency for {duration} s. Measured one after the other, two "
+        "identical workers differ by up to ±40 % on this machine in CPU per request as in "
+        "rate (each uses a full core either way: the cores themselves run faster or slower "
+        "from one window to the next); side by side, both get the same machine, so their "
+        "answers per CPU-second compare their costs alone. The req/s columns are the "
+        "subject's in these windows; in brackets, the share of a core each worker "
+        "(subject · control) used:",
+        "",
+        *phase_table(
+            outcome,
+            [together_route(route) for route in routes],
+            "subject / control, per CPU-second",
+            capacity_quotients_of,
+            capacity_change,
+        ),
         "",
         "The subject's own CPU while nothing is sent to it (what holding the sockets costs "
         "by itself, read from /proc over "

@@ -37,10 +37,29 @@ class Measurement:
     duration: int
     # Established connections per Hypercorn worker, sampled mid-run.
     connections_per_worker: list[int] = field(default_factory=list)
+    # CPU time (user + system) the serving worker used while wrk ran, where the
+    # bench read it (the live phase's one-worker servers).
+    server_cpu_seconds: float | None = None
 
     @property
     def answers_per_connection(self) -> float:
         return self.result.requests_per_second * self.duration / self.connections
+
+    @property
+    def requests_per_cpu_second(self) -> float:
+        """Answers per second of the worker's own CPU: its cost per request, which
+        unlike its rate does not move when the machine gives it less than a core."""
+        if not self.server_cpu_seconds:
+            return math.nan
+        statuses = self.result.statuses
+        answered = (
+            statuses.informational
+            + statuses.success
+            + statuses.redirection
+            + statuses.client_error
+            + statuses.server_error
+        )
+        return answered / self.server_cpu_seconds
 
 
 @dataclass(frozen=True)

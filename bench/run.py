@@ -91,6 +91,7 @@ from servers import (
     Server,
     ServiceError,
     connections_per_worker,
+    cpu_seconds,
     ensure_mariadb,
     ensure_redis,
     free_port,
@@ -130,6 +131,7 @@ from live import (
     render_live,
     skipped_live,
     start_one_worker_gallery,
+    together_route,
 )
 
 DEFAULT_DATABASE_URL = "mysql+asyncmy://root@127.0.0.1:3306/gallery_bench?charset=utf8mb4"
@@ -523,14 +525,21 @@ def settle(url: str, headers: dict[str, str]) -> None:
 
 
 def measure(
-    server: Server, url: str, headers: dict[str, str], connections: int, duration: int
-) -> tuple[WrkResult, list[int]]:
-    """wrk's numbers, and how the connections were spread over the workers mid-run."""
+    server: Server,
+    url: str,
+    headers: dict[str, str],
+    connections: int,
+    duration: int,
+    cpu_pid: int | None = None,
+) -> tuple[WrkResult, list[int], float | None]:
+    """wrk's numbers, how the connections were spread over the workers mid-run,
+    and (given ``cpu_pid``, the serving worker) the CPU time it used meanwhile."""
     # The warm-up (not counted) fills pools and caches; settling after it too,
     # or at 1,024 connections the measurement would start behind a queue of
     # the warm-up's last requests.
     run_wrk(url, connections, WARMUP_SECONDS, headers)
     settle(url, headers)
+    cpu_before = None if cpu_pid is None else cpu_seconds(cpu_pid)
     wrk = start_wrk(url, connections, duration, headers)
     try:
         time.sleep(duration / 2)
@@ -539,8 +548,10 @@ def measure(
         wrk.kill()
         raise
     result = finish_wrk(wrk, duration)
+    cpu_after = None if cpu_pid is None else cpu_seconds(cpu_pid)
     settle(url, headers)
-    return result, spread
+    used = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
+    return result, spread, used
 
 
 def progress_line(name: str, connections: int, result: WrkResult) -> str:
@@ -565,13 +576,20 @@ def measure_row(
     headers: dict[str, str],
     name: str | None = None,
     duration: int | None = None,
+    cpu_pid: int | None = None,
 ) -> Measurement:
     """One row of the report: ``route`` on ``server`` (recorded as ``name``, by
-    default the route's own) for ``duration`` seconds (by default --duration)."""
+    default the route's own) for ``duration`` seconds (by default --duration);
+    with ``cpu_pid``, also that worker's CPU time over the row."""
     name = name or route.name
     duration = duration or bench.args.duration
-    result, spread = measure(
-        server, server.base_url + route.path_for(bench.site), headers, connections, duration
+    result, spread, used = measure(
+        server,
+        server.base_url + route.path_for(bench.site),
+        headers,
+        connections,
+        duration,
+        cpu_pid,
     )
     say(progress_line(name, connections, result))
     return Measurement(
@@ -581,6 +599,7 @@ def measure_row(
         expected_status=route.expected_status,
         duration=duration,
         connections_per_worker=spread,
+        server_cpu_seconds=used,
     )
 
 
@@ -627,11 +646,66 @@ def measure_paired_rows(
                 pair.reverse()
             for server, name in pair:
                 known = headers[server.port][route.name]
+                worker = only_worker(server)
                 measurements.append(
-                    measure_row(bench, server, route, connections, known, name, duration)
+                    measure_row(bench, server, route, connections, known, name, duration, worker)
                 )
+            measurements += measure_together(
+                bench, route, connections, [subject, control], headers, duration
+            )
         measurements.append(
             measure_row(bench, bench.ceiling, last, connections, {}, duration=duration)
+        )
+    return measurements
+
+
+def measure_together(
+    bench: Bench,
+    route: Route,
+    connections: int,
+    servers: list[Server],
+    headers: dict[int, dict[str, dict[str, str]]],
+    duration: int,
+) -> list[Measurement]:
+    """``route`` on the subject and on the control at the same time, each driven by
+    its own wrk, with each worker's CPU time over the window. Measured one after
+    the other, two identical workers differ by up to ±40 % on this machine, in
+    CPU per request as in rate (the cores themselves run faster or slower from
+    one window to the next); side by side, both get the same machine, and their
+    answers per CPU-second compare their costs alone."""
+    names = [together_route(route.name), together_route(control_route(route.name))]
+    workers = [only_worker(server) for server in servers]
+    before = [cpu_seconds(worker) for worker in workers]
+    runs = [
+        start_wrk(
+            server.base_url + route.path_for(bench.site),
+            connections,
+            duration,
+            headers[server.port][route.name],
+        )
+        for server in servers
+    ]
+    try:
+        results = [finish_wrk(run, duration) for run in runs]
+    except BaseException:
+        for run in runs:
+            run.kill()
+        raise
+    after = [cpu_seconds(worker) for worker in workers]
+    for server in servers:
+        settle(server.base_url + route.path_for(bench.site), headers[server.port][route.name])
+    measurements = []
+    for name, result, first, last in zip(names, results, before, after, strict=True):
+        say(progress_line(name, connections, result))
+        measurements.append(
+            Measurement(
+                route=name,
+                connections=connections,
+                result=result,
+                expected_status=route.expected_status,
+                duration=duration,
+                server_cpu_seconds=None if first is None or last is None else last - first,
+            )
         )
     return measurements
 

@@ -211,6 +211,18 @@ def command_line(pid: int) -> str:
         return ""
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """The user and system CPU time a process has used so far (/proc/<pid>/stat)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The fields after the command's ")" (which may itself hold spaces):
+    # utime and stime are the 14th and 15th of the whole line.
+    fields = stat.rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def worker_pids(master: int) -> list[int]:
     """Hypercorn's workers: the master's spawned children, not multiprocessing's
     resource tracker (also a child, and no worker)."""
