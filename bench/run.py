@@ -25,7 +25,9 @@ All on 127.0.0.1, every step bounded in time:
    as two one-worker servers on the same data (live.py): the subject, which
    will hold the sockets, and its control, which never does. In each of
    --live-rounds rounds the feed routes are measured on both, one right after
-   the other, between two runs of the ceiling; a load client in its own
+   the other, between two runs of the ceiling, then on both at the same time
+   (side by side, each its own wrk), with each worker's CPU time over every
+   window (answers per CPU-second); a load client in its own
    process (live_client.py) opens --live-sockets WebSockets to the subject's
    /api/v1/live, all subscribed to the feed; the rounds are measured again;
    the bench user uploads photos through the JSON API and the client times
@@ -34,7 +36,8 @@ All on 127.0.0.1, every step bounded in time:
    The drop is the subject's rate over the control's: its median with the
    sockets against the mean of the medians before and after them, so that
    neither the machine's swings within a phase nor drift over it count as
-   the sockets' cost.
+   the sockets' cost. It is also given on answers per CPU-second, measured
+   one after the other and side by side.
 7. The uploads phase (issue 16; --no-uploads skips it), on the two-worker
    Gallery before the live phase: the anonymous and signed-in feeds at 64
    connections, quiet, while two posters post ten-photo posts of a
