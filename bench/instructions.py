@@ -19,9 +19,9 @@ Each time, after a warm-up, counting is switched on for exactly ``--requests``
 requests to ``--path`` (from a client outside valgrind too) and off again, and
 the counts are divided by the requests.
 
-Hypercorn's WebSocket pings are off in the counted process: under valgrind a
-request takes some fifty times longer, so every socket's ping (one per 25 s)
-would land fifty times as often per request. What the pings cost is the
+The live sockets' keep-alives are off in the counted process: under valgrind a
+request takes some fifty times longer, so every socket's keep-alive (one per
+25 s) would land fifty times as often per request. What they cost is the
 subject's idle CPU in the live phase of ``make bench``.
 """
 
@@ -176,7 +176,7 @@ async def drive(port: int, sockets: int, path: str, requests: int) -> None:
 
 
 def serve(port: int, sockets: int, path: str, requests: int) -> None:
-    """One Gallery process as a worker runs it (uvloop, hypercorn.toml), minus pings."""
+    """One Gallery process as a worker runs it (uvloop, hypercorn.toml), minus keep-alives."""
     import hypercorn.asyncio
     import uvloop
     from hypercorn.config import Config
@@ -191,7 +191,6 @@ def serve(port: int, sockets: int, path: str, requests: int) -> None:
     config = Config.from_toml(HYPERCORN_CONFIG)
     config.bind = [f"127.0.0.1:{port}"]
     config.startup_timeout = 600  # everything is slower under valgrind, starting too
-    config.websocket_ping_interval = None  # see the module's docstring
     config.keep_alive_timeout = 600  # a connection waits on a slowed server between requests
 
     async def main() -> None:
@@ -215,6 +214,7 @@ def site_environment(instance: Path) -> dict[str, str]:
         # Under valgrind everything is slower; nothing here is an outage.
         GALLERY_REDIS_TIMEOUT_SECONDS="30",
         GALLERY_POOL_TIMEOUT_SECONDS="60",
+        GALLERY_LIVE_KEEPALIVE_SECONDS="86400",  # off: see the module's docstring
     )
     return env
 

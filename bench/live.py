@@ -103,7 +103,7 @@ def start_one_worker_gallery(env: dict[str, str], log: Path, port: int) -> Serve
 
 def idle_cpu_share(pid: int, seconds: float) -> float:
     """The share of one core a process uses over ``seconds`` with no request sent
-    to it: the cost of what it holds (sockets, their keep-alive pings, timers)."""
+    to it: the cost of what it holds (sockets, their keep-alives, timers)."""
     first = cpu_seconds(pid)
     time.sleep(seconds)
     last = cpu_seconds(pid)

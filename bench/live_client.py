@@ -100,6 +100,8 @@ def raise_open_file_limit() -> int:
 
 async def expect(ws: ClientConnection, kind: str) -> dict[str, Any]:
     message = json.loads(await ws.recv())
+    while message.get("type") == "keepalive":  # an idle socket's, as a page skips them
+        message = json.loads(await ws.recv())
     if message.get("type") != kind:
         raise RuntimeError(f"expected {kind!r}, got {str(message)[:200]}")
     return message
@@ -117,7 +119,7 @@ async def open_one(
                     origin=args.origin,
                     compression=None if args.compression == "none" else "deflate",
                     # Browsers send no protocol-level pings; the server's own
-                    # keep-alive (if any) is what keeps an idle socket.
+                    # keep-alive messages are what keep an idle socket.
                     ping_interval=None,
                     open_timeout=None,  # the timeout above covers the whole handshake
                     close_timeout=CLOSE_TIMEOUT_SECONDS,

@@ -13,8 +13,14 @@ FRAME_TIMEOUT_SECONDS = 10.0
 Message = dict[str, Any]
 
 
-async def receive(socket: Socket) -> Message:
-    return orjson.loads(await asyncio.wait_for(socket.receive(), FRAME_TIMEOUT_SECONDS))
+async def receive(socket: Socket, *, keepalives: bool = False) -> Message:
+    """The next message; an idle socket's ``keepalive`` is skipped, as a page does,
+    unless ``keepalives``."""
+    async with asyncio.timeout(FRAME_TIMEOUT_SECONDS):
+        while True:
+            message: Message = orjson.loads(await socket.receive())
+            if keepalives or message.get("type") != "keepalive":
+                return message
 
 
 async def send(socket: Socket, message: Message) -> None:

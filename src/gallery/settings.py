@@ -132,6 +132,9 @@ class Settings(BaseSettings):
     live_queue_size: int = Field(default=256, ge=2)
     # How often a process checks that the sign-ins behind its sockets still exist.
     live_session_check_seconds: float = Field(default=2.0, gt=0)
+    # How often an idle socket is sent {"type":"keepalive"}: within nginx's
+    # proxy_read_timeout (60 s by default), and a write that finds a dead peer.
+    live_keepalive_seconds: float = Field(default=25.0, gt=0)
 
     @field_validator("storage_url")
     @classmethod

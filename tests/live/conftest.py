@@ -220,11 +220,15 @@ class LiveSocket:
         await self.connection.send(json.dumps(message))
 
     async def receive(self, timeout: float = EVENT_TIMEOUT_SECONDS) -> Message:
-        text = await asyncio.wait_for(self.connection.recv(), timeout)
-        assert isinstance(text, str), f"the server sent a binary frame: {text!r}"
-        message = json.loads(text)
-        assert isinstance(message, dict), text
-        return message
+        """The next message, skipping keep-alives as a page does."""
+        async with asyncio.timeout(timeout):
+            while True:
+                text = await self.connection.recv()
+                assert isinstance(text, str), f"the server sent a binary frame: {text!r}"
+                message = json.loads(text)
+                assert isinstance(message, dict), text
+                if message.get("type") != "keepalive":
+                    return message
 
     async def next_event(
         self, wanted: Callable[[Message], bool], timeout: float = EVENT_TIMEOUT_SECONDS

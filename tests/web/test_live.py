@@ -286,6 +286,25 @@ async def test_signing_out_closes_the_signed_in_socket_with_4401(
             assert (await receive(socket))["viewer"] is None
 
 
+async def test_only_a_socket_that_heard_nothing_for_the_interval_gets_a_keepalive(
+    settings: Settings, clean: None
+) -> None:
+    quick = create_app(settings.model_copy(update={"live_keepalive_seconds": 2.0}))
+    async with quick.test_app():
+        client = quick.test_client()
+        async with client.websocket(LIVE) as socket:
+            await receive(socket)
+            # Told something every 0.1 s for 3 s (a pong), it is never idle for 2 s.
+            for _ in range(30):
+                await send(socket, {"type": "ping"})
+                assert await receive(socket, keepalives=True) == {"type": "pong"}
+                await asyncio.sleep(0.1)
+            # Left alone, it hears a keep-alive (within the interval; the wait is a bound).
+            assert await receive(socket, keepalives=True) == {"type": "keepalive"}
+            await send(socket, {"type": "ping"})
+            assert await receive(socket, keepalives=True) == {"type": "pong"}
+
+
 # -- catching up: the counts of the photos a page shows ----------------------------------------
 
 

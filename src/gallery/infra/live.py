@@ -120,6 +120,8 @@ class Subscriber:
     queue: list[str] = field(default_factory=list)
     failure: str | None = None  # why the hub cannot serve it any more
     overflows: int = 0
+    # Nothing was delivered since the keep-alive last looked (web/live.py).
+    quiet: bool = False
     _waiter: asyncio.Future[None] | None = None
 
     def deliver(self, text: str) -> None:
@@ -129,6 +131,7 @@ class Subscriber:
             self.queue.append(RESYNC)
             self.overflows += 1
         self.queue.append(text)
+        self.quiet = False
         self._wake()
 
     def fail(self, reason: str) -> None:

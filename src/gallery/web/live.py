@@ -88,6 +88,14 @@ RELATIONS_CHANGED = '"type":"relations.changed"'
 NOT_PUBLIC = '"public":false'
 PHOTO_NEW = '"type":"photo.new"'
 COMMENT_NEW = '"type":"comment.new"'
+# Sent to a socket that has had nothing to send for a while (LiveSockets.keep_alive).
+KEEPALIVE = '{"type":"keepalive"}'
+# The keep-alive looks at the sockets a slice at a time, one slice per tick, so
+# that thousands of idle sockets get a steady trickle rather than all at once.
+KEEPALIVE_SLICES = 25
+# Shared by every socket whose viewer hides nobody (most of them): an empty
+# frozenset is a new object each time (216 bytes), and a worker holds thousands.
+NOBODY: frozenset[int] = frozenset()
 TAG_TOPIC = re.compile(r"^tag:[^\s:/#]{1,100}$")
 ID_TOPIC = re.compile(r"^(author|photo):([1-9][0-9]{0,17})$")
 
@@ -127,9 +135,11 @@ class LiveSockets:
     """This app's open sockets, the sign-ins behind them, and how they are checked."""
 
     check_seconds: float
+    keepalive_seconds: float
     signed_in: dict[Subscriber, str] = field(default_factory=dict)  # -> sign-in token
     per_address: Counter[str] = field(default_factory=Counter)
     watcher: asyncio.Task[None] | None = None
+    keeper: asyncio.Task[None] | None = None
     forget_drain: Any = None
     sign_ins: SignInStore | None = None  # known once a signed-in socket opened
 
@@ -138,6 +148,34 @@ class LiveSockets:
         self.sign_ins = sign_ins
         if self.watcher is None or self.watcher.done():
             self.watcher = asyncio.create_task(self._check_sign_ins(), name="live-sign-ins")
+
+    def keep_alive(self, hub: LiveHub) -> None:
+        if self.keeper is None or self.keeper.done():
+            self.keeper = asyncio.create_task(self._keep_alive(hub), name="live-keepalive")
+
+    async def _keep_alive(self, hub: LiveHub) -> None:
+        """Send ``KEEPALIVE`` to every socket that was sent nothing for
+        ``keepalive_seconds``, so that a proxy does not close it for silence and a
+        dead peer is found by the write.
+
+        Each socket's turn comes every half interval: a turn finding it quiet since
+        the one before sends the keep-alive, any other marks it quiet; so no socket
+        is silent longer than the interval, and one that hears events gets none.
+        One task for all the sockets of the process: Hypercorn's own pings
+        (``websocket_ping_interval``) are a task, a timer and their frames per
+        socket, about 2.3 KB of each idle socket's memory (README, "Benchmark").
+        """
+        tick = 0
+        while hub.subscribers:
+            await asyncio.sleep(self.keepalive_seconds / 2 / KEEPALIVE_SLICES)
+            tick = (tick + 1) % KEEPALIVE_SLICES
+            for subscriber in hub.subscribers:
+                if hash(subscriber) % KEEPALIVE_SLICES != tick or subscriber.failure:
+                    continue
+                if subscriber.quiet:
+                    subscriber.deliver(KEEPALIVE)  # which makes it not quiet
+                else:
+                    subscriber.quiet = True
 
     async def _check_sign_ins(self) -> None:
         """Close the sockets whose sign-in ended: one pipelined Redis round trip per round."""
@@ -156,7 +194,10 @@ class LiveSockets:
 
 def init_live(app: Quart, settings: Settings) -> None:
     """Register the endpoint and close every socket when draining or stopping."""
-    sockets = LiveSockets(check_seconds=settings.live_session_check_seconds)
+    sockets = LiveSockets(
+        check_seconds=settings.live_session_check_seconds,
+        keepalive_seconds=settings.live_keepalive_seconds,
+    )
     app.extensions[EXTENSION] = sockets
     app.register_blueprint(bp)
     app.asgi_app = LiveHandoff(app.asgi_app)  # type: ignore[method-assign]
@@ -170,10 +211,11 @@ def init_live(app: Quart, settings: Settings) -> None:
         if sockets.forget_drain is not None:
             sockets.forget_drain()
         _going_away(app)
-        if sockets.watcher is not None:
-            sockets.watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sockets.watcher
+        for task in (sockets.watcher, sockets.keeper):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
 
 def _going_away(app: Quart) -> None:
@@ -326,6 +368,7 @@ class LiveHandoff:
             if handoff.connection is not None:
                 handoff.connection.release()
             raise
+        del receive_during_handshake  # not kept for the socket's whole life
         if handoff.connection is not None:
             if gone:
                 handoff.connection.release()
@@ -335,6 +378,12 @@ class LiveHandoff:
 
 class LiveConnection:
     """One open socket: reads the page's messages, writes what the hub queues for it."""
+
+    # A worker holds thousands of these: no per-instance dict.
+    __slots__ = (
+        "address", "allowance", "blocked", "hidden", "hub", "insiders", "last_message",
+        "runtime", "sockets", "subscriber", "topics", "viewer",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -355,8 +404,8 @@ class LiveConnection:
         # Authors whose new photos this viewer is spared, and those behind a block
         # with the viewer, whose comments and posts it must not hear of at all
         # (services/visibility.py).
-        self.hidden: frozenset[int] = frozenset()
-        self.blocked: frozenset[int] = frozenset()
+        self.hidden: frozenset[int] = NOBODY
+        self.blocked: frozenset[int] = NOBODY
         # Authors whose posts for followers only this viewer sees: itself and
         # whom it follows (a moderator sees all of them). Read when first needed
         # (most sockets never meet such a post), forgotten when follows change.
@@ -372,14 +421,10 @@ class LiveConnection:
             del per_address[self.address]
 
     async def run(self, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
-        try:
-            await self._serve(receive, send)
-        finally:
-            self.release()
-
-    async def _serve(self, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
+        # One coroutine from accept to close, not two: its frame lives as long as the socket.
         hub, subscriber = self.hub, self.subscriber
         hub.attach(subscriber)
+        self.sockets.keep_alive(hub)
         close: tuple[int, str] | None = (Close.GOING_AWAY, "")
         try:
             await send({"type": "websocket.accept", "subprotocol": None, "headers": []})
@@ -399,6 +444,7 @@ class LiveConnection:
             close = FAILURES["Redis unavailable"]
         finally:
             self.sockets.signed_in.pop(subscriber, None)
+            self.release()
             await hub.detach(subscriber)
         if close is not None:
             with contextlib.suppress(Exception):
@@ -424,7 +470,7 @@ class LiveConnection:
         """
         reader = asyncio.create_task(self._read(receive))
         # The reader ending (the page went, or sent what we refuse) stops the writer.
-        reader.add_done_callback(lambda _: self.subscriber.fail(READER_ENDED))
+        reader.add_done_callback(self._reader_ended)
         try:
             written = await self._write(send)
         except Exception as failure:
@@ -438,6 +484,9 @@ class LiveConnection:
         if error is None:
             return None  # the page closed the socket
         return _close_for(error)
+
+    def _reader_ended(self, _: asyncio.Task[None]) -> None:
+        self.subscriber.fail(READER_ENDED)
 
     async def _write(self, send: ASGISendCallable) -> tuple[int, str]:
         while True:

@@ -685,7 +685,7 @@
       onSubscribed(message.seqs || {});
     } else if (message.type === "resync") {
       needEverything();  // the server dropped events for this socket
-    } else if (message.type !== "pong") {
+    } else if (message.type !== "pong" && message.type !== "keepalive") {
       onEvent(message);
     }
   }
