@@ -279,9 +279,17 @@ def build_settings(
     return Settings(_env_file=None, **values)  # type: ignore[arg-type]
 
 
+HARNESS_REDIS_TIMEOUT_SECONDS = 15.0
+
+
 @pytest.fixture
 def settings(backend: dict[str, object], instance_root: Path) -> Settings:
-    return build_settings(backend, instance_root)
+    # In-process tests wait longer for a Redis reply than the site's 1 s: on a
+    # loaded CI machine a reply has taken longer (ETags went missing). What a
+    # hung Redis costs is proven by the drills, on servers they freeze for real.
+    return build_settings(
+        backend, instance_root, redis_timeout_seconds=HARNESS_REDIS_TIMEOUT_SECONDS
+    )
 
 
 async def _empty_everything(settings: Settings) -> None:
@@ -296,7 +304,9 @@ async def _empty_everything(settings: Settings) -> None:
                 await session.execute(delete(table))
     await database.dispose()
     redis_url = settings.redis_url or EmbeddedRedis(settings.instance_dir).url
-    redis = connect(redis_url)
+    # The harness is not the subject: on a loaded CI machine (both passes run at
+    # once) the site's 1 s connect timeout has failed a test's set-up here.
+    redis = connect(redis_url, socket_timeout=HARNESS_REDIS_TIMEOUT_SECONDS)
     await redis.flushdb()
     await redis.aclose()
     shutil.rmtree(settings.mail_dir, ignore_errors=True)
