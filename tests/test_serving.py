@@ -101,11 +101,30 @@ def test_a_worker_importing_the_app_declines_deflate_and_tunes_the_collector(
         "from hypercorn.protocol import ws_stream\n"
         "print(*gc.get_threshold(), ws_stream.PerMessageDeflate.__name__)\n"
     )
+    printed = run_in_a_fresh_worker(probe, tmp_path)
+    assert printed.split()[-4:] == [*map(str, GC_THRESHOLDS), "_DeclinedDeflate"]
+
+
+def test_a_worker_loads_py_webauthn_only_for_a_passkey_ceremony(tmp_path: Path) -> None:
+    """py_webauthn and pyOpenSSL cost every process ~13 MiB; only a ceremony needs them."""
+    probe = (
+        "import asyncio, sys, gallery.asgi\n"
+        "from gallery.services.passkeys import RelyingParty, authentication_ceremony\n"
+        "print(*(name in sys.modules for name in ('webauthn', 'OpenSSL')))\n"
+        "asyncio.run(authentication_ceremony(RelyingParty('localhost', 'http://localhost')))\n"
+        "print(*(name in sys.modules for name in ('webauthn', 'OpenSSL')))\n"
+    )
+    printed = run_in_a_fresh_worker(probe, tmp_path)
+    assert printed.split()[-4:] == ["False", "False", "True", "True"]
+
+
+def run_in_a_fresh_worker(probe: str, instance_dir: Path) -> str:
+    """What ``probe`` prints in a new interpreter, with no GALLERY_* setting but the folder."""
     env = {name: value for name, value in os.environ.items() if not name.startswith("GALLERY_")} | {
-        "GALLERY_INSTANCE_DIR": str(tmp_path)
+        "GALLERY_INSTANCE_DIR": str(instance_dir)
     }
     done = subprocess.run(
         [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split()[-4:] == [*map(str, GC_THRESHOLDS), "_DeclinedDeflate"]
+    return done.stdout

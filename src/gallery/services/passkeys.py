@@ -14,26 +14,16 @@ of this site, and the answer names the credential, hence the account.
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 import secrets
+import sys
+from base64 import urlsafe_b64decode, urlsafe_b64encode
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from webauthn import (
-    generate_authentication_options,
-    generate_registration_options,
-    options_to_json,
-    verify_authentication_response,
-    verify_registration_response,
-)
-from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
-from webauthn.helpers.structs import (
-    AuthenticatorSelectionCriteria,
-    PublicKeyCredentialDescriptor,
-    ResidentKeyRequirement,
-    UserVerificationRequirement,
-)
 
 from gallery.models.base import utcnow
 from gallery.models.user import Passkey, User
@@ -66,6 +56,29 @@ class Ceremony:
     challenge: bytes
 
 
+def bytes_to_base64url(value: bytes) -> str:
+    """Base64url without padding, as WebAuthn's JSON writes binary fields."""
+    return urlsafe_b64encode(value).decode("ascii").rstrip("=")
+
+
+def base64url_to_bytes(value: str) -> bytes:
+    """The inverse of ``bytes_to_base64url`` (padding optional; extra is ignored)."""
+    return urlsafe_b64decode(f"{value}===")
+
+
+async def _load_py_webauthn() -> None:
+    """Import py_webauthn on first use, in a thread.
+
+    With pyOpenSSL and its CBOR and ASN.1 parsers it costs a process about 6 MiB
+    and its import ~0.1 s of CPU: every web worker would pay the memory for
+    ceremonies most of them never run, and an import on the event loop would
+    stall every request of that worker meanwhile. The functions below then
+    import its names from ``sys.modules``, which is only a lookup.
+    """
+    if "webauthn" not in sys.modules:
+        await asyncio.to_thread(importlib.import_module, "webauthn")
+
+
 def check_name(name: str | None) -> str:
     return bounded_text(
         name,
@@ -89,6 +102,15 @@ async def registration_ceremony(session: AsyncSession, user: User, site: Relying
     existing = await passkeys_of(session, user)
     if len(existing) >= MAX_PASSKEYS:
         raise InvalidInput(f"You have {MAX_PASSKEYS} passkeys: remove one first.", field="name")
+    await _load_py_webauthn()
+    from webauthn import generate_registration_options, options_to_json
+    from webauthn.helpers.structs import (
+        AuthenticatorSelectionCriteria,
+        PublicKeyCredentialDescriptor,
+        ResidentKeyRequirement,
+        UserVerificationRequirement,
+    )
+
     challenge = secrets.token_bytes(32)
     options = generate_registration_options(
         rp_id=site.id,
@@ -120,6 +142,9 @@ async def register(
 ) -> Passkey:
     """Keep the passkey the browser made, once its answer checks out."""
     name = check_name(name)
+    await _load_py_webauthn()
+    from webauthn import verify_registration_response
+
     try:
         verified = verify_registration_response(
             credential=credential,  # type: ignore[arg-type]
@@ -154,8 +179,12 @@ async def register(
     return passkey
 
 
-def authentication_ceremony(site: RelyingParty) -> Ceremony:
+async def authentication_ceremony(site: RelyingParty) -> Ceremony:
     """Options to sign in with any passkey of this site (the answer says whose)."""
+    await _load_py_webauthn()
+    from webauthn import generate_authentication_options, options_to_json
+    from webauthn.helpers.structs import UserVerificationRequirement
+
     challenge = secrets.token_bytes(32)
     options = generate_authentication_options(
         rp_id=site.id,
@@ -181,6 +210,9 @@ async def authenticate(
     )
     if passkey is None:
         raise PermissionDenied(NOT_ACCEPTED)
+    await _load_py_webauthn()
+    from webauthn import verify_authentication_response
+
     try:
         verified = verify_authentication_response(
             credential=credential,  # type: ignore[arg-type]

@@ -21,7 +21,6 @@ from quart.typing import ResponseReturnValue
 from quart_auth import login_user, logout_user
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
-from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
 
 from gallery.models.user import User
 from gallery.services import (
@@ -257,8 +256,8 @@ PASSKEY_SIGN_IN_KEY = "passkey_sign_in"
 @rate_limited("passkey-challenges")
 async def passkey_sign_in_options() -> ResponseReturnValue:
     """Step 1 of signing in with a passkey: options for ``navigator.credentials.get``."""
-    ceremony = passkeys.authentication_ceremony(relying_party())
-    session[PASSKEY_SIGN_IN_KEY] = bytes_to_base64url(ceremony.challenge)
+    ceremony = await passkeys.authentication_ceremony(relying_party())
+    session[PASSKEY_SIGN_IN_KEY] = passkeys.bytes_to_base64url(ceremony.challenge)
     return Response(ceremony.options_json, content_type="application/json")
 
 
@@ -273,7 +272,10 @@ async def passkey_sign_in() -> ResponseReturnValue:
     if not isinstance(challenge, str) or not isinstance(body, dict):
         raise InvalidInput("Start again: ask for new options first.", field="credential")
     user = await passkeys.authenticate(
-        resources().db, relying_party(), base64url_to_bytes(challenge), body.get("credential")
+        resources().db,
+        relying_party(),
+        passkeys.base64url_to_bytes(challenge),
+        body.get("credential"),
     )
     await start_sign_in(user, remember=bool(body.get("remember")))
     await flash(f"Welcome back, {user.username}.", "success")

@@ -10,7 +10,6 @@ from quart import Blueprint, Response, abort, session
 from quart.typing import ResponseReturnValue
 from quart_schema import DataSource, document_request, document_response, tag
 from quart_schema.pydantic import File
-from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
 
 from gallery.models.export import DataExport, ExportStatus
 from gallery.models.social import NotificationKind
@@ -296,7 +295,7 @@ async def passkey_registration_options() -> Response:
     (WebAuthn ``PublicKeyCredentialCreationOptions`` as JSON, binary fields base64url)."""
     use = resources()
     ceremony = await passkeys.registration_ceremony(use.db, require_user(), relying_party())
-    session[PASSKEY_REGISTRATION_KEY] = bytes_to_base64url(ceremony.challenge)
+    session[PASSKEY_REGISTRATION_KEY] = passkeys.bytes_to_base64url(ceremony.challenge)
     return Response(ceremony.options_json, content_type="application/json")
 
 
@@ -325,7 +324,7 @@ async def add_passkey(data: NewPasskey) -> tuple[PasskeyOut, int]:
         use.db,
         user,
         relying_party(),
-        base64url_to_bytes(challenge),
+        passkeys.base64url_to_bytes(challenge),
         data.credential,
         data.name,
     )
