@@ -69,8 +69,8 @@ def base64url_to_bytes(value: str) -> bytes:
 async def _load_py_webauthn() -> None:
     """Import py_webauthn on first use, in a thread.
 
-    With pyOpenSSL and its CBOR and ASN.1 parsers it costs a process about 6 MiB
-    and its import ~0.1 s of CPU: every web worker would pay the memory for
+    With pyOpenSSL and the rest of cryptography's bindings it costs a process
+    about 13 MiB and its import ~0.1 s of CPU: every web worker would pay for
     ceremonies most of them never run, and an import on the event loop would
     stall every request of that worker meanwhile. The functions below then
     import its names from ``sys.modules``, which is only a lookup.
