@@ -241,7 +241,7 @@ def test_serve_runs_the_site_and_stops_its_embedded_redis(tmp_path: Path) -> Non
         output, _ = process.communicate(timeout=30)
     try:
         assert process.returncode == 0, output
-        assert '"GET /login' in output  # the access log, on outside production
+        assert '"GET /login' in output, output  # the access log, on outside production
         assert not asyncio.run(EmbeddedRedis(instance).is_running())
     finally:
         asyncio.run(EmbeddedRedis(instance).stop())
