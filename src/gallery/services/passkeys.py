@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import importlib
 import secrets
-import sys
 from base64 import urlsafe_b64decode, urlsafe_b64encode
 from dataclasses import dataclass
 
@@ -66,6 +65,9 @@ def base64url_to_bytes(value: str) -> bytes:
     return urlsafe_b64decode(f"{value}===")
 
 
+_py_webauthn_loaded = False
+
+
 async def _load_py_webauthn() -> None:
     """Import py_webauthn on first use, in a thread.
 
@@ -74,9 +76,16 @@ async def _load_py_webauthn() -> None:
     ceremonies most of them never run, and an import on the event loop would
     stall every request of that worker meanwhile. The functions below then
     import its names from ``sys.modules``, which is only a lookup.
+
+    The flag, not ``sys.modules``, says when that is: a module is listed there
+    from the start of its import, and a ``from webauthn import …`` on the event
+    loop while another thread is still importing it would wait for that thread.
+    Callers who come meanwhile each wait in a thread of their own instead.
     """
-    if "webauthn" not in sys.modules:
+    global _py_webauthn_loaded
+    if not _py_webauthn_loaded:
         await asyncio.to_thread(importlib.import_module, "webauthn")
+        _py_webauthn_loaded = True
 
 
 def check_name(name: str | None) -> str:
