@@ -9,6 +9,16 @@ PYTEST := $(BIN)/python -m pytest
 PYTEST_ARGS ?=
 LINT_PATHS := src tests alembic bench
 
+# Install a Debian package (with sudo when not root). apt waits up to 10 minutes
+# for dpkg's lock, which the machine's own apt runs may hold, instead of failing.
+APT_GET := apt-get -o DPkg::Lock::Timeout=600
+define apt_install
+sudo=; if [ "$$(id -u)" != 0 ] && command -v sudo >/dev/null; then sudo=sudo; fi; \
+echo "Installing $(1) with apt-get"; \
+$$sudo $(APT_GET) update -qq && \
+$$sudo env DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -qq $(1)
+endef
+
 .PHONY: run test test-mariadb lint bench bench-instructions clean chromium
 
 # Serve the app on the embedded back-end (SQLite + embedded Redis): no servers needed.
@@ -35,23 +45,13 @@ lint: $(VENV)/.installed-test
 # ceiling with wrk; installs wrk if missing. Options: make bench BENCH_ARGS="--duration 3"
 # (see bench/run.py --help). httpx, which signs the bench user in, comes with [test].
 bench: $(VENV)/.installed-test
-	@if [ ! -x /usr/bin/wrk ]; then \
-	  sudo=; if [ "$$(id -u)" != 0 ] && command -v sudo >/dev/null; then sudo=sudo; fi; \
-	  echo "Installing wrk with apt-get"; \
-	  $$sudo apt-get update -qq && \
-	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; \
-	fi
+	@if [ ! -x /usr/bin/wrk ]; then $(call apt_install,wrk); fi
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 # Count (with callgrind, not a clock) what a request costs one worker with and
 # without open live sockets (bench/instructions.py); installs valgrind if missing.
 bench-instructions: $(VENV)/.installed-test
-	@if ! command -v valgrind >/dev/null; then \
-	  sudo=; if [ "$$(id -u)" != 0 ] && command -v sudo >/dev/null; then sudo=sudo; fi; \
-	  echo "Installing valgrind with apt-get"; \
-	  $$sudo apt-get update -qq && \
-	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind; \
-	fi
+	@if ! command -v valgrind >/dev/null; then $(call apt_install,valgrind); fi
 	$(BIN)/python bench/instructions.py $(BENCH_ARGS)
 
 # Remove the virtualenv, caches and build output (never instance/).
@@ -62,12 +62,7 @@ clean:
 
 # Install Debian's Chromium for the browser tests, unless it is already there.
 chromium:
-	@if [ ! -x /usr/bin/chromium ]; then \
-	  sudo=; if [ "$$(id -u)" != 0 ] && command -v sudo >/dev/null; then sudo=sudo; fi; \
-	  echo "Installing chromium with apt-get"; \
-	  $$sudo apt-get update -qq && \
-	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
-	fi
+	@if [ ! -x /usr/bin/chromium ]; then $(call apt_install,chromium); fi
 
 # The virtualenv itself.
 $(BIN)/python:
