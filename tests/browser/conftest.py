@@ -24,7 +24,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright, expect
+from playwright.async_api import Browser, ConsoleMessage, Locator, Page, async_playwright, expect
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Response as PageResponse
 
@@ -41,6 +41,11 @@ ARTIFACTS = REPO_ROOT / "test-artifacts"
 START_TIMEOUT_SECONDS = 20.0
 STOP_TIMEOUT_SECONDS = 15.0
 MAIL_TIMEOUT_SECONDS = 10.0
+# How long a page may wait for chosen photos to come back processed. Each goes
+# through the real imaging pipeline (verified, oriented, every srcset width in
+# JPEG and WebP), which takes seconds a photo when CI's three passes share the
+# machine's two cores; the pages' other waits keep their 8-10 s.
+PROCESSING_TIMEOUT_MS = 60_000
 
 # A line of the access log written with ACCESS_LOG_FORMAT: "<pid> GET /path 200".
 ACCESS_LOG_FORMAT = "%(p)s %(m)s %(U)s %(s)s"
@@ -406,6 +411,12 @@ async def browser() -> AsyncIterator[Browser]:
             yield browser
         finally:
             await browser.close()
+
+
+async def expect_photos_processed(form: Locator, count: int) -> None:
+    """Wait until ``count`` of the upload form's chosen photos are processed and ready."""
+    ready = form.locator("[data-upload-preview=ready]")
+    await expect(ready).to_have_count(count, timeout=PROCESSING_TIMEOUT_MS)
 
 
 async def screenshots(page: Page, folder: Path, name: str) -> None:

@@ -14,6 +14,7 @@ from gallery.settings import Settings
 from tests.browser.conftest import (
     BrowserErrors,
     ServerFactory,
+    expect_photos_processed,
     screenshots,
     seed_site,
     signed_in_page,
@@ -30,7 +31,7 @@ async def upload(page: Page, photo: Path, description: str) -> str:
     await page.goto("/upload")
     form = page.locator("form[data-upload-form]")
     await form.locator("input[name=file]").set_input_files(photo)
-    await expect(form.locator("[data-upload-preview=ready]")).to_have_count(1)
+    await expect_photos_processed(form, 1)
     await form.locator("[name=description]").fill(description)
     await form.get_by_role("button", name="Post").click()
     await expect(page).to_have_url(re.compile(r"/images/\d+$"))

@@ -15,6 +15,7 @@ from tests.browser.conftest import (
     BrowserErrors,
     GalleryServer,
     MailWatcher,
+    expect_photos_processed,
     screenshots,
     seed_site,
     sign_in_with_form,
@@ -75,7 +76,7 @@ async def test_upload_see_comment_scroll_and_sign_out_in_chromium(
         await expect(page).to_have_url(re.compile(r"/upload$"))
         form = page.locator("form[data-upload-form]")
         await form.locator("input[name=file]").set_input_files(photo)
-        await expect(form.locator("[data-upload-preview=ready]")).to_have_count(1)
+        await expect_photos_processed(form, 1)
         await form.locator("[name=description]").fill("My first photo from the harbour")
         await screenshots(page, artifacts, "upload")
         await form.get_by_role("button", name="Post").click()

@@ -16,6 +16,7 @@ from tests.browser.conftest import (
     PHONE,
     BrowserErrors,
     GalleryServer,
+    expect_photos_processed,
     screenshots,
     seed_site,
     sign_in_with_form,
@@ -60,7 +61,7 @@ async def test_compose_a_carousel_on_a_phone_then_edit_and_mark_it(
         # Pick three photos: each is sent at once, with a progress bar of its own.
         await form.locator("input[name=file]").set_input_files(files)
         await expect(previews).to_have_count(3)
-        await expect(form.locator("[data-upload-preview=ready]")).to_have_count(3)
+        await expect_photos_processed(form, 3)
         names = form.locator(".upload-preview-name")
         await expect(names).to_have_text(["1-sea.jpg", "2-hills.jpg", "3-city.jpg"])
 
@@ -79,7 +80,7 @@ async def test_compose_a_carousel_on_a_phone_then_edit_and_mark_it(
         # A fourth photo, chosen by mistake, removed again.
         await form.locator("input[name=file]").set_input_files(files[0])
         await expect(previews).to_have_count(4)
-        await expect(form.locator("[data-upload-preview=ready]")).to_have_count(4)
+        await expect_photos_processed(form, 4)
         await previews.nth(3).locator("[data-remove-photo]").click()
         await expect(previews).to_have_count(3)
 

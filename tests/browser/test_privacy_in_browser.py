@@ -15,6 +15,7 @@ from gallery.settings import Settings
 from tests.browser.conftest import (
     BrowserErrors,
     ServerFactory,
+    expect_photos_processed,
     screenshots,
     seed_site,
     signed_in_page,
@@ -80,7 +81,7 @@ async def test_a_private_account_accepts_one_request_declines_another_and_posts_
         await alice.goto("/upload")
         form = alice.locator("form[data-upload-form]")
         await form.locator("input[name=file]").set_input_files(photo)
-        await expect(form.locator("[data-upload-preview=ready]")).to_have_count(1)
+        await expect_photos_processed(form, 1)
         await form.locator("[name=description]").fill("Garden for friends")
         await form.get_by_label("Followers only").check()
         await form.get_by_role("button", name="Post").click()

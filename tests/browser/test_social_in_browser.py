@@ -17,6 +17,7 @@ from tests.browser.conftest import (
     DESKTOP,
     BrowserErrors,
     ServerFactory,
+    expect_photos_processed,
     screenshots,
     seed_site,
     sign_in_with_form,
@@ -102,7 +103,7 @@ async def test_likes_follows_and_notifications_between_two_people_in_chromium(
         await alice.goto("/upload")
         form = alice.locator("form[data-upload-form]")
         await form.locator("input[name=file]").set_input_files(photo)
-        await expect(form.locator("[data-upload-preview=ready]")).to_have_count(1)
+        await expect_photos_processed(form, 1)
         await form.locator("[name=description]").fill("Lighthouse at first light")
         await form.get_by_role("button", name="Post").click()
         await expect(alice).to_have_url(re.compile(r"/images/\d+$"))
