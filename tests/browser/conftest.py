@@ -43,7 +43,7 @@ STOP_TIMEOUT_SECONDS = 15.0
 MAIL_TIMEOUT_SECONDS = 10.0
 # How long a page may wait for chosen photos to come back processed. Each goes
 # through the real imaging pipeline (verified, oriented, every srcset width in
-# JPEG and WebP), which takes seconds a photo when CI's three passes share the
+# JPEG and WebP), which takes seconds a photo when CI's passes share the
 # machine's two cores; the pages' other waits keep their 8-10 s.
 PROCESSING_TIMEOUT_MS = 60_000
 
